@@ -1,0 +1,32 @@
+# Outpost: `make run` installs what is missing, builds and starts the daemon;
+# `make test` builds and runs every test.
+SWIFT ?= swift
+CONFIG ?= release
+ARGS ?=
+
+export SWIFT_BACKTRACE ?= enable=no
+
+.PHONY: all deps build build-debug run test clean bench
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c $(CONFIG) --product outpost
+	$(SWIFT) build -c $(CONFIG) --product outpost-echo
+	@echo "built: $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/outpost"
+
+build-debug: deps
+	$(SWIFT) build
+
+run: build
+	"$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/outpost" serve $(ARGS)
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+clean:
+	rm -rf .build

@@ -1,0 +1,46 @@
+/// How the gateway listens and how long it waits for things.
+///
+/// Every wait on the data path has a bound here or on the route target (`RouteTarget.timeout`).
+public struct GatewayConfiguration: Sendable {
+    /// Address to bind, for example `0.0.0.0` or `127.0.0.1`.
+    public var host: String
+    /// Port to bind; `0` picks an ephemeral port (see ``Gateway/waitUntilListening()``).
+    public var port: Int
+    /// Bound on establishing a TCP connection to a worker on 127.0.0.1.
+    public var connectTimeout: Duration
+    /// Bound on graceful shutdown: how long in-flight requests may take to finish before the
+    /// remaining connections are closed.
+    public var drainTimeout: Duration
+    /// Largest request head (all header names and values) accepted; larger heads get 431.
+    public var maxHeaderBytes: Int
+    /// A downstream connection that has read nothing for this long while no request is in
+    /// flight is closed (keep-alive idle timeout; also bounds a slowly sent request head).
+    public var idleTimeout: Duration
+    /// Idle keep-alive connections kept per worker port and event loop; extra ones are closed.
+    public var maxIdleConnectionsPerUpstream: Int
+    /// A pooled worker connection unused for this long is closed.
+    public var upstreamIdleTimeout: Duration
+
+    /// Creates a configuration; every parameter has a default suitable for a small host.
+    public init(
+        host: String = "0.0.0.0",
+        port: Int = 8080,
+        connectTimeout: Duration = .seconds(2),
+        drainTimeout: Duration = .seconds(30),
+        maxHeaderBytes: Int = 64 * 1024,
+        idleTimeout: Duration = .seconds(60),
+        maxIdleConnectionsPerUpstream: Int = 32,
+        upstreamIdleTimeout: Duration = .seconds(30)
+    ) {
+        precondition(maxHeaderBytes > 0, "maxHeaderBytes must be positive")
+        precondition(maxIdleConnectionsPerUpstream >= 0, "maxIdleConnectionsPerUpstream must not be negative")
+        self.host = host
+        self.port = port
+        self.connectTimeout = connectTimeout
+        self.drainTimeout = drainTimeout
+        self.maxHeaderBytes = maxHeaderBytes
+        self.idleTimeout = idleTimeout
+        self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
+        self.upstreamIdleTimeout = upstreamIdleTimeout
+    }
+}

@@ -1,0 +1,38 @@
+import Logging
+import NIOCore
+
+/// What every proxy handler of one gateway shares. Immutable and thread-safe.
+final class ProxyEnvironment: Sendable {
+    /// Leases workers.
+    let resolver: any UpstreamResolver
+    /// The published route table.
+    let routes: RouteTableStore
+    /// Rolls for weighted target picks.
+    let roll: TrafficRoll
+    /// The request-head limit, for the 431 message.
+    let maxHeaderBytes: Int
+    /// Where connection-level problems are logged.
+    let logger: Logger
+
+    init(resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, logger: Logger) {
+        self.resolver = resolver
+        self.routes = routes
+        self.roll = roll
+        self.maxHeaderBytes = maxHeaderBytes
+        self.logger = logger
+    }
+}
+
+/// What the proxy handlers on one event loop share: the worker connection pool and the route
+/// table cache. Used only on that loop, so it needs no lock.
+final class LoopContext {
+    /// Keep-alive worker connections of this loop.
+    let pool: UpstreamConnectionPool
+    /// This loop's view of the route table.
+    let routes: RouteTableCache
+
+    init(pool: UpstreamConnectionPool, routes: RouteTableCache) {
+        self.pool = pool
+        self.routes = routes
+    }
+}

@@ -1,0 +1,118 @@
+import NIOCore
+import NIOHTTP1
+
+/// A request the gateway answers itself, with a status and a JSON body
+/// `{"error":{"code":"…","message":"…"}}`. Fixed errors are rendered once; the ones that name a
+/// host or carry a resolver message are rendered when they happen (off the success path).
+struct ProxyError: Error, Sendable {
+    /// The status sent to the client.
+    let status: HTTPResponseStatus
+    /// A machine-readable code, for example `RouteNotFound`.
+    let code: String
+    /// What went wrong and what to do about it.
+    let message: String
+    /// The rendered JSON body.
+    let body: ByteBuffer
+
+    init(status: HTTPResponseStatus, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+        var body = ByteBuffer()
+        body.writeStaticString(#"{"error":{"code":""#)
+        Self.writeJSONEscaped(code, into: &body)
+        body.writeStaticString(#"","message":""#)
+        Self.writeJSONEscaped(message, into: &body)
+        body.writeStaticString(#""}}"#)
+        self.body = body
+    }
+
+    /// Writes `text` as the inside of a JSON string literal.
+    static func writeJSONEscaped(_ text: String, into buffer: inout ByteBuffer) {
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): buffer.writeStaticString(#"\""#)
+            case UInt8(ascii: "\\"): buffer.writeStaticString(#"\\"#)
+            case UInt8(ascii: "\n"): buffer.writeStaticString(#"\n"#)
+            case UInt8(ascii: "\r"): buffer.writeStaticString(#"\r"#)
+            case UInt8(ascii: "\t"): buffer.writeStaticString(#"\t"#)
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                buffer.writeStaticString(#"\u00"#)
+                buffer.writeInteger(hex[Int(byte >> 4)])
+                buffer.writeInteger(hex[Int(byte & 0xF)])
+            default:
+                buffer.writeInteger(byte)
+            }
+        }
+    }
+}
+
+extension ProxyError {
+    /// 400: no `Host` header.
+    static let missingHost = ProxyError(
+        status: .badRequest, code: "MissingHost",
+        message: "the request has no Host header; send Host: <service>.<namespace>.<domain>")
+    /// 400: several `Host` headers.
+    static let multipleHosts = ProxyError(
+        status: .badRequest, code: "InvalidHost", message: "the request has more than one Host header")
+    /// 400: ambiguous body framing (request smuggling guard).
+    static let invalidFraming = ProxyError(
+        status: .badRequest, code: "InvalidFraming",
+        message: "the request body framing is ambiguous: both Content-Length and Transfer-Encoding, conflicting Content-Length values, or a Transfer-Encoding that does not end in chunked")
+    /// 400: the bytes are not HTTP/1.x.
+    static let malformedRequest = ProxyError(
+        status: .badRequest, code: "MalformedRequest",
+        message: "the request is not valid HTTP/1.1 (bad syntax, or ambiguous body framing)")
+    /// 502: the worker refused the connection.
+    static let upstreamConnectFailed = ProxyError(
+        status: .badGateway, code: "UpstreamConnectFailed",
+        message: "the worker refused the connection or could not be reached")
+    /// 502: the worker closed the connection without answering.
+    static let upstreamClosed = ProxyError(
+        status: .badGateway, code: "UpstreamClosed",
+        message: "the worker closed the connection before sending a response")
+
+    /// 431: the request head is larger than the configured limit.
+    static func headersTooLarge(limit: Int) -> ProxyError {
+        ProxyError(
+            status: .requestHeaderFieldsTooLarge, code: "RequestHeaderFieldsTooLarge",
+            message: "the request headers exceed \(limit) bytes")
+    }
+
+    /// 404: no route for the host.
+    static func routeNotFound(host: String, domain: String) -> ProxyError {
+        ProxyError(
+            status: .notFound, code: "RouteNotFound",
+            message: "no service answers to host '\(host)'; expected <service>.<namespace>.\(domain)")
+    }
+
+    /// 503: the route exists but has no ready revision.
+    static func noReadyRevision(_ route: Route) -> ProxyError {
+        ProxyError(
+            status: .serviceUnavailable, code: "NoReadyRevision",
+            message: "service \(route.namespace)/\(route.service) has no ready revision yet")
+    }
+
+    /// 503: the resolver could not lease a worker.
+    static func unavailable(_ error: UpstreamUnavailable) -> ProxyError {
+        ProxyError(status: .serviceUnavailable, code: error.code, message: error.message)
+    }
+
+    /// 504: no response head within the target's timeout.
+    static func gatewayTimeout(_ timeout: Duration) -> ProxyError {
+        ProxyError(
+            status: .gatewayTimeout, code: "GatewayTimeout",
+            message: "the worker did not respond within \(timeout)")
+    }
+
+    /// Maps a parser error from NIO's request decoder. (NIO reports llhttp's "Transfer-Encoding
+    /// can't be present with Content-Length" as `.unknown`, so that case is `MalformedRequest`.)
+    static func parserError(_ error: HTTPParserError, maxHeaderBytes: Int) -> ProxyError {
+        switch error {
+        case .headerOverflow: return .headersTooLarge(limit: maxHeaderBytes)
+        case .invalidContentLength, .unexpectedContentLength: return .invalidFraming
+        default: return .malformedRequest
+        }
+    }
+}

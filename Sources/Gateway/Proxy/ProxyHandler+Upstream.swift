@@ -1,0 +1,254 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The worker side of ``ProxyHandler``: lease, connection, response streaming and the ways an
+/// exchange can end. Every path releases the lease exactly once through ``releaseLease(_:)``.
+extension ProxyHandler {
+    // MARK: Lease
+
+    /// Waits for the resolver off the event loop, then continues on it.
+    func acquireSlowly(_ target: RouteTarget) {
+        guard let context else { return }
+        let generation = self.generation
+        let resolver = environment.resolver
+        let promise = context.eventLoop.makePromise(of: UpstreamLease.self)
+        acquireTask = promise.completeWithTask {
+            try await resolver.acquire(target.revision, timeout: target.timeout)
+        }
+        promise.futureResult.assumeIsolated().whenComplete { [self] result in
+            acquireCompleted(result, generation: generation)
+        }
+    }
+
+    func acquireCompleted(_ result: Result<UpstreamLease, any Error>, generation: UInt64) {
+        guard generation == self.generation, phase == .acquiring else {
+            // The request ended (timeout, client gone) while we waited: give the worker back.
+            if case .success(let lease) = result { environment.resolver.release(lease, outcome: .completed) }
+            return
+        }
+        acquireTask = nil
+        switch result {
+        case .success(let lease):
+            leaseAcquired(lease)
+        case .failure(let error as UpstreamUnavailable):
+            fail(with: .unavailable(error))
+        case .failure(let error):
+            fail(with: .unavailable(UpstreamUnavailable(code: "ActivationFailed", message: "\(error)")))
+        }
+    }
+
+    func leaseAcquired(_ lease: UpstreamLease) {
+        self.lease = lease
+        phase = .connecting
+        if let connection = loop.pool.checkout(port: lease.port) {
+            attach(connection, reused: true)
+        } else {
+            connect(port: lease.port)
+        }
+    }
+
+    /// Gives the lease back (no-op when none is held).
+    func releaseLease(_ outcome: UpstreamOutcome) {
+        guard let lease else { return }
+        self.lease = nil
+        environment.resolver.release(lease, outcome: outcome)
+    }
+
+    // MARK: Worker connection
+
+    func connect(port: Int) {
+        let generation = self.generation
+        loop.pool.connect(port: port) { [self] result in
+            guard generation == self.generation, phase == .connecting else {
+                // Nobody needs it any more; a fresh, unused connection is worth keeping.
+                if case .success(let connection) = result { loop.pool.checkin(connection) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                attach(connection, reused: false)
+            case .failure(let error):
+                environment.logger.debug("worker connection failed", metadata: ["port": "\(port)", "error": "\(error)"])
+                releaseLease(.connectFailed)
+                fail(with: .upstreamConnectFailed)
+            }
+        }
+    }
+
+    /// Starts forwarding on `connection`: the head, the held parts, then live parts.
+    func attach(_ connection: UpstreamHandler, reused: Bool) {
+        guard connection.isActive else {
+            releaseLease(.connectFailed)
+            fail(with: .upstreamConnectFailed)
+            return
+        }
+        upstream = connection
+        connection.delegate = self
+        exchange.reusedConnection = reused
+        phase = .forwarding
+        connection.setReadsPaused(!(context?.channel.isWritable ?? false))
+        if exchange.expectsContinue, !exchange.requestEndReceived, let context {
+            exchange.expectsContinue = false
+            let interim = HTTPResponseHead(version: .http1_1, status: .continue)
+            context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+        }
+        if let head = exchange.upstreamHead {
+            connection.send(.head(head))
+        }
+        while let part = pending.popFirst() {
+            forward(part)
+        }
+        // May report the connection closed re-entrantly (keep-alive race); the handlers below
+        // cope with whatever phase that leaves.
+        connection.flush()
+        updateReads()
+    }
+
+    /// Detaches and closes the worker connection, if any (it is mid-exchange, so not reusable).
+    func dropUpstream() {
+        guard let connection = upstream else { return }
+        upstream = nil
+        connection.delegate = nil
+        connection.close()
+    }
+
+    // MARK: Timeout
+
+    /// Bounds the exchange by `duration`. A scheduled callback with this handler as target
+    /// costs no promise or closure per request; every path that ends an exchange cancels it.
+    func armTimeout(_ duration: Duration) {
+        guard let context else { return }
+        timeout = try? context.eventLoop.assumeIsolated().scheduleCallback(in: TimeAmount(duration), handler: self)
+    }
+
+    func cancelTimeout() {
+        timeout?.cancel()
+        timeout = nil
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        timeout = nil
+        switch phase {
+        case .acquiring, .connecting, .forwarding: break
+        case .idle, .discarding, .closed: return
+        }
+        if exchange.responseHeadSent {
+            // Mid-response: the only honest signal left is closing the connection.
+            abandonExchange()
+            phase = .closed
+            context?.close(promise: nil)
+        } else {
+            acquireTask?.cancel()
+            acquireTask = nil
+            releaseLease(.completed)
+            fail(with: .gatewayTimeout(exchange.target?.timeout ?? .zero))
+        }
+    }
+
+    // MARK: Endings
+
+    /// Fails the request before any response byte was sent: 5xx from the gateway.
+    func fail(with error: ProxyError) {
+        cancelTimeout()
+        dropUpstream()
+        releaseLease(.completed)
+        respond(with: error)
+    }
+
+    /// Drops everything the exchange holds (client gone or connection failing).
+    func abandonExchange() {
+        cancelTimeout()
+        acquireTask?.cancel()
+        acquireTask = nil
+        dropUpstream()
+        releaseLease(.completed)
+        pending.removeAll()
+    }
+
+    /// The worker finished its response: complete it downstream, recycle the worker connection.
+    func responseEnded(_ trailers: HTTPHeaders?) {
+        guard let context else { return }
+        let connection = upstream
+        upstream = nil
+        cancelTimeout()
+        releaseLease(.completed)
+        if let connection {
+            connection.delegate = nil
+            if exchange.upstreamKeepAlive && exchange.requestEndForwarded {
+                loop.pool.checkin(connection)
+            } else {
+                connection.close()
+            }
+        }
+        // A response that ended before its request did leaves unread body bytes: close.
+        let closing = !exchange.keepAlive || !exchange.requestEndReceived
+        // Set before writing `.end`: the pipeline handler may deliver the next request inside it.
+        phase = closing ? .closed : .idle
+        let end = wrapOutboundOut(.end(trailers))
+        if closing {
+            let channel = context.channel
+            context.writeAndFlush(end).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.writeAndFlush(end, promise: nil)
+        }
+        updateReads()
+    }
+}
+
+extension ProxyHandler: NIOScheduledCallbackHandler {}
+
+extension ProxyHandler: UpstreamHandlerDelegate {
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard phase == .forwarding, let context else { return }
+        switch part {
+        case .head(let head):
+            exchange.responseHeadReceived = true
+            exchange.upstreamKeepAlive = head.isKeepAlive
+            exchange.upstreamHead = nil
+            var keepAlive = exchange.keepAlive
+            let response = ProxyHeaders.downstreamResponseHead(from: head, version: exchange.version, keepAlive: &keepAlive)
+            exchange.keepAlive = keepAlive
+            exchange.responseHeadSent = true
+            context.write(wrapOutboundOut(.head(response)), promise: nil)
+        case .body(let body):
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        case .end(let trailers):
+            responseEnded(trailers)
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged() {
+        updateReads()
+    }
+
+    func upstreamClosed() {
+        guard phase == .forwarding, upstream != nil else { return }
+        upstream = nil
+        guard exchange.responseHeadReceived else {
+            if exchange.reusedConnection, !exchange.bodyBytesForwarded, !exchange.retried, let lease {
+                // Keep-alive race: the worker closed the idle connection as we reused it.
+                // Nothing of the body was sent, so send the request again on a fresh connection.
+                exchange.retried = true
+                if exchange.requestEndForwarded {
+                    exchange.requestEndForwarded = false
+                    pending.prepend(.end(nil))
+                }
+                phase = .connecting
+                connect(port: lease.port)
+                return
+            }
+            releaseLease(.connectFailed)
+            fail(with: .upstreamClosed)
+            return
+        }
+        // Closed mid-response: the client can only learn it from the connection closing.
+        abandonExchange()
+        phase = .closed
+        context?.close(promise: nil)
+    }
+}

@@ -1,0 +1,309 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Proxies the requests of one downstream HTTP/1.1 connection to workers, on the connection's
+/// event loop.
+///
+/// For each request head: route by `Host`, pick a target, lease a worker (sync fast path, async
+/// slow path), take a pooled keep-alive connection to it (or open one) and stream both bodies
+/// part by part. Request parts that arrive before the worker is connected are held while reads
+/// are paused; afterwards reads follow the worker connection's writability, and the worker
+/// connection's reads follow this connection's writability. ``HTTPServerPipelineHandler`` in
+/// front of this handler serialises pipelined requests, so there is at most one exchange.
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Where the current request is.
+    enum Phase {
+        /// Waiting for a request head.
+        case idle
+        /// Waiting for the resolver to lease a worker.
+        case acquiring
+        /// Holding a lease, opening a worker connection.
+        case connecting
+        /// Request and response stream between client and worker.
+        case forwarding
+        /// Answered with an error; dropping the rest of a bodiless request until its end.
+        case discarding
+        /// The connection is closing.
+        case closed
+    }
+
+    /// Facts about the current request, reset for every head.
+    struct Exchange {
+        var target: RouteTarget?
+        /// The head for the worker; kept until a response starts, for the keep-alive retry.
+        var upstreamHead: HTTPRequestHead?
+        var version: HTTPVersion = .http1_1
+        var keepAlive = true
+        var requestHasBody = false
+        var expectsContinue = false
+        var requestEndReceived = false
+        var requestEndForwarded = false
+        var bodyBytesForwarded = false
+        var reusedConnection = false
+        var retried = false
+        var responseHeadReceived = false
+        var responseHeadSent = false
+        var upstreamKeepAlive = false
+    }
+
+    let environment: ProxyEnvironment
+    let loop: LoopContext
+    var context: ChannelHandlerContext?
+    var client = ClientAddress(nil)
+    var phase = Phase.idle
+    var exchange = Exchange()
+    /// Bumped for every request so late callbacks (timer, acquire, connect) recognise they are stale.
+    var generation: UInt64 = 0
+    var lease: UpstreamLease?
+    var upstream: UpstreamHandler?
+    /// Request parts received before the worker connection was ready.
+    var pending = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 4)
+    /// The request timeout (``RouteTarget/timeout``) while an exchange runs.
+    var timeout: NIOScheduledCallback?
+    var acquireTask: Task<Void, Never>?
+    var readPending = false
+
+    init(environment: ProxyEnvironment, loop: LoopContext) {
+        self.environment = environment
+        self.loop = loop
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { client = ClientAddress(context.channel.remoteAddress) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        abandonExchange()
+        phase = .closed
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        client = ClientAddress(context.channel.remoteAddress)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        abandonExchange()
+        phase = .closed
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): receiveHead(head)
+        case .body(let body): receiveBody(body)
+        case .end(let trailers): receiveEnd(trailers)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        upstream?.setReadsPaused(!context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent {
+            // Only a connection between requests (or stuck in a request head) times out here;
+            // a request in flight is bounded by its target's timeout.
+            if idle == .read, phase == .idle {
+                phase = .closed
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            // I/O errors (connection reset, …): nobody to answer.
+            abandonExchange()
+            phase = .closed
+            context.close(promise: nil)
+            return
+        }
+        let canAnswer: Bool
+        switch phase {
+        case .idle: canAnswer = true
+        case .acquiring, .connecting, .forwarding: canAnswer = !exchange.responseHeadSent
+        case .discarding, .closed: canAnswer = false
+        }
+        if phase == .idle { exchange = Exchange() }
+        abandonExchange()
+        phase = .closed
+        if canAnswer {
+            writeError(.parserError(parserError, maxHeaderBytes: environment.maxHeaderBytes), closing: true)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readsAllowed {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    // MARK: Request side
+
+    func receiveHead(_ head: HTTPRequestHead) {
+        if phase == .closed { return }  // a pipelined request after we decided to close
+        guard phase == .idle else {
+            // HTTPServerPipelineHandler delivers one request at a time; anything else is a bug.
+            environment.logger.error("gateway received a request head while busy", metadata: ["phase": "\(phase)"])
+            abandonExchange()
+            phase = .closed
+            context?.close(promise: nil)
+            return
+        }
+        generation &+= 1
+        exchange = Exchange()
+        exchange.version = head.version == .http1_0 ? .http1_0 : .http1_1
+        exchange.keepAlive = head.isKeepAlive
+        let info = RequestHeadInfo(head.headers)
+        exchange.requestHasBody = info.hasBody
+        if let problem = info.problem {
+            // A malformed head leaves the connection's framing in doubt: answer and close.
+            exchange.keepAlive = false
+            respond(with: problem)
+            return
+        }
+        let host = info.host ?? ""
+        let table = loop.routes.current
+        guard let route = table.route(forHost: host) else {
+            respond(with: .routeNotFound(host: host, domain: table.domain))
+            return
+        }
+        guard let target = route.pick(roll: environment.roll.next()) else {
+            respond(with: .noReadyRevision(route))
+            return
+        }
+        exchange.target = target
+        exchange.expectsContinue = info.expectsContinue && exchange.version == .http1_1
+        exchange.upstreamHead = ProxyHeaders.upstreamRequestHead(from: head, info: info, client: client)
+        phase = .acquiring
+        armTimeout(target.timeout)
+        if let lease = environment.resolver.tryAcquire(target.revision) {
+            leaseAcquired(lease)
+        } else {
+            acquireSlowly(target)
+        }
+    }
+
+    func receiveBody(_ body: ByteBuffer) {
+        switch phase {
+        case .acquiring, .connecting: pending.append(.body(body))
+        case .forwarding: forward(.body(body))
+        case .idle, .discarding, .closed: break
+        }
+    }
+
+    func receiveEnd(_ trailers: HTTPHeaders?) {
+        exchange.requestEndReceived = true
+        switch phase {
+        case .acquiring, .connecting:
+            pending.append(.end(trailers))
+        case .forwarding:
+            forward(.end(trailers))
+            upstream?.flush()
+        case .discarding:
+            phase = .idle
+        case .idle, .closed:
+            break
+        }
+        updateReads()
+    }
+
+    /// Sends one request part to the attached worker connection (without flushing).
+    func forward(_ part: HTTPServerRequestPart) {
+        guard let upstream else { return }
+        switch part {
+        case .head:
+            preconditionFailure("request heads are never buffered")
+        case .body(let body):
+            if body.readableBytes > 0 { exchange.bodyBytesForwarded = true }
+            upstream.send(.body(.byteBuffer(body)))
+        case .end(let trailers):
+            exchange.requestEndForwarded = true
+            upstream.send(.end(trailers))
+        }
+    }
+
+    // MARK: Reads (back-pressure)
+
+    /// Whether this connection may read now. Before the worker is connected it must not (the
+    /// held parts stay bounded); while forwarding it follows the worker connection's
+    /// writability. Once the request has ended, further reads belong to the next request and
+    /// HTTPServerPipelineHandler holds them back itself.
+    var readsAllowed: Bool {
+        switch phase {
+        case .idle, .discarding: return true
+        case .closed: return false
+        case .acquiring, .connecting: return exchange.requestEndReceived
+        case .forwarding: return exchange.requestEndReceived || (upstream?.isWritable ?? false)
+        }
+    }
+
+    /// Issues a read that was held back, if reads are allowed again.
+    func updateReads() {
+        guard readPending, readsAllowed, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    // MARK: Answers from the gateway itself
+
+    /// Answers the current request with `error` (no response may have started). The connection
+    /// stays open only when the client wants keep-alive and no request body is still coming.
+    func respond(with error: ProxyError) {
+        let closing = !exchange.keepAlive || (exchange.requestHasBody && !exchange.requestEndReceived)
+        if closing {
+            phase = .closed
+        } else {
+            phase = exchange.requestEndReceived ? .idle : .discarding
+        }
+        pending.removeAll()
+        writeError(error, closing: closing)
+        updateReads()
+    }
+
+    /// Writes a complete JSON error response, then closes the connection if `closing`.
+    func writeError(_ error: ProxyError, closing: Bool) {
+        guard let context else { return }
+        exchange.responseHeadSent = true
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(3)
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(error.body.readableBytes))
+        if closing {
+            headers.add(name: "connection", value: "close")
+        } else if exchange.version == .http1_0 {
+            headers.add(name: "connection", value: "keep-alive")
+        }
+        let head = HTTPResponseHead(version: exchange.version, status: error.status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(error.body))), promise: nil)
+        if closing {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+}

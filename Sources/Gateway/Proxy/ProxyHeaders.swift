@@ -1,0 +1,223 @@
+import NIOCore
+import NIOHTTP1
+
+/// The client end of a downstream connection, rendered once per connection for the
+/// `X-Forwarded-For` and `Forwarded` headers.
+struct ClientAddress: Sendable, Equatable {
+    /// The address as it goes into `X-Forwarded-For` (`127.0.0.1`, `::1`).
+    let ip: String
+    /// The RFC 7239 node as it goes into `Forwarded` (`for=127.0.0.1`, `for="[::1]"`).
+    let forwardedNode: String
+
+    init(ip: String, isIPv6: Bool) {
+        self.ip = ip
+        self.forwardedNode = isIPv6 ? "for=\"[\(ip)]\"" : "for=\(ip)"
+    }
+
+    /// Renders a peer address; IPv4-mapped IPv6 addresses are shown as IPv4.
+    init(_ address: SocketAddress?) {
+        switch address {
+        case .some(.v4(let v4)):
+            self.init(ip: SocketAddress.v4(v4).ipAddress ?? "unknown", isIPv6: false)
+        case .some(.v6(let v6)):
+            let ip = SocketAddress.v6(v6).ipAddress ?? "unknown"
+            if ip.hasPrefix("::ffff:"), ip.contains(".") {
+                self.init(ip: String(ip.dropFirst(7)), isIPv6: false)
+            } else {
+                self.init(ip: ip, isIPv6: true)
+            }
+        default:
+            self = ClientAddress(ip: "unknown", isIPv6: false)
+        }
+    }
+}
+
+/// What the gateway needs to know about a request head, gathered in one pass over its headers.
+struct RequestHeadInfo {
+    /// The `Host` value (the first one, if several were sent).
+    var host: String?
+    /// How many `Host` lines the request carried.
+    var hostCount = 0
+    /// The declared body length, if a valid `Content-Length` was sent.
+    var contentLength: Int?
+    /// Several `Content-Length` values that disagree, or one that is not a number.
+    var invalidContentLength = false
+    /// A `Transfer-Encoding` header was present (the body is chunked).
+    var hasTransferEncoding = false
+    /// The last transfer coding is `chunked` (required for a request, RFC 9112 §6.3).
+    var isChunked = false
+    /// `Expect: 100-continue` was sent; the gateway answers it itself once a worker is connected.
+    var expectsContinue = false
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 4 where name.equalsIgnoringASCIICase("host"):
+                hostCount += 1
+                if host == nil { host = value }
+            case 14 where name.equalsIgnoringASCIICase("content-length"):
+                guard let length = Int(value.trimmingASCIIWhitespace()), length >= 0 else {
+                    invalidContentLength = true
+                    continue
+                }
+                if let existing = contentLength, existing != length { invalidContentLength = true }
+                contentLength = length
+            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"):
+                hasTransferEncoding = true
+                let last = value.split(separator: ",").last?.trimmingASCIIWhitespace()
+                isChunked = last?.equalsIgnoringASCIICase("chunked") ?? false
+            case 6 where name.equalsIgnoringASCIICase("expect"):
+                if value.trimmingASCIIWhitespace().equalsIgnoringASCIICase("100-continue") { expectsContinue = true }
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Whether a body follows the head.
+    var hasBody: Bool { hasTransferEncoding || (contentLength ?? 0) > 0 }
+
+    /// Why the head cannot be proxied, or `nil` when it can.
+    var problem: ProxyError? {
+        if hostCount == 0 || (host?.isEmpty ?? true) { return .missingHost }
+        if hostCount > 1 { return .multipleHosts }
+        if invalidContentLength || (hasTransferEncoding && (contentLength != nil || !isChunked)) {
+            return .invalidFraming
+        }
+        return nil
+    }
+}
+
+/// Rewrites heads between the client and the worker: hop-by-hop headers out, forwarding
+/// headers in. NIO's encoders re-frame bodies (`Transfer-Encoding` is regenerated).
+enum ProxyHeaders {
+    /// The role a header plays for the proxy, decided by name.
+    enum Role {
+        case hopByHop, xForwardedFor, xForwardedProto, forwarded, expect, other
+    }
+
+    /// Classifies a header name (length first, so most names cost one integer compare).
+    static func role(of name: String) -> Role {
+        switch name.utf8.count {
+        case 2 where name.equalsIgnoringASCIICase("te"): return .hopByHop
+        case 6 where name.equalsIgnoringASCIICase("expect"): return .expect
+        case 7 where name.equalsIgnoringASCIICase("trailer") || name.equalsIgnoringASCIICase("upgrade"):
+            return .hopByHop
+        case 9 where name.equalsIgnoringASCIICase("forwarded"): return .forwarded
+        case 10 where name.equalsIgnoringASCIICase("connection") || name.equalsIgnoringASCIICase("keep-alive"):
+            return .hopByHop
+        case 15 where name.equalsIgnoringASCIICase("x-forwarded-for"): return .xForwardedFor
+        case 16 where name.equalsIgnoringASCIICase("proxy-connection"): return .hopByHop
+        case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): return .hopByHop
+        case 17 where name.equalsIgnoringASCIICase("x-forwarded-proto"): return .xForwardedProto
+        default: return .other
+        }
+    }
+
+    /// Extra header names listed in `Connection` (lowercased); usually empty, so no allocation.
+    static func connectionOptions(in headers: HTTPHeaders) -> [String] {
+        var options: [String] = []
+        for (name, value) in headers where name.utf8.count == 10 && name.equalsIgnoringASCIICase("connection") {
+            for token in value.split(separator: ",") {
+                let option = token.trimmingASCIIWhitespace()
+                if option.isEmpty || option.equalsIgnoringASCIICase("close")
+                    || option.equalsIgnoringASCIICase("keep-alive") || option.equalsIgnoringASCIICase("host")
+                {
+                    continue
+                }
+                options.append(option.lowercased())
+            }
+        }
+        return options
+    }
+
+    /// The request head sent to the worker: always HTTP/1.1 with keep-alive, `Host` as sent,
+    /// hop-by-hop headers removed, `X-Forwarded-For`/`-Proto` and `Forwarded` added.
+    static func upstreamRequestHead(
+        from head: HTTPRequestHead,
+        info: RequestHeadInfo,
+        client: ClientAddress
+    ) -> HTTPRequestHead {
+        let options = connectionOptions(in: head.headers)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.headers.count + 4)
+        var forwardedFor: String?
+        var forwarded: String?
+        for (name, value) in head.headers {
+            switch role(of: name) {
+            case .hopByHop, .xForwardedProto:
+                continue
+            case .expect where info.expectsContinue:
+                continue
+            case .xForwardedFor:
+                forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
+            case .forwarded:
+                forwarded = forwarded.map { "\($0), \(value)" } ?? value
+            case .expect, .other:
+                if !options.isEmpty, options.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
+                headers.add(name: name, value: value)
+            }
+        }
+        if info.hasTransferEncoding {
+            headers.add(name: "transfer-encoding", value: "chunked")
+        }
+        headers.add(name: "x-forwarded-for", value: forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip)
+        headers.add(name: "x-forwarded-proto", value: "http")
+        let element = "\(client.forwardedNode);proto=http;host=\(forwardedValue(info.host ?? ""))"
+        headers.add(name: "forwarded", value: forwarded.map { "\($0), \(element)" } ?? element)
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+    }
+
+    /// The response head sent to the client: hop-by-hop headers removed, `version` matching the
+    /// client's, and `Connection` set from `keepAlive`. An HTTP/1.0 client gets a
+    /// close-delimited body (and `keepAlive` turns false) when the worker sent no length.
+    static func downstreamResponseHead(
+        from head: HTTPResponseHead,
+        version: HTTPVersion,
+        keepAlive: inout Bool
+    ) -> HTTPResponseHead {
+        let options = connectionOptions(in: head.headers)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.headers.count + 1)
+        var hasContentLength = false
+        for (name, value) in head.headers {
+            if case .hopByHop = role(of: name) { continue }
+            if !options.isEmpty, options.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
+            if name.utf8.count == 14, name.equalsIgnoringASCIICase("content-length") { hasContentLength = true }
+            headers.add(name: name, value: value)
+        }
+        let isHTTP10 = version.major == 1 && version.minor == 0
+        let mayHaveBody = head.status.code >= 200 && head.status != .noContent && head.status != .notModified
+        if isHTTP10 && mayHaveBody && !hasContentLength {
+            keepAlive = false
+        }
+        if !keepAlive {
+            headers.add(name: "connection", value: "close")
+        } else if isHTTP10 {
+            headers.add(name: "connection", value: "keep-alive")
+        }
+        return HTTPResponseHead(version: version, status: head.status, headers: headers)
+    }
+
+    /// A `Forwarded` parameter value: a token as is, anything else as a quoted string.
+    static func forwardedValue(_ value: String) -> String {
+        if !value.isEmpty, value.utf8.allSatisfy(\.isTokenCharacter) { return value }
+        var quoted = "\""
+        for scalar in value.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" { quoted.unicodeScalars.append("\\") }
+            quoted.unicodeScalars.append(scalar)
+        }
+        quoted.unicodeScalars.append("\"")
+        return quoted
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces and tabs.
+    func trimmingASCIIWhitespace() -> SubSequence {
+        var slice = self[...]
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return slice
+    }
+}

@@ -1,0 +1,109 @@
+/// Identifies one revision: the unit the gateway sends a request to.
+public struct RevisionID: Hashable, Sendable, CustomStringConvertible {
+    /// The namespace the revision lives in.
+    public var namespace: String
+    /// The revision's name, for example `hello-00002`.
+    public var name: String
+
+    /// Creates an identifier.
+    public init(namespace: String, name: String) {
+        self.namespace = namespace
+        self.name = name
+    }
+
+    /// `namespace/name`.
+    public var description: String { "\(namespace)/\(name)" }
+}
+
+/// One weighted destination of a route.
+public struct RouteTarget: Hashable, Sendable {
+    /// The revision that serves this share of the traffic.
+    public var revision: RevisionID
+    /// Share of requests in percent (the targets of one route sum to 100).
+    public var percent: Int
+    /// The longest a request may take, from arrival to the end of the response
+    /// (Knative's `timeoutSeconds`). It also bounds the wait for a worker at scale zero.
+    public var timeout: Duration
+
+    /// Creates a target.
+    public init(revision: RevisionID, percent: Int, timeout: Duration) {
+        self.revision = revision
+        self.percent = percent
+        self.timeout = timeout
+    }
+}
+
+/// Where requests for one host go.
+public struct Route: Hashable, Sendable {
+    /// Namespace of the service.
+    public var namespace: String
+    /// Name of the service.
+    public var service: String
+    /// Weighted targets; their percents sum to 100. Empty means the service has no ready
+    /// revision yet (the gateway answers 503).
+    public var targets: [RouteTarget]
+
+    /// Creates a route.
+    public init(namespace: String, service: String, targets: [RouteTarget]) {
+        self.namespace = namespace
+        self.service = service
+        self.targets = targets
+    }
+
+    /// The host this route answers to: `<service>.<namespace>.<domain>`.
+    public func host(domain: String) -> String { "\(service).\(namespace).\(domain)" }
+
+    /// Picks a target for a request. `roll` is a number in `0..<100` (the caller supplies it,
+    /// so tests are deterministic).
+    public func pick(roll: Int) -> RouteTarget? {
+        var remaining = roll
+        for target in targets {
+            if remaining < target.percent { return target }
+            remaining -= target.percent
+        }
+        return targets.last
+    }
+}
+
+/// An immutable snapshot of every route. The control plane compiles one from desired state
+/// and publishes it; the gateway reads whole snapshots and never queries the store.
+public struct RouteTable: Sendable {
+    /// The domain suffix of service hosts (default `localhost`).
+    public let domain: String
+    /// Routes keyed by lowercased host name without port.
+    private let routesByHost: [String: Route]
+
+    /// Compiles a table. Later routes for the same host replace earlier ones.
+    public init(domain: String, routes: [Route]) {
+        self.domain = domain.lowercased()
+        var byHost: [String: Route] = [:]
+        byHost.reserveCapacity(routes.count)
+        for route in routes {
+            byHost[route.host(domain: self.domain).lowercased()] = route
+        }
+        self.routesByHost = byHost
+    }
+
+    /// An empty table: every host is unknown.
+    public static func empty(domain: String) -> RouteTable { RouteTable(domain: domain, routes: []) }
+
+    /// All routes, in no particular order.
+    public var routes: [Route] { Array(routesByHost.values) }
+
+    /// Finds the route for a `Host` header value (any port suffix and case are ignored).
+    public func route(forHost hostHeader: some StringProtocol) -> Route? {
+        routesByHost[Self.normalize(host: hostHeader)]
+    }
+
+    /// Lowercases a `Host` value and strips its port and a trailing dot.
+    static func normalize(host: some StringProtocol) -> String {
+        var end = host.endIndex
+        // "[::1]:8080" keeps the bracketed part; "name:8080" drops ":8080".
+        if let colon = host.lastIndex(of: ":"), !host[colon...].contains("]") {
+            end = colon
+        }
+        var name = host[host.startIndex..<end]
+        if name.last == "." { name = name.dropLast() }
+        return name.lowercased()
+    }
+}

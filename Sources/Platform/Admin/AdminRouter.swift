@@ -1,0 +1,32 @@
+import Hummingbird
+import Store
+
+/// What the admin API needs from the daemon.
+struct AdminDependencies: Sendable {
+    var store: Store
+    var token: String
+    var logDirectory: String
+    /// Public URL of a service: `http://<name>.<namespace>.<domain>[:port]`.
+    var serviceURL: @Sendable (_ namespace: String, _ name: String) -> String
+    /// Whether the daemon is ready to serve (store open, controllers running).
+    var isReady: @Sendable () -> Bool
+}
+
+/// Mounts every admin route: health probes unauthenticated, `/api/v1` behind the bearer token.
+func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.get("healthz") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+    }
+    router.get("readyz") { _, _ -> Response in
+        guard dependencies.isReady() else {
+            throw APIError(.serviceUnavailable, code: "NotReady", "the daemon is starting or stopping")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+    }
+    let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(token: dependencies.token))
+    ServiceController(store: dependencies.store, url: dependencies.serviceURL, logDirectory: dependencies.logDirectory)
+        .addRoutes(to: api)
+    RevisionController(store: dependencies.store).addRoutes(to: api)
+    return router
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Hummingbird
+import Store
+
+/// `/api/v1/namespaces/{namespace}/services[/{name}]`.
+struct ServiceController<Context: RequestContext>: Sendable {
+    let store: Store
+    /// Builds the public URL of a service.
+    let url: @Sendable (_ namespace: String, _ name: String) -> String
+    let logDirectory: String
+
+    static var maxBodyBytes: Int { 1 << 20 }
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.post("namespaces/:namespace/services", use: create)
+        group.get("namespaces/:namespace/services", use: list)
+        group.get("namespaces/:namespace/services/:name", use: get)
+        group.put("namespaces/:namespace/services/:name", use: replace)
+        group.delete("namespaces/:namespace/services/:name", use: delete)
+        group.get("namespaces/:namespace/services/:name/logs", use: LogsEndpoint(store: store, logDirectory: logDirectory).logs)
+    }
+
+    @Sendable func create(_ request: Request, context: Context) async throws -> Response {
+        let namespace = try namespaceParameter(context)
+        let input = try await parse(request, context: context, namespace: namespace, name: nil)
+        let service = try storeCall {
+            try store.createService(namespace: namespace, name: input.name, annotations: input.annotations, spec: input.spec)
+        }
+        return try jsonResponse(ServiceDTO(service, url: url(namespace, service.meta.name)), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        let namespace = try namespaceParameter(context)
+        let services = try storeCall { try store.services(namespace: namespace) }
+        return try jsonResponse(ListDTO(items: services.map { ServiceDTO($0, url: url(namespace, $0.meta.name)) }))
+    }
+
+    @Sendable func get(_ request: Request, context: Context) async throws -> Response {
+        let (namespace, name) = try nameParameters(context)
+        guard let service = try storeCall({ try store.service(namespace: namespace, name: name) }) else {
+            throw APIError(.notFound, code: "NotFound", "service \(namespace)/\(name) not found")
+        }
+        return try jsonResponse(ServiceDTO(service, url: url(namespace, name)))
+    }
+
+    @Sendable func replace(_ request: Request, context: Context) async throws -> Response {
+        let (namespace, name) = try nameParameters(context)
+        let input = try await parse(request, context: context, namespace: namespace, name: name)
+        let service = try storeCall {
+            try store.updateService(
+                namespace: namespace, name: name, annotations: input.annotations, spec: input.spec,
+                expectedResourceVersion: input.resourceVersion)
+        }
+        return try jsonResponse(ServiceDTO(service, url: url(namespace, name)))
+    }
+
+    @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
+        let (namespace, name) = try nameParameters(context)
+        let removed = try storeCall { try store.deleteService(namespace: namespace, name: name) }
+        return try jsonResponse(DeletedDTO(name: name, namespace: namespace, revisions: removed.map(\.meta.name)))
+    }
+
+    private func parse(_ request: Request, context: Context, namespace: String, name: String?) async throws -> ServiceInput {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Self.maxBodyBytes)
+        } catch {
+            throw APIError(.contentTooLarge, code: "TooLarge", "the body must be at most \(Self.maxBodyBytes) bytes")
+        }
+        do {
+            return try ServiceValidation.parse(body: Data(body.readableBytesView), pathNamespace: namespace, pathName: name)
+        } catch {
+            throw APIError(error)
+        }
+    }
+}
+
+/// What a successful delete answers (a Kubernetes-style `Status`).
+struct DeletedDTO: Encodable {
+    var kind = "Status"
+    var status = "Success"
+    var name: String
+    var namespace: String
+    var revisions: [String]
+}
+
+/// The `{namespace}` path parameter, checked.
+func namespaceParameter(_ context: some RequestContext) throws -> String {
+    let namespace = try context.parameters.require("namespace")
+    if let problem = Names.dns1035Problem(namespace) {
+        throw APIError(.badRequest, code: "InvalidField", "namespace \(problem)", field: "metadata.namespace")
+    }
+    return namespace
+}
+
+/// The `{namespace}` and `{name}` path parameters.
+func nameParameters(_ context: some RequestContext) throws -> (String, String) {
+    (try namespaceParameter(context), try context.parameters.require("name"))
+}

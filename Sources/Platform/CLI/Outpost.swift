@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `outpost`: the daemon (`outpost serve`) and the CLI that talks to it.
+@main
+struct Outpost: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outpost",
+        abstract: "Serverless revisions, an ingress gateway and scale to zero in one binary.",
+        subcommands: [ServeCommand.self, ServiceCommand.self, RevisionCommand.self])
+}

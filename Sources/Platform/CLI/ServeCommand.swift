@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import Logging
+import ServiceLifecycle
+import Serving
+
+/// `outpost serve`: runs the daemon in the foreground until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the Outpost daemon.")
+
+    @Option(help: "State folder (default: $OUTPOST_DATA_DIR, else /var/lib/outpost as root or ~/.local/share/outpost).")
+    var dataDir: String?
+
+    @Option(help: "Where the gateway listens for service traffic.")
+    var gatewayAddress = "0.0.0.0:8080"
+
+    @Option(help: "Where the admin API listens.")
+    var adminAddress = "127.0.0.1:8090"
+
+    @Option(help: "Domain suffix of service hosts: <service>.<namespace>.<domain>.")
+    var domain = "localhost"
+
+    @Option(help: "Extra idle time after the stable window before a revision scales to zero (e.g. 30s, 500ms).")
+    var scaleToZeroGracePeriod = "30s"
+
+    @Option(help: "Stable window for revisions without an autoscaling.knative.dev/window annotation.")
+    var stableWindow = "60s"
+
+    @Option(help: "Time between SIGTERM and SIGKILL when a worker stops.")
+    var terminationGracePeriod = "10s"
+
+    @Option(help: "How long a new worker may take to pass its readiness probe.")
+    var progressDeadline = "60s"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        for (name, value) in [
+            ("--scale-to-zero-grace-period", scaleToZeroGracePeriod), ("--stable-window", stableWindow),
+            ("--termination-grace-period", terminationGracePeriod), ("--progress-deadline", progressDeadline),
+        ] where DurationText.parse(value) == nil || DurationText.parse(value)! <= .zero {
+            throw ValidationError("\(name) must be a positive duration such as 500ms, 30s or 1m30s, got \"\(value)\"")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "outpost")
+        logger.logLevel = level
+
+        let gateway = try parseAddress(gatewayAddress, option: "--gateway-address")
+        let admin = try parseAddress(adminAddress, option: "--admin-address")
+        var configuration = DaemonConfiguration(dataDirectory: DataDirectory.resolve(dataDir))
+        (configuration.gatewayHost, configuration.gatewayPort) = gateway
+        (configuration.adminHost, configuration.adminPort) = admin
+        configuration.domain = domain.lowercased()
+        configuration.scaleToZeroGracePeriod = DurationText.parse(scaleToZeroGracePeriod)!
+        configuration.stableWindow = DurationText.parse(stableWindow)!
+        configuration.terminationGracePeriod = DurationText.parse(terminationGracePeriod)!
+        configuration.progressDeadline = DurationText.parse(progressDeadline)!
+        configuration.logLevel = logLevel
+
+        let platform = try buildPlatform(configuration, logger: logger)
+        logger.info("starting", metadata: [
+            "dataDir": "\(configuration.dataDirectory.path)", "gateway": "\(gatewayAddress)",
+            "admin": "\(adminAddress)", "domain": "\(configuration.domain)",
+        ])
+        logger.notice(
+            platform.tokenCreated ? "admin token created" : "admin token loaded",
+            metadata: ["path": "\(configuration.dataDirectory.tokenPath)"])
+        try await platform.group.run()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Serving
+
+/// Everything `outpost serve` is configured with.
+struct DaemonConfiguration: Sendable {
+    var dataDirectory: DataDirectory
+    var gatewayHost: String = "0.0.0.0"
+    var gatewayPort: Int = 8080
+    var adminHost: String = "127.0.0.1"
+    var adminPort: Int = 8090
+    var domain: String = "localhost"
+    var scaleToZeroGracePeriod: Duration = .seconds(30)
+    var stableWindow: Duration = .seconds(60)
+    var terminationGracePeriod: Duration = .seconds(10)
+    var progressDeadline: Duration = .seconds(60)
+    var drainTimeout: Duration = .seconds(30)
+    var logLevel: String = "info"
+
+    var servingConfiguration: ServingConfiguration {
+        ServingConfiguration(
+            logDirectory: dataDirectory.logDirectory, scaleToZeroGracePeriod: scaleToZeroGracePeriod,
+            stableWindow: stableWindow, terminationGracePeriod: terminationGracePeriod, progressDeadline: progressDeadline)
+    }
+
+    /// `http://<name>.<namespace>.<domain>[:port]`.
+    func serviceURL(namespace: String, name: String, port: Int) -> String {
+        "http://\(name).\(namespace).\(domain)" + (port == 80 ? "" : ":\(port)")
+    }
+}
+
+/// Parses `HOST:PORT` (`[::1]:8080` for IPv6).
+func parseAddress(_ text: String, option: String) throws -> (host: String, port: Int) {
+    guard let colon = text.lastIndex(of: ":") else {
+        throw DaemonError("\(option) must be HOST:PORT, got \"\(text)\"")
+    }
+    var host = String(text[..<colon])
+    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port), !host.isEmpty else {
+        throw DaemonError("\(option) must be HOST:PORT with a port from 0 to 65535, got \"\(text)\"")
+    }
+    return (host, port)
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Gateway
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+import Serving
+import Store
+import Synchronization
+
+/// The running daemon's parts, for the caller to run and observe.
+struct Platform {
+    var group: ServiceGroup
+    var gateway: Gateway
+    var token: String
+    var tokenCreated: Bool
+}
+
+/// The one composition root: opens the store, builds each module, connects them, and returns
+/// them as one `ServiceGroup`. On SIGTERM/SIGINT the group stops the services in reverse order:
+/// the admin API, then the gateway (which drains in-flight requests), then the revision manager
+/// (which stops the workers); the store closes when the group has finished.
+func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws -> Platform {
+    let dataDirectory = configuration.dataDirectory
+    try dataDirectory.create()
+    _ = try dataDirectory.lock()
+    let store = try Store(path: dataDirectory.databasePath)
+    let (token, tokenCreated) = try dataDirectory.adminToken()
+    let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+    let relay = RouteRelay()
+    let manager = RevisionManager(
+        store: store, configuration: configuration.servingConfiguration, domain: configuration.domain,
+        logger: logger.with(label: "serving"), publish: { relay.publish($0) })
+    let gateway = Gateway(
+        configuration: GatewayConfiguration(
+            host: configuration.gatewayHost, port: configuration.gatewayPort, drainTimeout: configuration.drainTimeout),
+        resolver: manager, eventLoopGroup: eventLoopGroup, logger: logger.with(label: "gateway"))
+    relay.attach(gateway)
+
+    let ready = Atomic<Bool>(false)
+    let gatewayPort = configuration.gatewayPort
+    let router = buildAdminRouter(AdminDependencies(
+        store: store, token: token, logDirectory: dataDirectory.logDirectory,
+        serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
+        isReady: { ready.load(ordering: .relaxed) }))
+    let admin = Application(
+        router: router,
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "outpost"),
+        onServerRunning: { channel in
+            ready.store(true, ordering: .relaxed)
+            logger.info("admin API listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        },
+        eventLoopGroupProvider: .shared(eventLoopGroup),
+        logger: logger.with(label: "admin"))
+
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        services: [
+            .init(service: manager),
+            .init(service: gateway),
+            .init(service: admin),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger.with(label: "lifecycle")))
+    return Platform(group: group, gateway: gateway, token: token, tokenCreated: tokenCreated)
+}
+
+/// Hands route tables from the revision manager to the gateway, which is built after it.
+final class RouteRelay: Sendable {
+    private let gateway = Mutex<Gateway?>(nil)
+    func attach(_ gateway: Gateway) { self.gateway.withLock { $0 = gateway } }
+    func publish(_ table: RouteTable) { gateway.withLock { $0 }?.publish(table) }
+}
+
+extension Logger {
+    /// The same handler and level under another label.
+    func with(label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = logLevel
+        return logger
+    }
+}

@@ -1,0 +1,122 @@
+public import Foundation
+public import Gateway
+public import Store
+
+/// Pure rules that turn stored resources plus what the pools observe into statuses and routes,
+/// Knative's way: traffic follows the latest *ready* revision, a failed newest revision leaves
+/// traffic where it was and makes the service not Ready.
+public enum ServiceReconciler {
+    /// What a pool reports about its revision.
+    public struct Observation: Hashable, Sendable {
+        /// Workers that passed readiness and take requests.
+        public var ready: Int
+        /// Workers wanted.
+        public var desired: Int
+        /// The revision passed readiness at least once.
+        public var everReady: Bool
+        /// The revision never became ready and Outpost gave up on it.
+        public var failed: Bool
+        /// The latest failure (start failure, crash, probe timeout), if one is current.
+        public var failureReason: String?
+        /// Detail of the latest failure.
+        public var failureMessage: String?
+
+        /// Creates an observation.
+        public init(ready: Int, desired: Int, everReady: Bool, failed: Bool, failureReason: String? = nil, failureMessage: String? = nil) {
+            self.ready = ready
+            self.desired = desired
+            self.everReady = everReady
+            self.failed = failed
+            self.failureReason = failureReason
+            self.failureMessage = failureMessage
+        }
+    }
+
+    /// A revision's status from its previous status and the observation.
+    public static func revisionStatus(previous: RevisionStatus, observation: Observation, now: Date) -> RevisionStatus {
+        var status = previous
+        status.actualReplicas = observation.ready
+        status.desiredReplicas = observation.desired
+        if observation.failed {
+            status.conditions.set("Ready", status: "False", reason: observation.failureReason, message: observation.failureMessage, now: now)
+        } else if observation.everReady {
+            status.conditions.set("Ready", status: "True", now: now)
+        } else {
+            status.conditions.set("Ready", status: "Unknown", reason: "Deploying", message: "waiting for the first worker to pass its readiness probe", now: now)
+        }
+        if let reason = observation.failureReason {
+            status.conditions.set("ContainerHealthy", status: "False", reason: reason, message: observation.failureMessage, now: now)
+        } else if observation.everReady {
+            status.conditions.set("ContainerHealthy", status: "True", now: now)
+        } else {
+            status.conditions.set("ContainerHealthy", status: "Unknown", reason: "Deploying", now: now)
+        }
+        if observation.ready > 0 {
+            status.conditions.set("Active", status: "True", now: now)
+        } else {
+            status.conditions.set("Active", status: "False", reason: "NoTraffic", message: "The revision has no running worker; the next request starts one.", now: now)
+        }
+        return status
+    }
+
+    /// A service's status and route from its revisions (oldest first, with current statuses).
+    public static func serviceStatus(
+        service: ServiceResource, revisions: [RevisionResource], now: Date
+    ) -> (status: ServiceStatus, route: Route) {
+        var status = service.status
+        status.observedGeneration = service.meta.generation
+        let latestCreated = revisions.last
+        let latestReady = revisions.last { $0.status.conditions["Ready"]?.status == "True" }
+        status.latestCreatedRevisionName = latestCreated?.meta.name
+        status.latestReadyRevisionName = latestReady?.meta.name
+
+        // Configuration readiness follows the newest revision.
+        let newestReady = latestCreated?.status.conditions["Ready"]
+        switch newestReady?.status {
+        case "True":
+            status.conditions.set("ConfigurationsReady", status: "True", now: now)
+        case "False":
+            status.conditions.set(
+                "ConfigurationsReady", status: "False", reason: "RevisionFailed",
+                message: "Revision \"\(latestCreated!.meta.name)\" failed with message: \(newestReady?.message ?? newestReady?.reason ?? "unknown")", now: now)
+        default:
+            status.conditions.set("ConfigurationsReady", status: "Unknown", reason: "RevisionDeploying", now: now)
+        }
+
+        // Resolve the traffic block to revision names.
+        let byName = Dictionary(revisions.map { ($0.meta.name, $0) }, uniquingKeysWith: { $1 })
+        var resolved: [TrafficTarget] = []
+        var targets: [RouteTarget] = []
+        var missing: String?
+        for entry in service.spec.traffic {
+            let name = entry.latestRevision == true ? latestReady?.meta.name : entry.revisionName
+            guard let name, let revision = byName[name] else {
+                missing = entry.revisionName.map { "revision \"\($0)\" does not exist" } ?? "no revision is ready yet"
+                continue
+            }
+            resolved.append(TrafficTarget(revisionName: name, latestRevision: entry.latestRevision, percent: entry.percent ?? 0, tag: entry.tag))
+            if let percent = entry.percent, percent > 0 {
+                targets.append(RouteTarget(
+                    revision: RevisionID(namespace: service.meta.namespace, name: name), percent: percent,
+                    timeout: .seconds(revision.spec.timeoutSeconds)))
+            }
+        }
+        status.traffic = resolved
+        if let missing {
+            let failed = latestReady == nil && newestReady?.status == "False"
+            status.conditions.set("RoutesReady", status: failed ? "False" : "Unknown", reason: failed ? "RevisionFailed" : "RevisionMissing", message: missing, now: now)
+        } else {
+            status.conditions.set("RoutesReady", status: "True", now: now)
+        }
+
+        let parts = [status.conditions["ConfigurationsReady"], status.conditions["RoutesReady"]].compactMap { $0 }
+        if let failedPart = parts.first(where: { $0.status == "False" }) {
+            status.conditions.set("Ready", status: "False", reason: failedPart.reason, message: failedPart.message, now: now)
+        } else if let pending = parts.first(where: { $0.status != "True" }) {
+            status.conditions.set("Ready", status: "Unknown", reason: pending.reason, message: pending.message, now: now)
+        } else {
+            status.conditions.set("Ready", status: "True", now: now)
+        }
+        return (status, Route(namespace: service.meta.namespace, service: service.meta.name, targets: targets))
+    }
+}

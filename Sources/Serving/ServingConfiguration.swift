@@ -1,0 +1,41 @@
+/// Settings of the revision manager, from daemon flags. Durations follow Knative's names.
+public struct ServingConfiguration: Sendable {
+    /// Folder for per-revision log files (`<logDirectory>/<namespace>/<revision>.log`).
+    public var logDirectory: String
+    /// Extra idle time after the stable window before the last worker stops (Knative's
+    /// `scale-to-zero-grace-period`, default 30 s).
+    public var scaleToZeroGracePeriod: Duration
+    /// Stable window when a revision has no `autoscaling.knative.dev/window` annotation (60 s).
+    public var stableWindow: Duration
+    /// Time between SIGTERM and SIGKILL when a worker stops; not tied to the request timeout.
+    public var terminationGracePeriod: Duration
+    /// How long a starting worker may take to pass its readiness probe before it counts as failed.
+    public var progressDeadline: Duration
+    /// Requests that may wait for a worker of one revision; more get 503 at once.
+    public var maxQueuedRequests: Int
+    /// Period of the level-triggered resync (scale-to-zero checks, status writes).
+    public var resyncInterval: Duration
+    /// Environment variables of the daemon that workers inherit (when set).
+    public var inheritedEnvironment: [String]
+
+    /// Creates a configuration with Knative's defaults.
+    public init(
+        logDirectory: String,
+        scaleToZeroGracePeriod: Duration = .seconds(30),
+        stableWindow: Duration = .seconds(60),
+        terminationGracePeriod: Duration = .seconds(10),
+        progressDeadline: Duration = .seconds(60),
+        maxQueuedRequests: Int = 1000,
+        resyncInterval: Duration = .seconds(1),
+        inheritedEnvironment: [String] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"]
+    ) {
+        self.logDirectory = logDirectory
+        self.scaleToZeroGracePeriod = scaleToZeroGracePeriod
+        self.stableWindow = stableWindow
+        self.terminationGracePeriod = terminationGracePeriod
+        self.progressDeadline = progressDeadline
+        self.maxQueuedRequests = maxQueuedRequests
+        self.resyncInterval = resyncInterval
+        self.inheritedEnvironment = inheritedEnvironment
+    }
+}

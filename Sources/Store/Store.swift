@@ -1,0 +1,128 @@
+// The Store owns all SQL. One `DatabasePool` in WAL mode per process; public API = named
+// transactions that keep the resource model's invariants (a service always has a route and at
+// least one revision; revisions are immutable snapshots named `<service>-%05d`) plus typed reads
+// and an in-process change stream that controllers wake on.
+import Foundation
+import GRDB
+import Synchronization
+
+/// What changed, published after the transaction that changed it commits.
+public struct StoreChange: Hashable, Sendable {
+    /// The kind of resource.
+    public enum Kind: String, Hashable, Sendable {
+        /// A service (spec or status).
+        case service
+        /// A revision (created, status changed or deleted).
+        case revision
+    }
+    /// Kind of resource.
+    public var kind: Kind
+    /// Its namespace.
+    public var namespace: String
+    /// Its name.
+    public var name: String
+
+    /// Creates a change record.
+    public init(kind: Kind, namespace: String, name: String) {
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+    }
+}
+
+/// The platform's durable state: one SQLite file.
+public final class Store: Sendable {
+    private let writer: any DatabaseWriter
+    private let subscribers = Mutex<[UInt64: AsyncStream<StoreChange>.Continuation]>([:])
+    private let nextSubscriber = Atomic<UInt64>(0)
+
+    /// Opens (creating if needed) the database at `path` in WAL mode and runs pending migrations.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.label = "outpost"
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try Migrations.migrator.migrate(pool)
+            writer = pool
+        } catch {
+            throw StoreError(.storage, "cannot open the store at \(path): \(error)")
+        }
+    }
+
+    /// An in-memory store for tests (same schema, same transactions).
+    public init(inMemory: Void) throws {
+        let queue = try DatabaseQueue()
+        try Migrations.migrator.migrate(queue)
+        writer = queue
+    }
+
+    /// Names of the migrations applied to this database, in order.
+    public func appliedMigrations() throws -> [String] {
+        try writer.read { db in try Migrations.migrator.appliedIdentifiers(db) }.sorted {
+            (Migrations.names.firstIndex(of: $0) ?? 0) < (Migrations.names.firstIndex(of: $1) ?? 0)
+        }
+    }
+
+    /// SQLite's journal mode (`wal` for a file-backed store).
+    public func journalMode() throws -> String {
+        try writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    // MARK: Change stream
+
+    /// A stream of changes committed after this call. Ends when the consumer stops iterating.
+    public func changes() -> AsyncStream<StoreChange> {
+        let id = nextSubscriber.add(1, ordering: .relaxed).newValue
+        let (stream, continuation) = AsyncStream<StoreChange>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func publish(_ changes: [StoreChange]) {
+        guard !changes.isEmpty else { return }
+        let targets = subscribers.withLock { Array($0.values) }
+        for continuation in targets {
+            for change in changes { continuation.yield(change) }
+        }
+    }
+
+    /// Runs a write transaction, maps database errors, and publishes the changes it reports.
+    func write<T>(_ body: (Database, inout [StoreChange]) throws -> T) throws -> T {
+        var changes: [StoreChange] = []
+        let result: T
+        do {
+            result = try writer.write { db in
+                changes = []
+                return try body(db, &changes)
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.storage, "database write failed: \(error)")
+        }
+        publish(changes)
+        return result
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try writer.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.storage, "database read failed: \(error)")
+        }
+    }
+
+    /// Takes the next value of the global resource-version counter.
+    static func nextResourceVersion(_ db: Database) throws -> Int64 {
+        try db.execute(sql: "UPDATE sequence SET value = value + 1 WHERE name = 'resourceVersion'")
+        return try Int64.fetchOne(db, sql: "SELECT value FROM sequence WHERE name = 'resourceVersion'") ?? 0
+    }
+
+    static func newUID() -> String { UUID().uuidString.lowercased() }
+}

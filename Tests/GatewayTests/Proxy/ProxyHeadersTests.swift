@@ -1,0 +1,161 @@
+@testable import Gateway
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite("Proxy headers")
+struct ProxyHeadersTests {
+    static let v4Client = ClientAddress(ip: "10.0.0.7", isIPv6: false)
+
+    static func request(_ headers: [(String, String)], version: HTTPVersion = .http1_1) -> HTTPRequestHead {
+        HTTPRequestHead(version: version, method: .POST, uri: "/path?q=1", headers: HTTPHeaders(headers))
+    }
+
+    static func upstream(_ head: HTTPRequestHead, client: ClientAddress = v4Client) -> HTTPRequestHead {
+        ProxyHeaders.upstreamRequestHead(from: head, info: RequestHeadInfo(head.headers), client: client)
+    }
+
+    @Test("hop-by-hop headers and the ones Connection names are removed; Host stays as sent")
+    func stripsHopByHop() {
+        let head = Self.request([
+            ("Host", "Hello.Default.Example.Test:8080"),
+            ("Connection", "keep-alive, X-Secret, close"),
+            ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Proxy-Connection", "keep-alive"),
+            ("TE", "trailers"),
+            ("Trailer", "X-Checksum"),
+            ("Upgrade", "websocket"),
+            ("Accept", "text/plain"),
+            ("Content-Length", "3"),
+        ], version: .http1_0)
+        let out = Self.upstream(head)
+        #expect(out.version == .http1_1)
+        #expect(out.method == .POST)
+        #expect(out.uri == "/path?q=1")
+        #expect(out.headers["host"] == ["Hello.Default.Example.Test:8080"])
+        #expect(out.headers["accept"] == ["text/plain"])
+        #expect(out.headers["content-length"] == ["3"])
+        for name in ["connection", "x-secret", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] {
+            #expect(!out.headers.contains(name: name), "\(name) should be stripped")
+        }
+    }
+
+    @Test("a chunked request stays chunked (Transfer-Encoding is regenerated as chunked)")
+    func chunkedStaysChunked() {
+        let out = Self.upstream(Self.request([("Host", "h"), ("Transfer-Encoding", "gzip, chunked")]))
+        #expect(out.headers["transfer-encoding"] == ["chunked"])
+    }
+
+    @Test("forwarding headers are added, and appended to existing ones")
+    func forwardingHeaders() {
+        let fresh = Self.upstream(Self.request([("Host", "hello.default.example.test")]))
+        #expect(fresh.headers["x-forwarded-for"] == ["10.0.0.7"])
+        #expect(fresh.headers["x-forwarded-proto"] == ["http"])
+        #expect(fresh.headers["forwarded"] == ["for=10.0.0.7;proto=http;host=hello.default.example.test"])
+
+        let chained = Self.upstream(Self.request([
+            ("Host", "hello.default.example.test:8080"),
+            ("X-Forwarded-For", "203.0.113.1"),
+            ("x-forwarded-for", "198.51.100.2"),
+            ("X-Forwarded-Proto", "https"),
+            ("Forwarded", "for=203.0.113.1;proto=https"),
+        ]))
+        #expect(chained.headers["x-forwarded-for"] == ["203.0.113.1, 198.51.100.2, 10.0.0.7"])
+        #expect(chained.headers["x-forwarded-proto"] == ["http"])
+        #expect(chained.headers["forwarded"] == [
+            "for=203.0.113.1;proto=https, for=10.0.0.7;proto=http;host=\"hello.default.example.test:8080\""
+        ])
+    }
+
+    @Test("IPv6 clients are quoted and bracketed in Forwarded; mapped IPv4 shows as IPv4")
+    func ipv6Clients() throws {
+        let v6 = ClientAddress(try SocketAddress(ipAddress: "::1", port: 5000))
+        #expect(v6.ip == "::1")
+        #expect(v6.forwardedNode == "for=\"[::1]\"")
+        let out = Self.upstream(Self.request([("Host", "h")]), client: v6)
+        #expect(out.headers["x-forwarded-for"] == ["::1"])
+        #expect(out.headers["forwarded"] == ["for=\"[::1]\";proto=http;host=h"])
+
+        let mapped = ClientAddress(try SocketAddress(ipAddress: "::ffff:127.0.0.1", port: 5000))
+        #expect(mapped == ClientAddress(ip: "127.0.0.1", isIPv6: false))
+        #expect(ClientAddress(nil).forwardedNode == "for=unknown")
+    }
+
+    @Test("Forwarded values: tokens stay bare, others are quoted with escapes")
+    func forwardedQuoting() {
+        #expect(ProxyHeaders.forwardedValue("example.com") == "example.com")
+        #expect(ProxyHeaders.forwardedValue("example.com:80") == "\"example.com:80\"")
+        #expect(ProxyHeaders.forwardedValue("a\"b\\c") == "\"a\\\"b\\\\c\"")
+        #expect(ProxyHeaders.forwardedValue("") == "\"\"")
+    }
+
+    @Test("Expect: 100-continue is answered by the gateway, not forwarded")
+    func expectContinue() {
+        let head = Self.request([("Host", "h"), ("Expect", "100-Continue"), ("Content-Length", "5")])
+        #expect(RequestHeadInfo(head.headers).expectsContinue)
+        #expect(!Self.upstream(head).headers.contains(name: "expect"))
+    }
+
+    @Test(
+        "request heads the gateway refuses",
+        arguments: [
+            ([("Content-Length", "1")], "MissingHost"),
+            ([("Host", "")], "MissingHost"),
+            ([("Host", "a"), ("Host", "b")], "InvalidHost"),
+            ([("Host", "a"), ("Content-Length", "3"), ("Transfer-Encoding", "chunked")], "InvalidFraming"),
+            ([("Host", "a"), ("Content-Length", "3"), ("Content-Length", "4")], "InvalidFraming"),
+            ([("Host", "a"), ("Content-Length", "3, 4")], "InvalidFraming"),
+            ([("Host", "a"), ("Content-Length", "-1")], "InvalidFraming"),
+            ([("Host", "a"), ("Transfer-Encoding", "gzip")], "InvalidFraming"),
+            ([("Host", "a"), ("Transfer-Encoding", "chunked, gzip")], "InvalidFraming"),
+        ] as [([(String, String)], String)])
+    func refusedHeads(headers: [(String, String)], code: String) {
+        #expect(RequestHeadInfo(HTTPHeaders(headers)).problem?.code == code)
+    }
+
+    @Test("a chunked request is accepted, also with earlier codings")
+    func chunkedAccepted() {
+        #expect(RequestHeadInfo(HTTPHeaders([("Host", "a"), ("Transfer-Encoding", "gzip, Chunked")])).problem == nil)
+        #expect(RequestHeadInfo(HTTPHeaders([("Host", "a"), ("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")])).problem == nil)
+    }
+
+    @Test("repeated identical Content-Length values are accepted")
+    func identicalContentLengths() {
+        let info = RequestHeadInfo(HTTPHeaders([("Host", "a"), ("Content-Length", "3"), ("content-length", " 3 ")]))
+        #expect(info.problem == nil)
+        #expect(info.contentLength == 3)
+        #expect(info.hasBody)
+    }
+
+    @Test("response heads: hop-by-hop stripped, Connection follows keep-alive and the client's version")
+    func responseHeads() {
+        let upstream = HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([
+            ("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked"), ("Connection", "x-private"),
+            ("X-Private", "1"), ("Keep-Alive", "timeout=1"),
+        ]))
+        var keepAlive = true
+        let forHTTP11 = ProxyHeaders.downstreamResponseHead(from: upstream, version: .http1_1, keepAlive: &keepAlive)
+        #expect(keepAlive)
+        #expect(forHTTP11.headers.map(\.name) == ["Content-Type"])
+
+        keepAlive = true
+        let forHTTP10 = ProxyHeaders.downstreamResponseHead(from: upstream, version: .http1_0, keepAlive: &keepAlive)
+        #expect(!keepAlive, "HTTP/1.0 without a length can only be close-delimited")
+        #expect(forHTTP10.version == .http1_0)
+        #expect(forHTTP10.headers["connection"] == ["close"])
+
+        let sized = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "2"])
+        keepAlive = true
+        let sizedHTTP10 = ProxyHeaders.downstreamResponseHead(from: sized, version: .http1_0, keepAlive: &keepAlive)
+        #expect(keepAlive)
+        #expect(sizedHTTP10.headers["connection"] == ["keep-alive"])
+    }
+
+    @Test("error bodies are JSON with escaped text")
+    func errorBodies() {
+        let error = ProxyError.routeNotFound(host: "we\"ird\u{1}", domain: "localhost")
+        #expect(error.status == .notFound)
+        #expect(String(buffer: error.body) == #"{"error":{"code":"RouteNotFound","message":"no service answers to host 'we\"ird\u0001'; expected <service>.<namespace>.localhost"}}"#)
+    }
+}

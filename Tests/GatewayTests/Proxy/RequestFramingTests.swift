@@ -1,0 +1,98 @@
+@testable import Gateway
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Requests only a raw socket can send: the gateway must refuse ambiguous framing with 400
+/// before anything reaches a worker (NIO's llhttp-based decoder rejects most of these itself;
+/// the gateway turns that into its JSON 400 and closes the connection).
+@Suite("Request framing")
+struct RequestFramingTests {
+    static let host = TestRoutes.host
+
+    @Test(
+        "ambiguous or invalid framing → 400, upstream never sees the request",
+        arguments: [
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 4, 5\r\n\r\nabcde",
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: gzip\r\n\r\nabcd",
+            "GET / HTTP/1.1\r\nHost: \(host)\r\nHost: other.default.example.test\r\n\r\n",
+            "GET /\u{1} HTTP/1.1\r\nHost: \(host)\r\n\r\n",
+        ])
+    func refused(request: String) async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let gateway = try await GatewayHarness.start(resolver: resolver)
+        let response = try await rawExchange(port: gateway.port, request)
+        #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(response)")
+        #expect(response.contains(#"{"error":{"code":""#))
+        #expect(response.lowercased().contains("connection: close"))
+        #expect(upstream.requests.isEmpty)
+        #expect(resolver.leaseCount == 0)
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test(
+        "the 400 names the framing problem where NIO's decoder lets us tell",
+        arguments: [
+            ("Transfer-Encoding: chunked\r\nContent-Length: 4", "InvalidFraming"),
+            ("Content-Length: 4\r\nContent-Length: 5", "InvalidFraming"),
+            ("Transfer-Encoding: gzip", "InvalidFraming"),
+            // llhttp reports "Transfer-Encoding after Content-Length" with an errno NIO maps to `.unknown`.
+            ("Content-Length: 4\r\nTransfer-Encoding: chunked", "MalformedRequest"),
+        ])
+    func framingCodes(headers: String, code: String) async throws {
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: 1)))
+        let response = try await rawExchange(
+            port: gateway.port, "POST / HTTP/1.1\r\nHost: \(Self.host)\r\n\(headers)\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(response)")
+        #expect(response.contains(#""code":"\#(code)""#), "got: \(response)")
+        try await gateway.stop()
+    }
+
+    @Test("a request head over maxHeaderBytes → 431")
+    func oversizedHead() async throws {
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: 1))) { $0.maxHeaderBytes = 1024 }
+        let filler = String(repeating: "a", count: 2000)
+        let response = try await rawExchange(
+            port: gateway.port, "GET / HTTP/1.1\r\nHost: \(Self.host)\r\nX-Filler: \(filler)\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "got: \(response)")
+        #expect(response.contains("RequestHeaderFieldsTooLarge"))
+        try await gateway.stop()
+    }
+
+    @Test("HTTP/1.0: the response has no chunking and the connection closes")
+    func http10() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let response = try await rawExchange(port: gateway.port, "GET /echo HTTP/1.0\r\nHost: \(Self.host)\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.0 200 OK\r\n"), "got: \(response)")
+        #expect(!response.lowercased().contains("transfer-encoding"))
+        #expect(response.lowercased().contains("connection: close"))
+        #expect(upstream.requests.first?.version == .http1_1)
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("Expect: 100-continue is answered once a worker is connected, then the body flows")
+    func expectContinue() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let connection = try await RawConnection.connect(port: gateway.port)
+        try await connection.send(
+            "POST /echo HTTP/1.1\r\nHost: \(Self.host)\r\nExpect: 100-continue\r\nContent-Length: 4\r\nConnection: close\r\n\r\n")
+        let interim = await connection.wait(for: "\r\n\r\n")
+        #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n\r\n"), "got: \(interim)")
+        try await connection.send("abcd")
+        let response = await connection.readUntilClosed()
+        #expect(response.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), "got: \(response)")
+        #expect(response.hasSuffix("4\r\nabcd\r\n0\r\n\r\n"))
+        #expect(upstream.requests.first?.headers.contains(name: "expect") == false)
+        try await gateway.stop()
+        await upstream.stop()
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Store
+import TestSupport
+import Testing
+
+@Suite struct StoreTransactionTests {
+    let store: Store
+    init() throws { store = try Store(inMemory: ()) }
+
+    func spec(_ command: String = "/bin/echo", args: [String] = []) -> ServiceSpec {
+        ServiceSpec(template: RevisionTemplate(command: command, args: args))
+    }
+
+    @Test func createCutsFirstRevisionAndRoute() throws {
+        let service = try store.createService(namespace: "default", name: "hello", spec: spec())
+        #expect(service.meta.generation == 1)
+        let revisions = try store.revisions(namespace: "default", service: "hello")
+        #expect(revisions.map(\.meta.name) == ["hello-00001"])
+        #expect(revisions[0].spec.command == "/bin/echo")
+        #expect(revisions[0].configurationGeneration == 1)
+        let route = try #require(try store.route(namespace: "default", name: "hello"))
+        #expect(route.traffic == TrafficTarget.allToLatest)
+    }
+
+    @Test func duplicateNameIsRejectedPerNamespace() throws {
+        _ = try store.createService(namespace: "default", name: "hello", spec: spec())
+        #expect(throws: StoreError(.alreadyExists, "service default/hello already exists")) {
+            try store.createService(namespace: "default", name: "hello", spec: spec())
+        }
+        _ = try store.createService(namespace: "other", name: "hello", spec: spec())
+        #expect(try store.services().count == 2)
+        #expect(try store.services(namespace: "other").count == 1)
+    }
+
+    @Test func templateChangeCutsNextRevisionAndKeepsOldOneImmutable() throws {
+        let created = try store.createService(namespace: "default", name: "hello", spec: spec(args: ["a"]))
+        let updated = try store.updateService(
+            namespace: "default", name: "hello", annotations: [:], spec: spec(args: ["b"]),
+            expectedResourceVersion: created.meta.resourceVersion)
+        #expect(updated.meta.generation == 2)
+        #expect(updated.meta.resourceVersion > created.meta.resourceVersion)
+        let revisions = try store.revisions(namespace: "default", service: "hello")
+        #expect(revisions.map(\.meta.name) == ["hello-00001", "hello-00002"])
+        #expect(revisions[0].spec.args == ["a"])
+        #expect(revisions[1].spec.args == ["b"])
+    }
+
+    @Test func unchangedUpdateWritesNothing() throws {
+        let created = try store.createService(namespace: "default", name: "hello", spec: spec())
+        let same = try store.updateService(namespace: "default", name: "hello", annotations: [:], spec: spec())
+        #expect(same.meta.resourceVersion == created.meta.resourceVersion)
+        #expect(try store.revisions(service: "hello").count == 1)
+    }
+
+    @Test func trafficOnlyChangeBumpsGenerationWithoutRevision() throws {
+        _ = try store.createService(namespace: "default", name: "hello", spec: spec())
+        var changed = spec()
+        changed.traffic = [TrafficTarget(revisionName: "hello-00001", percent: 100)]
+        let updated = try store.updateService(namespace: "default", name: "hello", annotations: [:], spec: changed)
+        #expect(updated.meta.generation == 2)
+        #expect(try store.revisions(service: "hello").count == 1)
+        #expect(try store.route(namespace: "default", name: "hello")?.traffic == changed.traffic)
+    }
+
+    @Test func staleResourceVersionConflicts() throws {
+        let created = try store.createService(namespace: "default", name: "hello", spec: spec())
+        _ = try store.updateService(namespace: "default", name: "hello", annotations: [:], spec: spec(args: ["x"]))
+        #expect {
+            try store.updateService(
+                namespace: "default", name: "hello", annotations: [:], spec: spec(args: ["y"]),
+                expectedResourceVersion: created.meta.resourceVersion)
+        } throws: { ($0 as? StoreError)?.code == .conflict }
+        #expect(try store.revisions(service: "hello").count == 2)
+    }
+
+    @Test func deleteCascadesToRevisionsAndRoute() throws {
+        _ = try store.createService(namespace: "default", name: "hello", spec: spec())
+        _ = try store.updateService(namespace: "default", name: "hello", annotations: [:], spec: spec(args: ["x"]))
+        let removed = try store.deleteService(namespace: "default", name: "hello")
+        #expect(removed.map(\.meta.name) == ["hello-00001", "hello-00002"])
+        #expect(try store.service(namespace: "default", name: "hello") == nil)
+        #expect(try store.revisions().isEmpty)
+        #expect(try store.route(namespace: "default", name: "hello") == nil)
+        #expect { try store.deleteService(namespace: "default", name: "hello") } throws: { ($0 as? StoreError)?.code == .notFound }
+    }
+
+    @Test func statusWritesOnlyWhenChanged() throws {
+        _ = try store.createService(namespace: "default", name: "hello", spec: spec())
+        let now = Date(timeIntervalSince1970: 1_000)
+        let markReady: (inout RevisionStatus) -> Void = { status in status.conditions.set("Ready", status: "True", now: now) }
+        let first = try store.updateRevisionStatus(namespace: "default", name: "hello-00001", now: now, markReady)
+        let second = try store.updateRevisionStatus(namespace: "default", name: "hello-00001", now: now, markReady)
+        #expect(first)
+        #expect(!second, "an unchanged status is not written")
+        let revision = try #require(try store.revision(namespace: "default", name: "hello-00001"))
+        #expect(revision.status.conditions["Ready"]?.status == "True")
+        #expect(revision.status.conditions["Ready"]?.lastTransitionTime == now)
+        let missing = try store.updateRevisionStatus(namespace: "default", name: "missing-00001") { status in status.actualReplicas = 1 }
+        #expect(!missing)
+    }
+
+    @Test func changeStreamReportsCommittedWrites() async throws {
+        let changes = store.changes()
+        _ = try store.createService(namespace: "default", name: "hello", spec: spec())
+        var iterator = changes.makeAsyncIterator()
+        let first = await iterator.next()
+        let second = await iterator.next()
+        #expect(first == StoreChange(kind: .service, namespace: "default", name: "hello"))
+        #expect(second == StoreChange(kind: .revision, namespace: "default", name: "hello-00001"))
+    }
+
+    @Test func revisionNamesArePaddedToFiveDigits() {
+        #expect(Store.revisionName(service: "a", generation: 1) == "a-00001")
+        #expect(Store.revisionName(service: "a", generation: 123456) == "a-123456")
+    }
+}
+
+@Suite struct StoreMigrationTests {
+    @Test func fileStoreUsesWALAndRecordsMigrations() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = "\(directory.path)/outpost.db"
+        do {
+            let store = try Store(path: path)
+            #expect(try store.journalMode() == "wal")
+            #expect(try store.appliedMigrations() == ["v1-serving-resources"])
+            _ = try store.createService(namespace: "default", name: "hello", spec: ServiceSpec(template: RevisionTemplate(command: "/bin/true")))
+        }
+        // Reopening migrates nothing twice and keeps the data.
+        let reopened = try Store(path: path)
+        #expect(try reopened.appliedMigrations() == ["v1-serving-resources"])
+        #expect(try reopened.service(namespace: "default", name: "hello") != nil)
+    }
+
+    @Test func unreadableFileIsAStorageError() throws {
+        #expect { try Store(path: "/proc/outpost-cannot-exist/outpost.db") } throws: { ($0 as? StoreError)?.code == .storage }
+    }
+}
