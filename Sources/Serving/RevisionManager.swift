@@ -1,7 +1,9 @@
 // Serving: the revision manager. It keeps one `RevisionPool` per stored revision; a pool starts
 // worker processes on demand (a request for a revision at zero waits in the pool's bounded queue
-// while a worker starts), proves a new revision by starting one worker, and stops workers after
-// the revision has been idle for its stable window plus the scale-to-zero grace period.
+// while a worker starts at once) and proves a new revision by starting its initial scale. Every
+// tick (2 s) Knative's KPA decider turns each pool's measured concurrency (or rps) into a
+// worker count; the pool starts or drains workers to match, down to zero after the stable
+// window and the grace period.
 //
 // The manager is level-triggered: it wakes on every store change, on every pool event and on a
 // resync tick, reads desired state from the store and observed state from the pools, writes
@@ -21,7 +23,9 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
     private let domain: String
     private let publish: @Sendable (RouteTable) -> Void
     private let logger: Logger
-    private let pools = Mutex<[RevisionID: RevisionPool]>([:])
+    private let pools = Mutex<[RevisionID: ManagedRevision]>([:])
+    private let routed = Mutex<Set<RevisionID>>([])
+    private let metrics: (any ServingMetricsSink)?
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let runtimeParts: (spawner: WorkerSpawner, reaper: ChildReaper)
@@ -29,9 +33,10 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
     /// Creates the manager; `publish` receives every new route table.
     public init(
         store: Store, configuration: ServingConfiguration, domain: String, logger: Logger,
-        publish: @escaping @Sendable (RouteTable) -> Void
+        metrics: (any ServingMetricsSink)? = nil, publish: @escaping @Sendable (RouteTable) -> Void
     ) {
         self.store = store
+        self.metrics = metrics
         self.configuration = configuration
         self.domain = domain
         self.logger = logger
@@ -58,6 +63,12 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
                 group.addTask { [self] in
                     for await _ in wakeups { await reconcile() }
                 }
+                group.addTask { [self] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: configuration.tickInterval)
+                        autoscale()
+                    }
+                }
                 await group.waitForAll()
             }
         }
@@ -71,20 +82,45 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
 
     /// Leases a ready worker of the revision without waiting.
     public func tryAcquire(_ revision: RevisionID) -> UpstreamLease? {
-        pools.withLock { $0[revision] }?.tryAcquire()
+        pools.withLock { $0[revision] }?.pool.tryAcquire()
     }
 
     /// Waits (bounded) for a worker, starting one when the revision is at zero.
     public func acquire(_ revision: RevisionID, timeout: Duration) async throws -> UpstreamLease {
-        guard let pool = pools.withLock({ $0[revision] }) else {
+        guard let managed = pools.withLock({ $0[revision] }) else {
             throw UpstreamUnavailable(code: "RevisionNotFound", message: "revision \(revision) is not known")
         }
-        return try await pool.acquire(timeout: timeout)
+        return try await managed.pool.acquire(timeout: timeout)
     }
 
     /// Returns a lease to its pool.
     public func release(_ lease: UpstreamLease, outcome: UpstreamOutcome) {
-        pools.withLock { $0[lease.revision] }?.release(lease, outcome: outcome)
+        pools.withLock { $0[lease.revision] }?.pool.release(lease, outcome: outcome)
+    }
+
+    // MARK: Autoscaling
+
+    /// One autoscaler tick over every revision.
+    func autoscale() {
+        let now = ContinuousClock.now
+        let all = pools.withLock { $0 }
+        let reachable = routed.withLock { $0 }
+        for (id, managed) in all {
+            managed.autoscale(now: now, reachable: reachable.contains(id))
+        }
+        wake.yield()  // statuses follow
+    }
+
+    /// The scale of every running revision, for `/metrics`.
+    public func scaleSnapshots() -> [RevisionScale] {
+        pools.withLock { $0 }.map { id, managed in
+            let snapshot = managed.pool.snapshot()
+            let outcome = managed.outcome
+            return RevisionScale(
+                revision: id, desiredWorkers: outcome.desired, readyWorkers: snapshot.ready,
+                activeWorkers: snapshot.active, frozenWorkers: snapshot.frozen, queuedRequests: snapshot.queued,
+                inFlightRequests: snapshot.inFlight, inPanic: outcome.inPanic)
+        }
     }
 
     // MARK: Reconcile
@@ -105,8 +141,9 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         let wanted = Set(revisions.map { RevisionID(namespace: $0.meta.namespace, name: $0.meta.name) })
 
         // Revisions that are gone: stop their workers, then drop their logs.
-        for (id, pool) in current where !wanted.contains(id) {
+        for (id, managed) in current where !wanted.contains(id) {
             pools.withLock { _ = $0.removeValue(forKey: id) }
+            let pool = managed.pool
             Task { [logger] in
                 await pool.shutdown()
                 try? FileManager.default.removeItem(atPath: pool.logPath)
@@ -114,15 +151,21 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
             }
         }
 
-        // New revisions get a pool; every pool gets its idle check.
+        // New revisions get a pool; stopped services hold theirs at zero.
+        let stopped = Set(services.filter { $0.meta.annotations[ServingAnnotations.stopped] == "true" }
+            .map { "\($0.meta.namespace)/\($0.meta.name)" })
         for index in revisions.indices {
             let revision = revisions[index]
             let id = RevisionID(namespace: revision.meta.namespace, name: revision.meta.name)
-            let pool = current[id] ?? makePool(revision)
-            pool.scaleToZeroIfIdle(idlePeriod: idlePeriod(revision))
+            let managed = current[id] ?? makePool(revision)
+            let pool = managed.pool
+            pool.hold(stopped.contains("\(id.namespace)/\(revision.serviceName)"))
+            managed.syncDesired()
             let snapshot = pool.snapshot()
+            let outcome = managed.outcome
             let observation = ServiceReconciler.Observation(
-                ready: snapshot.ready, desired: max(snapshot.desired, snapshot.active), everReady: snapshot.everReady,
+                ready: snapshot.ready, desired: snapshot.failedPermanently ? 0 : outcome.desired,
+                inPanic: outcome.inPanic, scaleReason: outcome.reason, everReady: snapshot.everReady,
                 failed: snapshot.failedPermanently,
                 failureReason: snapshot.consecutiveFailures > 0 || snapshot.failedPermanently ? snapshot.failure?.reason : nil,
                 failureMessage: snapshot.consecutiveFailures > 0 || snapshot.failedPermanently ? snapshot.failure?.message : nil)
@@ -149,25 +192,30 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
                 }
             }
         }
+        routed.withLock { $0 = Set(routes.flatMap { $0.targets.map(\.revision) }) }
         publish(RouteTable(domain: domain, routes: routes))
     }
 
-    /// Stable window (annotation or default) plus the scale-to-zero grace period.
-    func idlePeriod(_ revision: RevisionResource) -> Duration {
-        ServingAnnotations.stableWindow(revision.spec.annotations, default: configuration.stableWindow)
-            + configuration.scaleToZeroGracePeriod
-    }
-
-    private func makePool(_ revision: RevisionResource) -> RevisionPool {
+    private func makePool(_ revision: RevisionResource) -> ManagedRevision {
         let logFolder = "\(configuration.logDirectory)/\(revision.meta.namespace)"
         try? FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
         let runtime = PoolRuntime(
             spawner: runtimeParts.spawner, reaper: runtimeParts.reaper, configuration: configuration,
-            logger: logger, notify: { [wake] in wake.yield() })
-        let pool = RevisionPool(revision: revision, runtime: runtime)
-        pools.withLock { $0[pool.id] = pool }
+            logger: logger, metrics: metrics, notify: { [wake] in wake.yield() })
+        // Annotations were checked on the way in; a stored value that no longer parses falls
+        // back to the defaults rather than leaving the revision unmanaged.
+        let scaling = (try? ScalingSpec(
+            annotations: revision.spec.annotations, containerConcurrency: revision.spec.containerConcurrency,
+            defaults: configuration.autoscaler))
+            ?? (try! ScalingSpec(annotations: [:], containerConcurrency: revision.spec.containerConcurrency, defaults: configuration.autoscaler))
+        let frozenRetention = ServingAnnotations.frozenRetention(revision.spec.annotations)
+        let pool = RevisionPool(revision: revision, scaling: scaling, freezeAtZero: frozenRetention != nil, runtime: runtime)
+        let managed = ManagedRevision(
+            pool: pool, scaling: scaling, frozenRetention: frozenRetention,
+            restoredAtZero: revision.status.conditions["Ready"] != nil && revision.status.conditions["Ready"]?.status != "Unknown")
+        pools.withLock { $0[pool.id] = managed }
         pool.kick()
-        return pool
+        return managed
     }
 
     private func write(_ body: () throws -> Void) {
@@ -177,7 +225,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
     private func stopAll() async {
         let all = pools.withLock { pools in
             defer { pools.removeAll() }
-            return Array(pools.values)
+            return pools.values.map(\.pool)
         }
         await withTaskGroup(of: Void.self) { group in
             for pool in all { group.addTask { await pool.shutdown() } }

@@ -39,33 +39,34 @@ public enum DurationText {
     }
 }
 
-/// The `autoscaling.knative.dev/*` annotations this release understands, checked the way
-/// Knative checks them.
+/// The annotations a revision's template may carry that change how Outpost runs it.
 public enum ServingAnnotations {
-    /// Stable window key.
-    public static let window = "autoscaling.knative.dev/window"
-    /// Knative's bounds for the stable window: 6 s to 1 h, whole seconds.
-    public static let windowRange: ClosedRange<Duration> = .seconds(6) ... .seconds(3600)
+    /// On a service: `"true"` holds every revision at zero (`outpost service stop`).
+    public static let stopped = "outpost.dev/stopped"
 
-    /// Returns a message saying what is wrong with an annotation, or nil when it is acceptable.
-    /// Unknown keys are allowed (they are carried along, as Kubernetes does).
-    public static func problem(key: String, value: String) -> String? {
-        switch key {
-        case window:
-            guard let duration = DurationText.parse(value) else {
-                return "\(key) must be a duration such as 60s or 1m30s, got \"\(value)\""
-            }
-            guard windowRange.contains(duration), duration.components.attoseconds == 0 else {
-                return "\(key) must be whole seconds between 6s and 1h, got \"\(value)\""
-            }
-            return nil
-        default:
-            return nil
+    /// Keep the last worker frozen (SIGSTOP) for this long after scale to zero, so the next
+    /// request thaws it instead of starting a process. Off when absent or zero.
+    public static let frozenRetention = "outpost.dev/frozen-retention-period"
+
+    /// Returns (key, message) for the first annotation that is not acceptable, or nil.
+    /// Unknown keys are allowed and carried along, as Kubernetes does.
+    public static func problem(_ annotations: [String: String]) -> (key: String, message: String)? {
+        do {
+            _ = try ScalingSpec(annotations: annotations, containerConcurrency: 0, defaults: AutoscalerDefaults())
+        } catch {
+            return (error.key, error.message)
         }
+        if let text = annotations[frozenRetention] {
+            guard let duration = DurationText.parse(text), duration >= .zero, duration <= .seconds(86_400) else {
+                return (frozenRetention, "\(frozenRetention) must be a duration from 0s to 24h (e.g. 10m), got \"\(text)\"")
+            }
+        }
+        return nil
     }
 
-    /// The stable window of a revision: its annotation, else the daemon's default.
-    public static func stableWindow(_ annotations: [String: String], default fallback: Duration) -> Duration {
-        annotations[window].flatMap(DurationText.parse) ?? fallback
+    /// The frozen-tier retention of a revision, or nil when the warm tier is off.
+    public static func frozenRetention(_ annotations: [String: String]) -> Duration? {
+        guard let duration = annotations[frozenRetention].flatMap(DurationText.parse), duration > .zero else { return nil }
+        return duration
     }
 }

@@ -2,11 +2,11 @@
 public struct ServingConfiguration: Sendable {
     /// Folder for per-revision log files (`<logDirectory>/<namespace>/<revision>.log`).
     public var logDirectory: String
-    /// Extra idle time after the stable window before the last worker stops (Knative's
-    /// `scale-to-zero-grace-period`, default 30 s).
-    public var scaleToZeroGracePeriod: Duration
-    /// Stable window when a revision has no `autoscaling.knative.dev/window` annotation (60 s).
-    public var stableWindow: Duration
+    /// Knative's `config-autoscaler` settings (stable window, grace period, targets, rates…),
+    /// which `autoscaling.knative.dev/*` annotations override per revision.
+    public var autoscaler: AutoscalerDefaults
+    /// Period of the autoscaler's decisions (Knative's `tick-interval`, 2 s).
+    public var tickInterval: Duration
     /// Time between SIGTERM and SIGKILL when a worker stops; not tied to the request timeout.
     public var terminationGracePeriod: Duration
     /// How long a starting worker may take to pass its readiness probe before it counts as failed.
@@ -21,8 +21,8 @@ public struct ServingConfiguration: Sendable {
     /// Creates a configuration with Knative's defaults.
     public init(
         logDirectory: String,
-        scaleToZeroGracePeriod: Duration = .seconds(30),
-        stableWindow: Duration = .seconds(60),
+        autoscaler: AutoscalerDefaults = AutoscalerDefaults(),
+        tickInterval: Duration = .seconds(2),
         terminationGracePeriod: Duration = .seconds(10),
         progressDeadline: Duration = .seconds(60),
         maxQueuedRequests: Int = 1000,
@@ -30,8 +30,8 @@ public struct ServingConfiguration: Sendable {
         inheritedEnvironment: [String] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"]
     ) {
         self.logDirectory = logDirectory
-        self.scaleToZeroGracePeriod = scaleToZeroGracePeriod
-        self.stableWindow = stableWindow
+        self.autoscaler = autoscaler
+        self.tickInterval = tickInterval
         self.terminationGracePeriod = terminationGracePeriod
         self.progressDeadline = progressDeadline
         self.maxQueuedRequests = maxQueuedRequests

@@ -6,8 +6,14 @@ import Testing
     let revision = RevisionID(namespace: "default", name: "hello-00001")
     let start = ContinuousClock.now
 
-    func state(desired: Int = 0, everReady: Bool = true) -> PoolState {
-        PoolState(revision: revision, concurrencyLimit: 0, desired: desired, lastActivity: start, everReady: everReady, failedPermanently: false)
+    func state(desired: Int = 0, everReady: Bool = true, concurrency: Int = 0) -> PoolState {
+        PoolState(
+            revision: revision, concurrencyLimit: concurrency, policy: BalancingPolicy(containerConcurrency: concurrency),
+            desired: desired, meter: ConcurrencyMeter(windowSeconds: 60, now: start), everReady: everReady, failedPermanently: false)
+    }
+
+    func terminated(_ actions: [PoolAction]) -> [UInt64] {
+        actions.compactMap { if case .terminate(let id, _) = $0 { id } else { nil } }
     }
 
     func spawnedIDs(_ actions: [PoolAction]) -> [UInt64] {
@@ -31,7 +37,7 @@ import Testing
         var pool = state()
         #expect(spawnedIDs(pool.dispatch(now: start)).isEmpty, "nothing wanted at zero without requests")
         let lease: UpstreamLease = try await withCheckedThrowingContinuation { continuation in
-            pool.waiters.append(Waiter(id: 1, continuation: continuation, timeoutTask: nil))
+            pool.waiters.append(Waiter(id: 1, continuation: continuation, timeoutTask: nil, enqueuedAt: start))
             let spawned = spawnedIDs(pool.dispatch(now: start))
             #expect(spawned == [1])
             #expect(pool.desired == 1)
@@ -99,22 +105,81 @@ import Testing
         #expect(PoolState.backoff(afterFailures: 50) == .seconds(30))
     }
 
-    @Test func scaleToZeroOnlyAfterTheIdlePeriodWithNothingInFlight() {
+    @Test func scalingUpStartsSeveralWorkersAndScalingDownDrainsTheIdleOnesFirst() {
+        var pool = state(desired: 1)
+        #expect(spawnedIDs(pool.dispatch(now: start)) == [1])
+        makeReady(&pool, 1)
+        pool.desired = 3
+        #expect(spawnedIDs(pool.dispatch(now: start)) == [2, 3])
+        makeReady(&pool, 2, port: 9002)
+        makeReady(&pool, 3, port: 9003)
+        // Worker 2 is busy; scaling to 1 drains the two idle ones.
+        _ = pool.workers[2]!.machine.lease()
+        pool.desired = 1
+        #expect(Set(terminated(pool.dispatch(now: start))) == [1, 3])
+        #expect(pool.activeWorkers == 1)
+        #expect(pool.workers[2]!.machine.state == .ready)
+    }
+
+    @Test func scalingToZeroWaitsForInFlightRequests() {
         var pool = state(desired: 1)
         _ = pool.dispatch(now: start)
         makeReady(&pool, 1)
-        let idle = Duration.seconds(10)
-        #expect(pool.scaleToZeroIfIdle(now: start + .seconds(9), idlePeriod: idle).isEmpty)
-        let lease = pool.lease(now: start + .seconds(5))
+        let lease = pool.lease(now: start)
         #expect(lease != nil)
-        #expect(pool.scaleToZeroIfIdle(now: start + .seconds(30), idlePeriod: idle).isEmpty, "a request is in flight")
-        _ = pool.workers[1]!.machine.release()
-        pool.lastActivity = start + .seconds(30)
-        #expect(pool.scaleToZeroIfIdle(now: start + .seconds(39), idlePeriod: idle).isEmpty)
-        let actions = pool.scaleToZeroIfIdle(now: start + .seconds(40), idlePeriod: idle)
-        guard case .terminate(let id, let pid)? = actions.first else { Issue.record("expected a terminate"); return }
-        #expect(id == 1 && pid == 101)
-        #expect(pool.desired == 0)
-        #expect(pool.lease(now: start + .seconds(41)) == nil, "a draining worker takes no requests")
+        pool.desired = 0
+        #expect(terminated(pool.dispatch(now: start)).isEmpty, "a busy worker drains first")
+        #expect(pool.workers[1]!.machine.state == .draining)
+        #expect(pool.lease(now: start) == nil, "a draining worker takes no requests")
+        #expect(pool.workers[1]!.machine.release() == .terminate)
+    }
+
+    @Test func smallConcurrencyLimitsPackTheFirstAvailableWorker() {
+        var pool = state(desired: 2, concurrency: 2)
+        _ = pool.dispatch(now: start)
+        makeReady(&pool, 1, port: 9001)
+        makeReady(&pool, 2, port: 9002)
+        let ports = (0..<4).compactMap { _ in pool.lease(now: start)?.port }
+        #expect(ports == [9001, 9001, 9002, 9002])
+        #expect(pool.lease(now: start) == nil, "containerConcurrency is a hard limit")
+    }
+
+    @Test func warmTierFreezesTheLastWorkerAndThawsItOnDemand() async throws {
+        var pool = state(desired: 1)
+        pool.freezeAtZero = true
+        _ = pool.dispatch(now: start)
+        makeReady(&pool, 1)
+        pool.desired = 0
+        let actions = pool.dispatch(now: start)
+        guard case .freeze(let pid)? = actions.first else { Issue.record("expected a freeze, got \(actions)"); return }
+        #expect(pid == 101)
+        #expect(pool.workers[1]!.machine.state == .frozen)
+        #expect(pool.activeWorkers == 0)
+        // A request arrives: the frozen worker is thawed instead of starting a process.
+        let lease: UpstreamLease = try await withCheckedThrowingContinuation { continuation in
+            pool.waiters.append(Waiter(id: 1, continuation: continuation, timeoutTask: nil, enqueuedAt: start))
+            let actions = pool.dispatch(now: start)
+            #expect(spawnedIDs(actions).isEmpty)
+            var thawed = false
+            for action in actions {
+                if case .thaw = action { thawed = true }
+                if case .resume(let waiter, let lease) = action { waiter.continuation.resume(returning: lease) }
+            }
+            #expect(thawed)
+        }
+        #expect(lease.workerID == 1)
+        // Frozen too long: it is stopped.
+        let released = pool.workers[1]!.machine.release()
+        #expect(released == .none)
+        pool.desired = 0
+        _ = pool.dispatch(now: start)
+        #expect(terminated(pool.expireFrozen(now: start + .seconds(59), retention: .seconds(60))).isEmpty)
+        #expect(terminated(pool.expireFrozen(now: start + .seconds(61), retention: .seconds(60))) == [1])
+    }
+
+    @Test func heldPoolStartsNothing() {
+        var pool = state(desired: 1)
+        pool.held = true
+        #expect(spawnedIDs(pool.dispatch(now: start)).isEmpty)
     }
 }

@@ -93,14 +93,16 @@ import Testing
         #expect(DurationText.format(.seconds(3600)) == "1h")
     }
 
-    @Test func windowAnnotationFollowsKnativeBounds() {
-        #expect(ServingAnnotations.problem(key: ServingAnnotations.window, value: "6s") == nil)
-        #expect(ServingAnnotations.problem(key: ServingAnnotations.window, value: "5s") != nil)
-        #expect(ServingAnnotations.problem(key: ServingAnnotations.window, value: "2h") != nil)
-        #expect(ServingAnnotations.problem(key: ServingAnnotations.window, value: "6500ms") != nil)
-        #expect(ServingAnnotations.problem(key: ServingAnnotations.window, value: "soon") != nil)
-        #expect(ServingAnnotations.problem(key: "example.com/anything", value: "x") == nil)
-        #expect(ServingAnnotations.stableWindow([:], default: .seconds(60)) == .seconds(60))
-        #expect(ServingAnnotations.stableWindow([ServingAnnotations.window: "10s"], default: .seconds(60)) == .seconds(10))
+    @Test func annotationsAreCheckedTheWayKnativeChecksThem() {
+        let window = "autoscaling.knative.dev/window"
+        #expect(ServingAnnotations.problem([window: "6s"]) == nil)
+        #expect(ServingAnnotations.problem([window: "5s"])?.key == window)
+        #expect(ServingAnnotations.problem([window: "2h"])?.key == window)
+        #expect(ServingAnnotations.problem([window: "6500ms"])?.key == window)
+        #expect(ServingAnnotations.problem([window: "soon"])?.key == window)
+        #expect(ServingAnnotations.problem(["example.com/anything": "x"]) == nil)
+        #expect(ServingAnnotations.problem([ServingAnnotations.frozenRetention: "forever"])?.key == ServingAnnotations.frozenRetention)
+        #expect(ServingAnnotations.frozenRetention([ServingAnnotations.frozenRetention: "10m"]) == .seconds(600))
+        #expect(ServingAnnotations.frozenRetention([:]) == nil)
     }
 }

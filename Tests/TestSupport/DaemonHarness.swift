@@ -84,3 +84,14 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     return CommandResult(
         status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
 }
+
+/// Runs blocking test code (sockets, sleeps, child processes) on a thread of its own, so that it
+/// never occupies Swift's cooperative pool (two threads on two cores), which the async tests
+/// running beside it need.
+public func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+}

@@ -10,6 +10,8 @@ struct AdminDependencies: Sendable {
     var serviceURL: @Sendable (_ namespace: String, _ name: String) -> String
     /// Whether the daemon is ready to serve (store open, controllers running).
     var isReady: @Sendable () -> Bool
+    /// Renders `/metrics` (Prometheus text format); nil serves no metrics.
+    var metrics: (@Sendable () -> [UInt8])? = nil
 }
 
 /// Mounts every admin route: health probes unauthenticated, `/api/v1` behind the bearer token.
@@ -23,6 +25,13 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
             throw APIError(.serviceUnavailable, code: "NotReady", "the daemon is starting or stopping")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+    }
+    if let metrics = dependencies.metrics {
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+        }
     }
     let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(token: dependencies.token))
     ServiceController(store: dependencies.store, url: dependencies.serviceURL, logDirectory: dependencies.logDirectory)

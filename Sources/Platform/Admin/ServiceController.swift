@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Serving
 import Store
 
 /// `/api/v1/namespaces/{namespace}/services[/{name}]`.
@@ -17,6 +18,8 @@ struct ServiceController<Context: RequestContext>: Sendable {
         group.get("namespaces/:namespace/services/:name", use: get)
         group.put("namespaces/:namespace/services/:name", use: replace)
         group.delete("namespaces/:namespace/services/:name", use: delete)
+        group.post("namespaces/:namespace/services/:name/stop") { request, context in try await setStopped(true, request, context) }
+        group.post("namespaces/:namespace/services/:name/resume") { request, context in try await setStopped(false, request, context) }
         group.get("namespaces/:namespace/services/:name/logs", use: LogsEndpoint(store: store, logDirectory: logDirectory).logs)
     }
 
@@ -58,6 +61,22 @@ struct ServiceController<Context: RequestContext>: Sendable {
         let (namespace, name) = try nameParameters(context)
         let removed = try storeCall { try store.deleteService(namespace: namespace, name: name) }
         return try jsonResponse(DeletedDTO(name: name, namespace: namespace, revisions: removed.map(\.meta.name)))
+    }
+
+    /// `stop` holds every revision of the service at zero; `resume` lets requests start it again.
+    func setStopped(_ stopped: Bool, _ request: Request, _ context: Context) async throws -> Response {
+        let (namespace, name) = try nameParameters(context)
+        let service = try storeCall {
+            guard let current = try store.service(namespace: namespace, name: name) else {
+                throw StoreError(.notFound, "service \(namespace)/\(name) not found")
+            }
+            var annotations = current.meta.annotations
+            if stopped { annotations[ServingAnnotations.stopped] = "true" } else { annotations.removeValue(forKey: ServingAnnotations.stopped) }
+            return try store.updateService(
+                namespace: namespace, name: name, annotations: annotations, spec: current.spec,
+                expectedResourceVersion: current.meta.resourceVersion)
+        }
+        return try jsonResponse(ServiceDTO(service, url: url(namespace, name)))
     }
 
     private func parse(_ request: Request, context: Context, namespace: String, name: String?) async throws -> ServiceInput {

@@ -109,10 +109,8 @@ enum ServiceValidation {
             }
         }
         let templateAnnotations = dto.spec.template.metadata?.annotations ?? [:]
-        for key in templateAnnotations.keys.sorted() {
-            if let problem = ServingAnnotations.problem(key: key, value: templateAnnotations[key]!) {
-                throw FieldError(field: "spec.template.metadata.annotations[\(key)]", problem)
-            }
+        if let problem = ServingAnnotations.problem(templateAnnotations) {
+            throw FieldError(field: "spec.template.metadata.annotations[\(problem.key)]", problem.message)
         }
         let traffic = dto.spec.traffic ?? TrafficTarget.allToLatest
         try checkTraffic(traffic)

@@ -51,6 +51,8 @@ struct RevisionCommand: AsyncParsableCommand {
                 ("Service", revision.metadata.labels?["serving.knative.dev/service"] ?? ""),
                 ("Command", ([revision.spec.command ?? ""] + (revision.spec.args ?? [])).joined(separator: " ")),
                 ("Workers", "\(revision.status.actualReplicas) ready, \(revision.status.desiredReplicas) desired"),
+                ("Panic mode", revision.status.panicMode == true ? "yes" : "no"),
+                ("Last scale", revision.status.lastScaleReason ?? "-"),
                 ("Created", revision.metadata.creationTimestamp.map { $0.formatted(.iso8601) } ?? ""),
             ]
             lines += revision.status.conditions.map { condition in

@@ -9,7 +9,7 @@ import Store
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service", abstract: "Create, change, inspect and delete services.",
-        subcommands: [Create.self, Update.self, List.self, Get.self, Delete.self, Logs.self])
+        subcommands: [Create.self, Update.self, List.self, Get.self, Delete.self, Logs.self, Stop.self, Resume.self])
 }
 
 /// The flags that describe a revision template, shared by `create` and `update`.
@@ -193,6 +193,28 @@ extension ServiceCommand {
         }
     }
 
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Scale a service to zero and hold it there; requests get 503 until resumed.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
+        @Argument(help: "Service name.") var name: String
+
+        func run() async throws {
+            try await postAction("stop", service: name, namespace: namespace, global: global, done: "stopped")
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a stopped service serve again; the next request starts a worker.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
+        @Argument(help: "Service name.") var name: String
+
+        func run() async throws {
+            try await postAction("resume", service: name, namespace: namespace, global: global, done: "resumed")
+        }
+    }
+
     struct Logs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a revision's stdout and stderr (the newest revision by default).")
         @OptionGroup var global: GlobalOptions
@@ -210,6 +232,13 @@ extension ServiceCommand {
             }
         }
     }
+}
+
+/// POSTs `/services/{name}/{action}` and reports the outcome.
+private func postAction(_ action: String, service name: String, namespace: String, global: GlobalOptions, done: String) async throws {
+    let data = try await global.client().call(.POST, "/api/v1/namespaces/\(namespace)/services/\(name)/\(action)")
+    if global.output == .json { return printRaw(data) }
+    print("service \(namespace)/\(name) \(done)")
 }
 
 /// What `create`/`update` send: no status.

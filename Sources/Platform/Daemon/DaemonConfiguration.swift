@@ -17,9 +17,12 @@ struct DaemonConfiguration: Sendable {
     var logLevel: String = "info"
 
     var servingConfiguration: ServingConfiguration {
-        ServingConfiguration(
-            logDirectory: dataDirectory.logDirectory, scaleToZeroGracePeriod: scaleToZeroGracePeriod,
-            stableWindow: stableWindow, terminationGracePeriod: terminationGracePeriod, progressDeadline: progressDeadline)
+        var autoscaler = AutoscalerDefaults()
+        autoscaler.stableWindow = stableWindow
+        autoscaler.scaleToZeroGracePeriod = scaleToZeroGracePeriod
+        return ServingConfiguration(
+            logDirectory: dataDirectory.logDirectory, autoscaler: autoscaler,
+            terminationGracePeriod: terminationGracePeriod, progressDeadline: progressDeadline)
     }
 
     /// `http://<name>.<namespace>.<domain>[:port]`.

@@ -31,9 +31,10 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
     let relay = RouteRelay()
+    let metrics = PlatformMetrics()
     let manager = RevisionManager(
         store: store, configuration: configuration.servingConfiguration, domain: configuration.domain,
-        logger: logger.with(label: "serving"), publish: { relay.publish($0) })
+        logger: logger.with(label: "serving"), metrics: metrics, publish: { relay.publish($0) })
     let gateway = Gateway(
         configuration: GatewayConfiguration(
             host: configuration.gatewayHost, port: configuration.gatewayPort, drainTimeout: configuration.drainTimeout),
@@ -45,7 +46,8 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let router = buildAdminRouter(AdminDependencies(
         store: store, token: token, logDirectory: dataDirectory.logDirectory,
         serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
-        isReady: { ready.load(ordering: .relaxed) }))
+        isReady: { ready.load(ordering: .relaxed) },
+        metrics: { metrics.render(scales: manager.scaleSnapshots()) }))
     let admin = Application(
         router: router,
         configuration: ApplicationConfiguration(

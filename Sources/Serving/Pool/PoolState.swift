@@ -5,6 +5,7 @@ struct Waiter {
     var id: UInt64
     var continuation: CheckedContinuation<UpstreamLease, any Error>
     var timeoutTask: Task<Void, Never>?
+    var enqueuedAt: ContinuousClock.Instant
 }
 
 /// One worker process as the pool sees it.
@@ -12,6 +13,8 @@ struct WorkerSlot {
     var machine: WorkerStateMachine
     var port: Int
     var pid: Int32?
+    /// When the worker was frozen (warm tier).
+    var frozenSince: ContinuousClock.Instant?
 }
 
 /// A failure worth reporting in the revision's status.
@@ -25,22 +28,46 @@ enum PoolAction {
     case spawn(workerID: UInt64)
     case terminate(workerID: UInt64, pid: Int32)
     case kill(pid: Int32)
+    case freeze(pid: Int32)
+    case thaw(pid: Int32, startedWaiting: ContinuousClock.Instant)
     case resume(Waiter, UpstreamLease)
     case fail(Waiter, UpstreamUnavailable)
     case retry(after: Duration)
 }
 
+/// How a lease picks among ready workers (Knative's activator policies).
+enum BalancingPolicy: Sendable {
+    /// The oldest worker with a free slot: packs small `containerConcurrency` limits tightly.
+    case firstAvailable
+    /// The worker with the fewest requests in flight.
+    case leastLoaded
+
+    init(containerConcurrency: Int) {
+        self = (1...3).contains(containerConcurrency) ? .firstAvailable : .leastLoaded
+    }
+}
+
 /// The pool's state and its decisions, kept free of I/O so that the rules (hand leases to waiters
-/// in order, start a worker only when one is wanted and none is coming, back off after failures,
-/// give up on a revision that never became ready) are plain code under one lock.
+/// in order, start workers up to the desired count, drain the extra ones, back off after
+/// failures, give up on a revision that never became ready) are plain code under one lock.
 struct PoolState {
     let revision: RevisionID
     let concurrencyLimit: Int
+    var policy: BalancingPolicy
+    /// At most this many workers (1 when the template fixes the port).
+    var workerLimit = Int.max
     var workers: [UInt64: WorkerSlot] = [:]
     var waiters: [Waiter] = []
-    /// Workers wanted: 1 while the revision is active, 0 at scale zero.
+    /// Workers wanted, as the autoscaler decided (raised to 1 while requests wait).
     var desired: Int
-    var lastActivity: ContinuousClock.Instant
+    /// Held at zero (`outpost service stop`): requests are refused, no worker starts.
+    var held = false
+    /// Keep the last worker frozen instead of stopping it at scale zero.
+    var freezeAtZero = false
+    /// Load measurement for the autoscaler.
+    var meter: ConcurrencyMeter
+    /// When the current wait for a first worker began (for the activation-wait metric).
+    var coldStartBegan: ContinuousClock.Instant?
     var everReady: Bool
     var failedPermanently: Bool
     var failure: PoolFailure?
@@ -55,35 +82,91 @@ struct PoolState {
     var activeWorkers: Int { workers.values.count { $0.machine.isActive } }
     var readyWorkers: Int { workers.values.count { $0.machine.state == .ready } }
     var inFlight: Int { workers.values.reduce(0) { $0 + $1.machine.inFlight } }
+    /// In flight plus waiting: the concurrency the autoscaler sees.
+    var observedConcurrency: Int { inFlight + waiters.count }
 
-    /// Leases the least-loaded ready worker with capacity.
+    /// Leases a ready worker with capacity, by the balancing policy.
     mutating func lease(now: ContinuousClock.Instant) -> UpstreamLease? {
         var best: UInt64?
         var bestLoad = Int.max
-        for (id, slot) in workers where slot.machine.hasCapacity && slot.machine.inFlight < bestLoad {
-            best = id
-            bestLoad = slot.machine.inFlight
+        for (id, slot) in workers where slot.machine.hasCapacity {
+            switch policy {
+            case .firstAvailable:
+                if best == nil || id < best! { best = id }
+            case .leastLoaded:
+                if slot.machine.inFlight < bestLoad || (slot.machine.inFlight == bestLoad && id < best!) {
+                    best = id
+                    bestLoad = slot.machine.inFlight
+                }
+            }
         }
         guard let id = best, workers[id]!.machine.lease() else { return nil }
-        lastActivity = now
+        meter.set(level: observedConcurrency, now: now)
         return UpstreamLease(revision: revision, port: workers[id]!.port, workerID: id)
     }
 
-    /// Hands free capacity to waiters in arrival order, then starts a worker if one is wanted
-    /// and none is starting or serving.
+    /// Hands free capacity to waiters in arrival order, then brings the active workers to the
+    /// desired count: thaws a frozen worker first, starts new ones, drains the extra ones.
     mutating func dispatch(now: ContinuousClock.Instant) -> [PoolAction] {
         var actions: [PoolAction] = []
         while !waiters.isEmpty, let lease = lease(now: now) {
-            actions.append(.resume(waiters.removeFirst(), lease))
+            let waiter = waiters.removeFirst()
+            meter.set(level: observedConcurrency, now: now)
+            actions.append(.resume(waiter, lease))
         }
-        if !waiters.isEmpty { desired = max(desired, 1) }
-        guard !closed, !failedPermanently, desired > activeWorkers else { return actions }
+        if !waiters.isEmpty {
+            desired = max(desired, 1)  // the poke: a request at zero starts a worker at once
+            if activeWorkers == 0, coldStartBegan == nil { coldStartBegan = now }
+        }
+        guard !closed, !failedPermanently, !held else { return actions + drainExtra(keeping: 0, now: now) }
+        let target = min(desired, workerLimit)
+        if target > activeWorkers, let frozen = workers.first(where: { $0.value.machine.state == .frozen })?.key,
+           workers[frozen]!.machine.thaw() == .thaw, let pid = workers[frozen]!.pid {
+            actions.append(.thaw(pid: pid, startedWaiting: coldStartBegan ?? now))
+            coldStartBegan = nil
+            while !waiters.isEmpty, let lease = lease(now: now) {
+                let waiter = waiters.removeFirst()
+                meter.set(level: observedConcurrency, now: now)
+                actions.append(.resume(waiter, lease))
+            }
+        }
+        if target < activeWorkers { return actions + drainExtra(keeping: target, now: now) }
         if let retryAfter, now < retryAfter { return actions }
         retryAfter = nil
-        let id = nextWorkerID
-        nextWorkerID += 1
-        workers[id] = WorkerSlot(machine: WorkerStateMachine(concurrencyLimit: concurrencyLimit), port: 0, pid: nil)
-        actions.append(.spawn(workerID: id))
+        while target > activeWorkers {
+            let id = nextWorkerID
+            nextWorkerID += 1
+            workers[id] = WorkerSlot(machine: WorkerStateMachine(concurrencyLimit: concurrencyLimit), port: 0, pid: nil)
+            actions.append(.spawn(workerID: id))
+        }
+        return actions
+    }
+
+    /// Drains active workers beyond `count`: starting ones first, then the least busy. The
+    /// last worker of a warm-tier revision is frozen instead when it is idle.
+    mutating func drainExtra(keeping count: Int, now: ContinuousClock.Instant) -> [PoolAction] {
+        var actions: [PoolAction] = []
+        let active = workers.filter { $0.value.machine.isActive }
+        let order = active.sorted { a, b in
+            let aStarting = a.value.machine.state == .starting
+            let bStarting = b.value.machine.state == .starting
+            if aStarting != bStarting { return aStarting }
+            if a.value.machine.inFlight != b.value.machine.inFlight { return a.value.machine.inFlight < b.value.machine.inFlight }
+            return a.key > b.key
+        }
+        var excess = active.count - count
+        for (id, _) in order where excess > 0 {
+            excess -= 1
+            let isLast = count == 0 && excess == 0
+            if isLast, freezeAtZero, !held, !closed, let pid = workers[id]!.pid, workers[id]!.machine.freeze() == .freeze {
+                workers[id]!.frozenSince = now
+                actions.append(.freeze(pid: pid))
+                continue
+            }
+            if workers[id]!.machine.drain() == .terminate, let pid = workers[id]!.pid {
+                actions.append(.terminate(workerID: id, pid: pid))
+            }
+        }
         return actions
     }
 
@@ -116,15 +199,17 @@ struct PoolState {
         return min(.milliseconds(100 * (1 << exponent)), .seconds(30))
     }
 
-    /// Drains every worker when the revision has been idle for `idlePeriod`.
-    mutating func scaleToZeroIfIdle(now: ContinuousClock.Instant, idlePeriod: Duration) -> [PoolAction] {
-        guard desired > 0 || activeWorkers > 0, waiters.isEmpty, inFlight == 0,
-              now - lastActivity >= idlePeriod else { return [] }
-        desired = 0
-        return drainAll()
+    /// Stops frozen workers that have been frozen for `retention`.
+    mutating func expireFrozen(now: ContinuousClock.Instant, retention: Duration) -> [PoolAction] {
+        var actions: [PoolAction] = []
+        for (id, slot) in workers where slot.machine.state == .frozen {
+            guard let since = slot.frozenSince, now - since >= retention, let pid = slot.pid else { continue }
+            if workers[id]!.machine.drain() == .terminate { actions.append(.terminate(workerID: id, pid: pid)) }
+        }
+        return actions
     }
 
-    /// Stops taking requests on every worker; each stops once idle.
+    /// Stops taking requests on every worker (frozen ones too); each stops once idle.
     mutating func drainAll() -> [PoolAction] {
         var actions: [PoolAction] = []
         for id in Array(workers.keys) {

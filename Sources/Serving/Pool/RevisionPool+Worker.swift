@@ -51,7 +51,6 @@ extension RevisionPool {
                 state.everReady = true
                 state.failure = nil
                 state.consecutiveFailures = 0
-                state.lastActivity = .now
                 return state.dispatch(now: .now)
             }
             guard state.workers[workerID]!.machine.probeFailed() == .terminate else { return [] }
@@ -62,6 +61,7 @@ extension RevisionPool {
         }
         if ready {
             let elapsed = ContinuousClock.now - started
+            runtime.metrics?.coldStart(revision: id, duration: elapsed, kind: .started)
             log("worker pid \(pid) ready after \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
         }
         perform(actions)

@@ -5,21 +5,25 @@ import Logging
 import Store
 import Synchronization
 
-/// What every pool shares: the spawner, the reaper, settings, and a way to wake the manager.
+/// What every pool shares: the spawner, the reaper, settings, metrics, and a way to wake the
+/// manager.
 struct PoolRuntime: Sendable {
     let spawner: WorkerSpawner
     let reaper: ChildReaper
     let configuration: ServingConfiguration
     let logger: Logger
+    let metrics: (any ServingMetricsSink)?
     let notify: @Sendable () -> Void
 }
 
-/// A summary of a pool for status reporting.
+/// A summary of a pool for status reporting and the autoscaler.
 struct PoolSnapshot: Hashable, Sendable {
     var ready: Int
     var active: Int
+    var frozen: Int
     var desired: Int
     var queued: Int
+    var inFlight: Int
     var everReady: Bool
     var failedPermanently: Bool
     var failure: PoolFailure?
@@ -37,7 +41,7 @@ final class RevisionPool: Sendable {
     let state: Mutex<PoolState>
     private let nextWaiterID = Atomic<UInt64>(0)
 
-    init(revision: RevisionResource, runtime: PoolRuntime) {
+    init(revision: RevisionResource, scaling: ScalingSpec, freezeAtZero: Bool, runtime: PoolRuntime) {
         id = RevisionID(namespace: revision.meta.namespace, name: revision.meta.name)
         serviceName = revision.serviceName
         template = revision.spec
@@ -46,10 +50,16 @@ final class RevisionPool: Sendable {
         let ready = revision.status.conditions["Ready"]
         let everReady = ready?.status == "True"
         let failed = ready?.status == "False"
+        let now = ContinuousClock.now
         var initial = PoolState(
             revision: id, concurrencyLimit: revision.spec.containerConcurrency,
-            desired: everReady || failed ? 0 : 1,  // a new revision starts one worker to prove it can
-            lastActivity: .now, everReady: everReady, failedPermanently: failed)
+            policy: BalancingPolicy(containerConcurrency: revision.spec.containerConcurrency),
+            // A new revision starts its initial scale (at least one worker, to prove it can serve).
+            desired: everReady || failed ? 0 : max(1, scaling.initialScale),
+            meter: ConcurrencyMeter(windowSeconds: Int(scaling.stableWindow.components.seconds), now: now),
+            everReady: everReady, failedPermanently: failed)
+        if revision.spec.port != nil { initial.workerLimit = 1 }
+        initial.freezeAtZero = freezeAtZero
         if failed, let ready { initial.failure = PoolFailure(reason: ready.reason ?? "Failed", message: ready.message ?? "") }
         state = Mutex(initial)
     }
@@ -57,7 +67,11 @@ final class RevisionPool: Sendable {
     // MARK: Leasing (called by the gateway through the manager)
 
     func tryAcquire() -> UpstreamLease? {
-        state.withLock { $0.closed ? nil : $0.lease(now: .now) }
+        state.withLock { state in
+            guard !state.closed, let lease = state.lease(now: .now) else { return nil }
+            state.meter.countArrival(now: .now)
+            return lease
+        }
     }
 
     func acquire(timeout: Duration) async throws -> UpstreamLease {
@@ -73,21 +87,17 @@ final class RevisionPool: Sendable {
                         message: "no worker of revision \(self?.id.name ?? "") became ready within \(DurationText.format(timeout))"))
                 }
                 let actions = state.withLock { state -> [PoolAction] in
-                    let waiter = Waiter(id: waiterID, continuation: continuation, timeoutTask: timeoutTask)
-                    if state.closed {
-                        return [.fail(waiter, UpstreamUnavailable(code: "RevisionGone", message: "revision \(id.name) is being removed"))]
-                    }
-                    if state.failedPermanently {
-                        let detail = state.failure.map { ": \($0.message)" } ?? ""
-                        return [.fail(waiter, UpstreamUnavailable(code: "RevisionFailed", message: "revision \(id.name) failed\(detail)"))]
-                    }
+                    let now = ContinuousClock.now
+                    let waiter = Waiter(id: waiterID, continuation: continuation, timeoutTask: timeoutTask, enqueuedAt: now)
+                    if let refusal = refusal(state) { return [.fail(waiter, refusal)] }
                     if state.waiters.count >= runtime.configuration.maxQueuedRequests {
                         return [.fail(waiter, UpstreamUnavailable(
                             code: "QueueFull", message: "\(state.waiters.count) requests already wait for revision \(id.name)"))]
                     }
                     state.waiters.append(waiter)
-                    state.lastActivity = .now
-                    return state.dispatch(now: .now)
+                    state.meter.countArrival(now: now)
+                    state.meter.set(level: state.observedConcurrency, now: now)
+                    return state.dispatch(now: now)
                 }
                 perform(actions)
             }
@@ -96,15 +106,31 @@ final class RevisionPool: Sendable {
         }
     }
 
+    /// Why a new request cannot wait for this revision, if it cannot.
+    private func refusal(_ state: PoolState) -> UpstreamUnavailable? {
+        if state.closed {
+            return UpstreamUnavailable(code: "RevisionGone", message: "revision \(id.name) is being removed")
+        }
+        if state.held {
+            return UpstreamUnavailable(code: "ServiceStopped", message: "service \(serviceName) is stopped; `outpost service resume \(serviceName)` lets it serve again")
+        }
+        if state.failedPermanently {
+            let detail = state.failure.map { ": \($0.message)" } ?? ""
+            return UpstreamUnavailable(code: "RevisionFailed", message: "revision \(id.name) failed\(detail)")
+        }
+        return nil
+    }
+
     func release(_ lease: UpstreamLease, outcome: UpstreamOutcome) {
         let actions = state.withLock { state -> [PoolAction] in
             guard state.workers[lease.workerID] != nil else { return [] }
-            state.lastActivity = .now
+            let now = ContinuousClock.now
             var actions: [PoolAction] = []
             if state.workers[lease.workerID]!.machine.release() == .terminate, let pid = state.workers[lease.workerID]!.pid {
                 actions.append(.terminate(workerID: lease.workerID, pid: pid))
             }
-            return actions + state.dispatch(now: .now)
+            state.meter.set(level: state.observedConcurrency, now: now)
+            return actions + state.dispatch(now: now)
         }
         perform(actions)
     }
@@ -112,28 +138,65 @@ final class RevisionPool: Sendable {
     private func abandonWaiter(_ waiterID: UInt64, _ error: UpstreamUnavailable) {
         let waiter = state.withLock { state -> Waiter? in
             guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
-            return state.waiters.remove(at: index)
+            let waiter = state.waiters.remove(at: index)
+            state.meter.set(level: state.observedConcurrency, now: .now)
+            return waiter
         }
         if let waiter { perform([.fail(waiter, error)]) }
     }
 
     // MARK: Control (called by the manager)
 
-    /// Starts a worker if one is wanted (a new revision, or a retry after backoff).
+    /// Brings the workers toward the desired count (a new revision, or a retry after backoff).
     func kick() {
         perform(state.withLock { $0.dispatch(now: .now) })
     }
 
-    /// Stops the workers after `idlePeriod` without requests.
-    func scaleToZeroIfIdle(idlePeriod: Duration) {
-        perform(state.withLock { $0.scaleToZeroIfIdle(now: .now, idlePeriod: idlePeriod) })
+    /// Sets the worker count the autoscaler wants.
+    func scale(to desired: Int) {
+        perform(state.withLock { state -> [PoolAction] in
+            state.desired = desired
+            return state.dispatch(now: .now)
+        })
+    }
+
+    /// Stops workers frozen for longer than `retention`.
+    func expireFrozen(retention: Duration) {
+        perform(state.withLock { $0.expireFrozen(now: .now, retention: retention) })
+    }
+
+    /// Holds the revision at zero (`true`) or lets requests start it again (`false`).
+    func hold(_ held: Bool) {
+        let actions = state.withLock { state -> [PoolAction] in
+            guard state.held != held else { return [] }
+            state.held = held
+            guard held else { return [] }
+            state.desired = 0
+            let refusal = refusal(state)!
+            let failed = state.waiters.map { PoolAction.fail($0, refusal) }
+            state.waiters.removeAll()
+            return failed + state.dispatch(now: .now)
+        }
+        perform(actions)
+    }
+
+    /// Window averages of the revision's load: (stable, panic), in the revision's metric.
+    func load(now: ContinuousClock.Instant, scaling: ScalingSpec) -> (stable: Double, panic: Double, idle: Duration) {
+        state.withLock { state in
+            let stable = state.meter.averages(now: now, window: scaling.stableWindow)
+            let panic = state.meter.averages(now: now, window: scaling.panicWindow)
+            let idle = state.meter.idleDuration(now: now)
+            return scaling.metric == .rps ? (stable.rps, panic.rps, idle) : (stable.concurrency, panic.concurrency, idle)
+        }
     }
 
     func snapshot() -> PoolSnapshot {
         state.withLock { state in
             PoolSnapshot(
-                ready: state.readyWorkers, active: state.activeWorkers, desired: state.desired, queued: state.waiters.count,
-                everReady: state.everReady, failedPermanently: state.failedPermanently, failure: state.failure,
+                ready: state.readyWorkers, active: state.activeWorkers,
+                frozen: state.workers.values.count { $0.machine.state == .frozen }, desired: state.desired,
+                queued: state.waiters.count, inFlight: state.inFlight, everReady: state.everReady,
+                failedPermanently: state.failedPermanently, failure: state.failure,
                 consecutiveFailures: state.consecutiveFailures)
         }
     }
@@ -162,6 +225,7 @@ final class RevisionPool: Sendable {
             switch action {
             case .resume(let waiter, let lease):
                 waiter.timeoutTask?.cancel()
+                runtime.metrics?.activationWait(revision: id, duration: .now - waiter.enqueuedAt)
                 waiter.continuation.resume(returning: lease)
             case .fail(let waiter, let error):
                 waiter.timeoutTask?.cancel()
@@ -170,6 +234,7 @@ final class RevisionPool: Sendable {
                 Task { await self.startWorker(workerID) }
             case .terminate(let workerID, let pid):
                 signalGroup(pid, SIGTERM)
+                signalGroup(pid, SIGCONT)  // a frozen worker must run to see SIGTERM
                 let grace = runtime.configuration.terminationGracePeriod
                 Task { [weak self] in
                     try? await Task.sleep(for: grace)
@@ -177,6 +242,12 @@ final class RevisionPool: Sendable {
                 }
             case .kill(let pid):
                 signalGroup(pid, SIGKILL)
+            case .freeze(let pid):
+                signalGroup(pid, SIGSTOP)
+                log("worker pid \(pid) frozen (warm tier)")
+            case .thaw(let pid, let began):
+                signalGroup(pid, SIGCONT)
+                runtime.metrics?.coldStart(revision: id, duration: .now - began, kind: .thawed)
             case .retry(let delay):
                 Task { [weak self] in
                     try? await Task.sleep(for: delay)

@@ -12,6 +12,10 @@ public enum ServiceReconciler {
         public var ready: Int
         /// Workers wanted.
         public var desired: Int
+        /// Whether the autoscaler is panicking.
+        public var inPanic: Bool
+        /// Why the count last changed.
+        public var scaleReason: String?
         /// The revision passed readiness at least once.
         public var everReady: Bool
         /// The revision never became ready and Outpost gave up on it.
@@ -22,9 +26,14 @@ public enum ServiceReconciler {
         public var failureMessage: String?
 
         /// Creates an observation.
-        public init(ready: Int, desired: Int, everReady: Bool, failed: Bool, failureReason: String? = nil, failureMessage: String? = nil) {
+        public init(
+            ready: Int, desired: Int, inPanic: Bool = false, scaleReason: String? = nil, everReady: Bool, failed: Bool,
+            failureReason: String? = nil, failureMessage: String? = nil
+        ) {
             self.ready = ready
             self.desired = desired
+            self.inPanic = inPanic
+            self.scaleReason = scaleReason
             self.everReady = everReady
             self.failed = failed
             self.failureReason = failureReason
@@ -37,6 +46,8 @@ public enum ServiceReconciler {
         var status = previous
         status.actualReplicas = observation.ready
         status.desiredReplicas = observation.desired
+        status.panicMode = observation.inPanic
+        status.lastScaleReason = observation.scaleReason ?? status.lastScaleReason
         if observation.failed {
             status.conditions.set("Ready", status: "False", reason: observation.failureReason, message: observation.failureMessage, now: now)
         } else if observation.everReady {

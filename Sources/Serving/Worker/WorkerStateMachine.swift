@@ -15,7 +15,8 @@ public enum WorkerExit: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The lifecycle of one worker process as a value: `starting → ready → draining → terminating →
-/// exited`. It decides; the pool carries the returned actions out.
+/// exited`, with a side door `ready ⇄ frozen` for the warm tier. It decides; the pool carries the
+/// returned actions out.
 public struct WorkerStateMachine: Sendable {
     /// Where the worker is in its life.
     public enum State: Hashable, Sendable {
@@ -25,6 +26,8 @@ public struct WorkerStateMachine: Sendable {
         case ready
         /// Takes no new requests; stops when in-flight ones finish.
         case draining
+        /// Stopped with SIGSTOP while the revision is at zero; thawed by the next request.
+        case frozen
         /// SIGTERM sent; SIGKILL follows after the grace period.
         case terminating
         /// The process is gone.
@@ -45,6 +48,10 @@ public struct WorkerStateMachine: Sendable {
         case unexpectedExit(WorkerExit, wasReady: Bool)
         /// The process ended after it was told to stop.
         case stopped
+        /// Send SIGSTOP.
+        case freeze
+        /// Send SIGCONT: the worker takes requests again.
+        case thaw
     }
 
     /// The current state.
@@ -101,10 +108,24 @@ public struct WorkerStateMachine: Sendable {
         return .none
     }
 
+    /// Freezes an idle ready worker (warm tier); `.none` when it is busy or not ready.
+    public mutating func freeze() -> Action {
+        guard state == .ready, inFlight == 0 else { return .none }
+        state = .frozen
+        return .freeze
+    }
+
+    /// Thaws a frozen worker; it is ready again at once (its socket kept listening).
+    public mutating func thaw() -> Action {
+        guard state == .frozen else { return .none }
+        state = .ready
+        return .thaw
+    }
+
     /// Stop taking requests and stop the process once idle.
     public mutating func drain() -> Action {
         switch state {
-        case .starting:
+        case .starting, .frozen:
             state = .terminating
             return .terminate
         case .ready, .draining:
@@ -130,7 +151,7 @@ public struct WorkerStateMachine: Sendable {
         state = .exited(status)
         inFlight = 0
         switch previous {
-        case .terminating, .draining: return .stopped
+        case .terminating, .draining, .frozen: return .stopped
         case .exited: return .none
         case .starting, .ready: return .unexpectedExit(status, wasReady: wasReady)
         }

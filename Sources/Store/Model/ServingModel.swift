@@ -199,12 +199,18 @@ public struct RevisionStatus: Codable, Hashable, Sendable {
     public var actualReplicas: Int
     /// Workers wanted now.
     public var desiredReplicas: Int
+    /// Whether the autoscaler is in panic mode.
+    public var panicMode: Bool?
+    /// Why the worker count last changed.
+    public var lastScaleReason: String?
 
     /// Creates a status.
-    public init(conditions: [Condition] = [], actualReplicas: Int = 0, desiredReplicas: Int = 0) {
+    public init(conditions: [Condition] = [], actualReplicas: Int = 0, desiredReplicas: Int = 0, panicMode: Bool? = nil, lastScaleReason: String? = nil) {
         self.conditions = conditions
         self.actualReplicas = actualReplicas
         self.desiredReplicas = desiredReplicas
+        self.panicMode = panicMode
+        self.lastScaleReason = lastScaleReason
     }
 }
 

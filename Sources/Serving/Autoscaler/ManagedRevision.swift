@@ -1,0 +1,94 @@
+import Gateway
+import Store
+import Synchronization
+
+/// A revision the manager runs: its pool plus the autoscaler's per-revision state.
+final class ManagedRevision: Sendable {
+    let pool: RevisionPool
+    let scaling: ScalingSpec
+    let frozenRetention: Duration?
+    private let autoscaler: Mutex<AutoscalerState>
+
+    struct AutoscalerState {
+        var decider: KPADecider
+        var bounds: ScaleBounds
+        var desired: Int
+        var inPanic = false
+        var reason: String?
+    }
+
+    /// What the last autoscaling step decided, for status and metrics.
+    struct Outcome: Hashable, Sendable {
+        var desired: Int
+        var inPanic: Bool
+        var reason: String?
+    }
+
+    init(pool: RevisionPool, scaling: ScalingSpec, frozenRetention: Duration?, restoredAtZero: Bool) {
+        self.pool = pool
+        self.scaling = scaling
+        self.frozenRetention = frozenRetention
+        let now = ContinuousClock.now
+        autoscaler = Mutex(AutoscalerState(
+            decider: KPADecider(spec: scaling, now: now),
+            bounds: ScaleBounds(spec: scaling, initialScaleReached: restoredAtZero),
+            desired: pool.snapshot().desired))
+    }
+
+    /// One autoscaling step: metrics → decider → bounds → pool. `reachable` says whether any
+    /// route sends traffic to the revision.
+    func autoscale(now: ContinuousClock.Instant, reachable: Bool) {
+        let snapshot = pool.snapshot()
+        guard !snapshot.failedPermanently else { return }
+        let load = pool.load(now: now, scaling: scaling)
+        let want = autoscaler.withLock { state -> Int? in
+            var decision = state.decider.scale(
+                now: now, readyPods: snapshot.ready, stableValue: load.stable, panicValue: load.panic, reachable: reachable)
+            // Zero only after no traffic for a whole stable window (a young meter averages too
+            // little history to say so).
+            if decision.desiredPods == 0, snapshot.ready > 0, load.idle < scaling.stableWindow { decision.desiredPods = 1 }
+            var want = state.bounds.apply(desired: decision.desiredPods, readyPods: snapshot.ready, now: now)
+            if snapshot.queued > 0 { want = max(want, 1) }
+            state.inPanic = decision.inPanic
+            guard want != state.desired else { return nil }
+            let unit = scaling.metric == .rps ? "rps" : "concurrency"
+            let observed = decision.inPanic ? load.panic : load.stable
+            let why: String
+            if want == 0 {
+                why = "no traffic for the stable window and the grace period"
+            } else if want == decision.desiredPods {
+                why = "\(decision.inPanic ? "panic: " : "")\(unit) \(Self.format(observed)) over target \(Self.format(scaling.target)) per worker"
+            } else if snapshot.queued > 0 && decision.desiredPods == 0 {
+                why = "requests waiting at zero"
+            } else {
+                why = "bounds (min-scale \(scaling.minScale), max-scale \(scaling.maxScale), initial-scale \(scaling.initialScale), grace period)"
+            }
+            state.reason = "scaled from \(state.desired) to \(want): \(why)"
+            state.desired = want
+            return want
+        }
+        if let want { pool.scale(to: want) }
+        if let frozenRetention { pool.expireFrozen(retention: frozenRetention) }
+    }
+
+    /// Keeps the autoscaler's idea of the count in step when the pool changed it (a request at
+    /// zero starts a worker without waiting for a tick).
+    func syncDesired() {
+        let desired = pool.snapshot().desired
+        autoscaler.withLock { state in
+            if desired > state.desired {
+                state.reason = "scaled from \(state.desired) to \(desired): a request arrived at zero"
+                state.desired = desired
+            }
+        }
+    }
+
+    var outcome: Outcome {
+        autoscaler.withLock { Outcome(desired: $0.desired, inPanic: $0.inPanic, reason: $0.reason) }
+    }
+
+    private static func format(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+    }
+}

@@ -1,0 +1,173 @@
+/// Which load signal drives scaling (`autoscaling.knative.dev/metric`).
+public enum ScalingMetric: String, Sendable, Hashable {
+    /// In-flight requests per worker.
+    case concurrency
+    /// Requests per second per worker.
+    case rps
+}
+
+/// Daemon-wide autoscaler settings: Knative's `config-autoscaler` keys and defaults.
+public struct AutoscalerDefaults: Sendable, Hashable {
+    /// `container-concurrency-target-default`.
+    public var concurrencyTarget: Double = 100
+    /// `requests-per-second-target-default`.
+    public var rpsTarget: Double = 200
+    /// `container-concurrency-target-percentage`, as a fraction.
+    public var targetUtilization: Double = 0.7
+    /// `target-burst-capacity`.
+    public var targetBurstCapacity: Double = 200
+    /// `stable-window`.
+    public var stableWindow: Duration = .seconds(60)
+    /// `panic-window-percentage`.
+    public var panicWindowPercentage: Double = 10
+    /// `panic-threshold-percentage`.
+    public var panicThresholdPercentage: Double = 200
+    /// `max-scale-up-rate`.
+    public var maxScaleUpRate: Double = 1000
+    /// `max-scale-down-rate`.
+    public var maxScaleDownRate: Double = 2
+    /// `scale-to-zero-grace-period`.
+    public var scaleToZeroGracePeriod: Duration = .seconds(30)
+    /// `scale-to-zero-pod-retention-period`.
+    public var scaleToZeroRetention: Duration = .zero
+    /// `scale-down-delay`.
+    public var scaleDownDelay: Duration = .zero
+    /// `initial-scale`.
+    public var initialScale: Int = 1
+    /// `max-scale` (0 = unlimited).
+    public var maxScale: Int = 0
+    /// `min-scale`.
+    public var minScale: Int = 0
+    /// `enable-scale-to-zero`.
+    public var enableScaleToZero = true
+
+    /// Knative's defaults.
+    public init() {}
+}
+
+/// The autoscaling knobs of one revision: its annotations over the daemon's defaults, checked.
+public struct ScalingSpec: Sendable, Hashable {
+    public var metric: ScalingMetric
+    /// Per-worker target before utilisation (`TotalValue` in Knative).
+    public var totalTarget: Double
+    public var targetUtilization: Double
+    public var stableWindow: Duration
+    public var panicWindowPercentage: Double
+    public var panicThresholdPercentage: Double
+    public var maxScaleUpRate: Double
+    public var maxScaleDownRate: Double
+    public var minScale: Int
+    public var maxScale: Int
+    public var initialScale: Int
+    public var activationScale: Int
+    public var scaleDownDelay: Duration
+    public var scaleToZeroGracePeriod: Duration
+    public var scaleToZeroRetention: Duration
+    public var targetBurstCapacity: Double
+    public var enableScaleToZero: Bool
+
+    /// `max(0.01, total × utilisation)`: the load one worker should carry.
+    public var target: Double { max(0.01, totalTarget * targetUtilization) }
+    /// The panic window: stable × percentage, rounded to whole seconds, at least 1 s.
+    public var panicWindow: Duration {
+        let seconds = (Double(stableWindow.components.seconds) * panicWindowPercentage / 100).rounded()
+        return .seconds(max(1, Int64(seconds)))
+    }
+    /// Panic threshold as a ratio (200 % → 2.0).
+    public var panicThreshold: Double { panicThresholdPercentage / 100 }
+
+    /// Resolves the knobs; throws `ScalingSpec.Problem` naming the bad annotation.
+    public init(annotations: [String: String], containerConcurrency: Int, defaults: AutoscalerDefaults) throws(Problem) {
+        var reader = AnnotationReader(annotations: annotations)
+        metric = try reader.metric()
+        let fallback = metric == .rps ? defaults.rpsTarget : (containerConcurrency > 0 ? Double(containerConcurrency) : defaults.concurrencyTarget)
+        var total = try reader.double("target", range: 0.01 ... 1_000_000) ?? fallback
+        if metric == .concurrency, containerConcurrency > 0 { total = min(total, Double(containerConcurrency)) }
+        totalTarget = total
+        let utilization = try reader.double("target-utilization-percentage", range: 1 ... 100).map { $0 / 100 }
+        targetUtilization = utilization ?? defaults.targetUtilization
+        stableWindow = try reader.duration("window", range: .seconds(6) ... .seconds(3600), wholeSeconds: true) ?? defaults.stableWindow
+        panicWindowPercentage = try reader.double("panic-window-percentage", range: 1 ... 100) ?? defaults.panicWindowPercentage
+        panicThresholdPercentage = try reader.double("panic-threshold-percentage", range: 110 ... 1000) ?? defaults.panicThresholdPercentage
+        maxScaleUpRate = defaults.maxScaleUpRate
+        maxScaleDownRate = defaults.maxScaleDownRate
+        minScale = try reader.int("min-scale", range: 0 ... 10_000) ?? defaults.minScale
+        maxScale = try reader.int("max-scale", range: 0 ... 10_000) ?? defaults.maxScale
+        if maxScale > 0, minScale > maxScale {
+            throw Problem(key: AnnotationReader.prefix + "min-scale", message: "min-scale (\(minScale)) must not exceed max-scale (\(maxScale))")
+        }
+        initialScale = try reader.int("initial-scale", range: 0 ... 10_000) ?? defaults.initialScale
+        activationScale = try reader.int("activation-scale", range: 1 ... 10_000) ?? 1
+        scaleDownDelay = try reader.duration("scale-down-delay", range: .zero ... .seconds(3600), wholeSeconds: true) ?? defaults.scaleDownDelay
+        scaleToZeroRetention = try reader.duration("scale-to-zero-pod-retention-period", range: .zero ... .seconds(3600), wholeSeconds: false) ?? defaults.scaleToZeroRetention
+        targetBurstCapacity = try reader.double("target-burst-capacity", range: -1 ... 1_000_000) ?? defaults.targetBurstCapacity
+        if targetBurstCapacity < 0, targetBurstCapacity != -1 {
+            throw Problem(key: AnnotationReader.prefix + "target-burst-capacity", message: "target-burst-capacity must be -1 (always in the path), 0 or positive")
+        }
+        scaleToZeroGracePeriod = defaults.scaleToZeroGracePeriod
+        enableScaleToZero = defaults.enableScaleToZero
+    }
+
+    /// A bad `autoscaling.knative.dev/*` annotation.
+    public struct Problem: Error, Hashable, Sendable {
+        /// The full annotation key.
+        public var key: String
+        /// What is wrong and what is allowed.
+        public var message: String
+    }
+}
+
+/// Reads `autoscaling.knative.dev/<key>` annotations with Knative's ranges.
+struct AnnotationReader {
+    static let prefix = "autoscaling.knative.dev/"
+    let annotations: [String: String]
+
+    /// Every key this release understands.
+    static let knownKeys: Set<String> = [
+        "metric", "target", "target-utilization-percentage", "window", "panic-window-percentage",
+        "panic-threshold-percentage", "min-scale", "max-scale", "initial-scale", "activation-scale",
+        "scale-down-delay", "scale-to-zero-pod-retention-period", "target-burst-capacity", "class",
+    ]
+
+    func value(_ key: String) -> String? { annotations[Self.prefix + key] }
+
+    mutating func metric() throws(ScalingSpec.Problem) -> ScalingMetric {
+        guard let text = value("metric") else { return .concurrency }
+        guard let metric = ScalingMetric(rawValue: text) else {
+            throw ScalingSpec.Problem(key: Self.prefix + "metric", message: "\(Self.prefix)metric must be concurrency or rps, got \"\(text)\"")
+        }
+        return metric
+    }
+
+    func double(_ key: String, range: ClosedRange<Double>) throws(ScalingSpec.Problem) -> Double? {
+        guard let text = value(key) else { return nil }
+        guard let number = Double(text), range.contains(number) else {
+            throw ScalingSpec.Problem(key: Self.prefix + key, message: "\(Self.prefix)\(key) must be a number from \(format(range.lowerBound)) to \(format(range.upperBound)), got \"\(text)\"")
+        }
+        return number
+    }
+
+    func int(_ key: String, range: ClosedRange<Int>) throws(ScalingSpec.Problem) -> Int? {
+        guard let text = value(key) else { return nil }
+        guard let number = Int(text), range.contains(number) else {
+            throw ScalingSpec.Problem(key: Self.prefix + key, message: "\(Self.prefix)\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
+        }
+        return number
+    }
+
+    func duration(_ key: String, range: ClosedRange<Duration>, wholeSeconds: Bool) throws(ScalingSpec.Problem) -> Duration? {
+        guard let text = value(key) else { return nil }
+        guard let duration = DurationText.parse(text), range.contains(duration),
+              !wholeSeconds || duration.components.attoseconds == 0 else {
+            let unit = wholeSeconds ? "whole seconds" : "a duration"
+            throw ScalingSpec.Problem(
+                key: Self.prefix + key,
+                message: "\(Self.prefix)\(key) must be \(unit) from \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound)) (e.g. 30s), got \"\(text)\"")
+        }
+        return duration
+    }
+
+    private func format(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}
