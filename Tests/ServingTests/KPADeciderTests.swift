@@ -88,6 +88,22 @@ import Testing
         #expect(always.scale(now: at(0), readyPods: 5, stableValue: 0, panicValue: 0).excessBurstCapacity == -1)
     }
 
+    @Test func daemonWideSettingsUseKnativesKeys() throws {
+        var defaults = AutoscalerDefaults()
+        try defaults.set("container-concurrency-target-percentage", to: "50")
+        try defaults.set("container-concurrency-target-default", to: "20")
+        try defaults.set("stable-window", to: "30s")
+        try defaults.set("max-scale-down-rate", to: "4")
+        #expect(try spec(defaults: defaults).target == 10)
+        #expect(try spec(defaults: defaults).panicWindow == .seconds(3))
+        var decider = KPADecider(spec: try spec(defaults: defaults), now: t0)
+        #expect(decider.scale(now: at(0), readyPods: 8, stableValue: 0, panicValue: 0).desiredPods == 2, "floor(8/4)")
+        #expect(throws: ScalingSpec.Problem.self) { try defaults.set("stable-window", to: "1s") }
+        #expect(throws: ScalingSpec.Problem.self) { try defaults.set("no-such-key", to: "1") }
+        try defaults.set("container-concurrency-target-percentage", to: "0.7")
+        #expect(defaults.targetUtilization == 0.7, "a fraction is taken as is")
+    }
+
     @Test func restartWithSeveralReadyWorkersStartsInPanic() throws {
         let decider = KPADecider(spec: try spec(), now: t0, readyPods: 4)
         #expect(decider.panicTime == t0)

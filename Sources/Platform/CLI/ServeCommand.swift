@@ -33,19 +33,42 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a new worker may take to pass its readiness probe.")
     var progressDeadline = "60s"
 
+    @Option(name: .customLong("autoscaler"), help: ArgumentHelp(
+        "A daemon-wide autoscaler setting KEY=VALUE with Knative's config-autoscaler keys (repeatable).",
+        discussion: "Keys: container-concurrency-target-default, container-concurrency-target-percentage, requests-per-second-target-default, target-burst-capacity, stable-window, panic-window-percentage, panic-threshold-percentage, max-scale-up-rate, max-scale-down-rate, scale-to-zero-grace-period, scale-to-zero-pod-retention-period, scale-down-delay, initial-scale, min-scale, max-scale, enable-scale-to-zero."))
+    var autoscalerSettings: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
         for (name, value) in [
-            ("--scale-to-zero-grace-period", scaleToZeroGracePeriod), ("--stable-window", stableWindow),
             ("--termination-grace-period", terminationGracePeriod), ("--progress-deadline", progressDeadline),
         ] where DurationText.parse(value) == nil || DurationText.parse(value)! <= .zero {
             throw ValidationError("\(name) must be a positive duration such as 500ms, 30s or 1m30s, got \"\(value)\"")
         }
+        _ = try autoscalerDefaults()
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+    }
+
+    /// Knative's defaults, then `--stable-window` and `--scale-to-zero-grace-period`, then each
+    /// `--autoscaler KEY=VALUE` in order.
+    func autoscalerDefaults() throws -> AutoscalerDefaults {
+        var defaults = AutoscalerDefaults()
+        let settings = ["stable-window=\(stableWindow)", "scale-to-zero-grace-period=\(scaleToZeroGracePeriod)"] + autoscalerSettings
+        for setting in settings {
+            guard let equals = setting.firstIndex(of: "=") else {
+                throw ValidationError("--autoscaler takes KEY=VALUE, got \"\(setting)\"")
+            }
+            do {
+                try defaults.set(String(setting[..<equals]), to: String(setting[setting.index(after: equals)...]))
+            } catch {
+                throw ValidationError("--autoscaler: \(error.message)")
+            }
+        }
+        return defaults
     }
 
     func run() async throws {
@@ -65,8 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
         (configuration.gatewayHost, configuration.gatewayPort) = gateway
         (configuration.adminHost, configuration.adminPort) = admin
         configuration.domain = domain.lowercased()
-        configuration.scaleToZeroGracePeriod = DurationText.parse(scaleToZeroGracePeriod)!
-        configuration.stableWindow = DurationText.parse(stableWindow)!
+        configuration.autoscaler = try autoscalerDefaults()
         configuration.terminationGracePeriod = DurationText.parse(terminationGracePeriod)!
         configuration.progressDeadline = DurationText.parse(progressDeadline)!
         configuration.logLevel = logLevel

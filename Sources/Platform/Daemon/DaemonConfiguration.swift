@@ -9,18 +9,14 @@ struct DaemonConfiguration: Sendable {
     var adminHost: String = "127.0.0.1"
     var adminPort: Int = 8090
     var domain: String = "localhost"
-    var scaleToZeroGracePeriod: Duration = .seconds(30)
-    var stableWindow: Duration = .seconds(60)
+    var autoscaler = AutoscalerDefaults()
     var terminationGracePeriod: Duration = .seconds(10)
     var progressDeadline: Duration = .seconds(60)
     var drainTimeout: Duration = .seconds(30)
     var logLevel: String = "info"
 
     var servingConfiguration: ServingConfiguration {
-        var autoscaler = AutoscalerDefaults()
-        autoscaler.stableWindow = stableWindow
-        autoscaler.scaleToZeroGracePeriod = scaleToZeroGracePeriod
-        return ServingConfiguration(
+        ServingConfiguration(
             logDirectory: dataDirectory.logDirectory, autoscaler: autoscaler,
             terminationGracePeriod: terminationGracePeriod, progressDeadline: progressDeadline)
     }

@@ -171,3 +171,57 @@ struct AnnotationReader {
         value == value.rounded() ? String(Int(value)) : String(value)
     }
 }
+
+extension AutoscalerDefaults {
+    /// Sets one daemon-wide knob by its Knative `config-autoscaler` key, for example
+    /// `stable-window=30s` or `max-scale-down-rate=4`. Throws a message naming the key.
+    public mutating func set(_ key: String, to text: String) throws(ScalingSpec.Problem) {
+        func number(_ range: ClosedRange<Double>) throws(ScalingSpec.Problem) -> Double {
+            guard let value = Double(text), range.contains(value) else {
+                throw ScalingSpec.Problem(key: key, message: "\(key) must be a number from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
+            }
+            return value
+        }
+        func count() throws(ScalingSpec.Problem) -> Int {
+            guard let value = Int(text), value >= 0 else {
+                throw ScalingSpec.Problem(key: key, message: "\(key) must be a whole number >= 0, got \"\(text)\"")
+            }
+            return value
+        }
+        func duration(_ range: ClosedRange<Duration>) throws(ScalingSpec.Problem) -> Duration {
+            guard let value = DurationText.parse(text), range.contains(value) else {
+                throw ScalingSpec.Problem(
+                    key: key, message: "\(key) must be a duration from \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound)), got \"\(text)\"")
+            }
+            return value
+        }
+        switch key {
+        case "container-concurrency-target-default": concurrencyTarget = try number(0.01 ... 1_000_000)
+        case "requests-per-second-target-default": rpsTarget = try number(0.01 ... 1_000_000)
+        case "container-concurrency-target-percentage":
+            // Knative takes 70 or 0.7 alike.
+            let value = try number(0.01 ... 100)
+            targetUtilization = value <= 1 ? value : value / 100
+        case "target-burst-capacity":
+            let value = try number(-1 ... 1_000_000)
+            guard value >= 0 || value == -1 else { throw ScalingSpec.Problem(key: key, message: "\(key) must be -1, 0 or positive") }
+            targetBurstCapacity = value
+        case "stable-window": stableWindow = try duration(.seconds(6) ... .seconds(3600))
+        case "panic-window-percentage": panicWindowPercentage = try number(1 ... 100)
+        case "panic-threshold-percentage": panicThresholdPercentage = try number(110 ... 1000)
+        case "max-scale-up-rate": maxScaleUpRate = try number(1.000001 ... 1_000_000)
+        case "max-scale-down-rate": maxScaleDownRate = try number(1.000001 ... 1_000_000)
+        case "scale-to-zero-grace-period": scaleToZeroGracePeriod = try duration(.milliseconds(1) ... .seconds(3600))
+        case "scale-to-zero-pod-retention-period": scaleToZeroRetention = try duration(.zero ... .seconds(3600))
+        case "scale-down-delay": scaleDownDelay = try duration(.zero ... .seconds(3600))
+        case "initial-scale": initialScale = try count()
+        case "min-scale": minScale = try count()
+        case "max-scale": maxScale = try count()
+        case "enable-scale-to-zero":
+            guard let value = Bool(text) else { throw ScalingSpec.Problem(key: key, message: "\(key) must be true or false") }
+            enableScaleToZero = value
+        default:
+            throw ScalingSpec.Problem(key: key, message: "unknown autoscaler setting \"\(key)\"; see `outpost serve --help`")
+        }
+    }
+}
