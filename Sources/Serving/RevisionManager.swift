@@ -75,6 +75,13 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         await stopAll()
     }
 
+    /// Runs the first reconcile pass (pools for stored revisions, first route table) before the
+    /// gateway opens, so that the first requests after a restart find their routes.
+    public func prime() async {
+        try? FileManager.default.createDirectory(atPath: configuration.logDirectory, withIntermediateDirectories: true)
+        await reconcile()
+    }
+
     /// Asks for a reconcile pass soon.
     public func poke() { wake.yield() }
 

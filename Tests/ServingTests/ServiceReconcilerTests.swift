@@ -23,9 +23,10 @@ import Testing
             configurationGeneration: generation, spec: RevisionTemplate(command: "/bin/true", timeoutSeconds: timeout), status: status)
     }
 
-    @Test func noReadyRevisionMeansNoTargetsAndUnknownReadiness() {
+    @Test func beforeAnyRevisionIsReadyRequestsWaitForTheFirst() {
         let (status, route) = ServiceReconciler.serviceStatus(service: service(), revisions: [revision(1, ready: "Unknown")], now: now)
-        #expect(route.targets.isEmpty)
+        #expect(route.targets.map(\.revision.name) == ["hello-00001"], "requests queue for the deploying revision")
+        #expect(status.traffic.isEmpty, "status shows only ready traffic")
         #expect(status.latestCreatedRevisionName == "hello-00001")
         #expect(status.latestReadyRevisionName == nil)
         #expect(status.conditions["Ready"]?.status == "Unknown")

@@ -101,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice(
             platform.tokenCreated ? "admin token created" : "admin token loaded",
             metadata: ["path": "\(configuration.dataDirectory.tokenPath)"])
+        await platform.manager.prime()
         try await platform.group.run()
         logger.info("stopped")
     }

@@ -13,6 +13,7 @@ import Synchronization
 /// The running daemon's parts, for the caller to run and observe.
 struct Platform {
     var group: ServiceGroup
+    var manager: RevisionManager
     var gateway: Gateway
     var token: String
     var tokenCreated: Bool
@@ -67,7 +68,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger.with(label: "lifecycle")))
-    return Platform(group: group, gateway: gateway, token: token, tokenCreated: tokenCreated)
+    return Platform(group: group, manager: manager, gateway: gateway, token: token, tokenCreated: tokenCreated)
 }
 
 /// Hands route tables from the revision manager to the gateway, which is built after it.

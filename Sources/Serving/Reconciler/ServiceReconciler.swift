@@ -113,6 +113,13 @@ public enum ServiceReconciler {
             }
         }
         status.traffic = resolved
+        // Before any revision is ready, requests wait for the first one to finish starting (as at
+        // scale zero) instead of failing; a failed first revision answers 503 with its reason.
+        if targets.isEmpty, latestReady == nil, let first = latestCreated, service.spec.traffic.contains(where: { $0.latestRevision == true }) {
+            targets = [RouteTarget(
+                revision: RevisionID(namespace: service.meta.namespace, name: first.meta.name), percent: 100,
+                timeout: .seconds(first.spec.timeoutSeconds))]
+        }
         if let missing {
             let failed = latestReady == nil && newestReady?.status == "False"
             status.conditions.set("RoutesReady", status: failed ? "False" : "Unknown", reason: failed ? "RevisionFailed" : "RevisionMissing", message: missing, now: now)
