@@ -77,6 +77,7 @@ import Testing
                 pid = Int32(daemon.gateway("nightly").json?["pid"] as? Int ?? 0)
                 return pid > 0
             })
+            let waitsBefore = activationWaits(daemon, "nightly-00001")
             #expect(try daemon.cli("service", "stop", "nightly").status == 0)
             #expect(eventually(timeout: .seconds(10)) { !processIsAlive(pid) }, "stop did not stop the worker")
             let refused = daemon.gateway("nightly")
@@ -85,8 +86,7 @@ import Testing
             #expect(try daemon.cli("service", "resume", "nightly").status == 0)
             #expect(eventually(timeout: .seconds(10)) { daemon.gateway("nightly").status == 200 })
             // That request waited for a cold start in the activator queue.
-            let metrics = SimpleHTTP.request(port: daemon.adminPort, path: "/metrics").text
-            #expect(metrics.contains("outpost_revision_activation_wait_duration_seconds_count{namespace=\"default\",revision=\"nightly-00001\"} 1"), "\(metrics)")
+            #expect(activationWaits(daemon, "nightly-00001") == waitsBefore + 1)
         }
     }
 
@@ -113,6 +113,14 @@ import Testing
             #expect(thawed.json?["pid"] as? Int == Int(pid), "the frozen worker answered")
             #expect(processState(pid) != "T")
         }
+    }
+
+    /// How many requests of a revision waited for a worker, from `/metrics`.
+    func activationWaits(_ daemon: Daemon, _ revision: String) -> Int {
+        let prefix = "outpost_revision_activation_wait_duration_seconds_count{namespace=\"default\",revision=\"\(revision)\"} "
+        let metrics = SimpleHTTP.request(port: daemon.adminPort, path: "/metrics").text
+        guard let line = metrics.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return 0 }
+        return Int(line.dropFirst(prefix.count)) ?? -1
     }
 
     /// The one-letter state of a process from /proc (R, S, T, Z…), or nil when it is gone.
