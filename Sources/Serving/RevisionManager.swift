@@ -113,7 +113,15 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         let all = pools.withLock { $0 }
         let reachable = routed.withLock { $0 }
         for (id, managed) in all {
-            managed.autoscale(now: now, reachable: reachable.contains(id))
+            guard let recheck = managed.autoscale(now: now, reachable: reachable.contains(id)),
+                  recheck < configuration.tickInterval else { continue }
+            // Look again when the idle window or grace period ends, between ticks.
+            Task { [weak self, weak managed] in
+                try? await Task.sleep(for: recheck)
+                guard let self, let managed else { return }
+                managed.autoscale(now: .now, reachable: self.routed.withLock { $0.contains(id) })
+                self.wake.yield()
+            }
         }
         wake.yield()  // statuses follow
     }

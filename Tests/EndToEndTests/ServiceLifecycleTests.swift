@@ -4,7 +4,8 @@ import TestSupport
 import Testing
 
 /// Drives the real `outpost` binary only through its CLI, REST API and gateway.
-@Suite(.serialized) struct ServiceLifecycleTests {
+extension EndToEnd {
+@Suite struct ServiceLifecycleTests {
     /// Reads the echo workload's JSON answer.
     struct Echo {
         var revision: String
@@ -144,4 +145,5 @@ import Testing
             #expect(list.stdout.contains("\"items\""))
         }
     }
+}
 }

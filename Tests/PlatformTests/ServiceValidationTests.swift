@@ -48,6 +48,9 @@ import Testing
         (#"{"metadata":{"name":"hello"},"spec":{"template":{"spec":{"command":"/x"}},"traffic":[{"latestRevision":true,"percent":90}]}}"#, "spec.traffic", "InvalidField"),
         (#"{"metadata":{"name":"hello","namespace":"other"},"spec":{"template":{"spec":{"command":"/x"}}}}"#, "metadata.namespace", "InvalidField"),
         (#"{"metadata":{"name":"hello"}}"#, "spec", "MissingField"),
+        (#"{"metadata":{"name":"hello"},"spec":{"template":{"spec":{"command":"/x"}},"traffic":[{"latestRevision":true,"percent":100,"tag":"Bad"}]}}"#, "spec.traffic[0].tag", "InvalidField"),
+        (#"{"metadata":{"name":"hello"},"spec":{"template":{"spec":{"command":"/x"}},"traffic":[{"latestRevision":true,"percent":50,"tag":"a"},{"revisionName":"hello-00001","percent":50,"tag":"a"}]}}"#, "spec.traffic[1].tag", "InvalidField"),
+        (#"{"metadata":{"name":"hello","annotations":{"serving.knative.dev/rollout-duration":"soon"}},"spec":{"template":{"spec":{"command":"/x"}}}}"#, "metadata.annotations[serving.knative.dev/rollout-duration]", "InvalidField"),
         (#"not json"#, "", "MalformedJSON"),
     ])
     func rejectsWithTheFieldToFix(json: String, field: String, code: String) {

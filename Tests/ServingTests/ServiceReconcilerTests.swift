@@ -83,4 +83,48 @@ import Testing
         #expect(failed.conditions["Ready"]?.reason == "ExitCode")
         #expect(failed.conditions["ContainerHealthy"]?.message == "boom")
     }
+
+    @Test func tagsBecomeTaggedTargets() {
+        let traffic = [
+            TrafficTarget(revisionName: "hello-00001", percent: 0, tag: "stable"),
+            TrafficTarget(latestRevision: true, percent: 100, tag: "current"),
+        ]
+        let (status, route) = ServiceReconciler.serviceStatus(
+            service: service(traffic: traffic), revisions: [revision(1, ready: "True"), revision(2, ready: "True")], now: now)
+        #expect(route.tags["stable"]?.revision.name == "hello-00001")
+        #expect(route.tags["current"]?.revision.name == "hello-00002")
+        #expect(route.targets.map(\.revision.name) == ["hello-00002"], "a 0 % target takes no split traffic")
+        #expect(status.traffic.map(\.tag) == ["stable", "current"])
+    }
+
+    @Test func gradualRolloutMovesTrafficInSteps() {
+        var stored = service()
+        stored.meta.annotations = [ServiceReconciler.rolloutDurationAnnotation: "100s"]
+        stored.status.latestReadyRevisionName = "hello-00001"
+        let revisions = [revision(1, ready: "True"), revision(2, ready: "True")]
+        func shares(at seconds: Double, previous: ServiceStatus) -> ([String: Int], ServiceStatus) {
+            var service = stored
+            service.status = previous
+            let (status, route) = ServiceReconciler.serviceStatus(service: service, revisions: revisions, now: now + seconds)
+            return (Dictionary(route.targets.map { ($0.revision.name, $0.percent) }, uniquingKeysWith: +), status)
+        }
+        let (start, started) = shares(at: 0, previous: stored.status)
+        #expect(start == ["hello-00001": 99, "hello-00002": 1], "1 % moves first")
+        #expect(started.rollout?.from == "hello-00001" && started.rollout?.to == "hello-00002")
+        let (middle, _) = shares(at: 50, previous: started)
+        #expect(middle["hello-00002"] == 50)
+        #expect(middle["hello-00001"] == 50)
+        let (end, ended) = shares(at: 100, previous: started)
+        #expect(end == ["hello-00002": 100])
+        #expect(ended.rollout == nil)
+    }
+
+    @Test func withoutTheAnnotationTheNewRevisionTakesAllAtOnce() {
+        var stored = service()
+        stored.status.latestReadyRevisionName = "hello-00001"
+        let (status, route) = ServiceReconciler.serviceStatus(
+            service: stored, revisions: [revision(1, ready: "True"), revision(2, ready: "True")], now: now)
+        #expect(route.targets.map(\.revision.name) == ["hello-00002"])
+        #expect(status.rollout == nil)
+    }
 }

@@ -190,7 +190,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             respond(with: .routeNotFound(host: host, domain: table.domain))
             return
         }
-        guard let target = route.pick(roll: environment.roll.next()) else {
+        // `Knative-Serving-Tag` picks a tagged target; an unknown tag falls back to the split.
+        let tagged = route.tags.isEmpty ? nil : head.headers.first(name: "knative-serving-tag").flatMap { route.tags[$0] }
+        guard let target = tagged ?? route.pick(roll: environment.roll.next()) else {
             respond(with: .noReadyRevision(route))
             return
         }

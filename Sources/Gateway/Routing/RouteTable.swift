@@ -42,12 +42,16 @@ public struct Route: Hashable, Sendable {
     /// Weighted targets; their percents sum to 100. Empty means the service has no ready
     /// revision yet (the gateway answers 503).
     public var targets: [RouteTarget]
+    /// Tagged targets: each answers on its own host `<tag>-<service>.<namespace>.<domain>` and
+    /// to the `Knative-Serving-Tag: <tag>` header on the service's host.
+    public var tags: [String: RouteTarget]
 
     /// Creates a route.
-    public init(namespace: String, service: String, targets: [RouteTarget]) {
+    public init(namespace: String, service: String, targets: [RouteTarget], tags: [String: RouteTarget] = [:]) {
         self.namespace = namespace
         self.service = service
         self.targets = targets
+        self.tags = tags
     }
 
     /// The host this route answers to: `<service>.<namespace>.<domain>`.
@@ -80,6 +84,12 @@ public struct RouteTable: Sendable {
         byHost.reserveCapacity(routes.count)
         for route in routes {
             byHost[route.host(domain: self.domain).lowercased()] = route
+            for (tag, target) in route.tags {
+                // A tag host sends everything to its target.
+                let tagged = Route(namespace: route.namespace, service: route.service, targets: [RouteTarget(
+                    revision: target.revision, percent: 100, timeout: target.timeout)])
+                byHost["\(tag)-\(route.service).\(route.namespace).\(self.domain)".lowercased()] = tagged
+            }
         }
         self.routesByHost = byHost
     }

@@ -113,7 +113,14 @@ enum ServiceValidation {
             throw FieldError(field: "spec.template.metadata.annotations[\(problem.key)]", problem.message)
         }
         let traffic = dto.spec.traffic ?? TrafficTarget.allToLatest
-        try checkTraffic(traffic)
+        try checkTraffic(traffic, service: name)
+        if let text = dto.metadata.annotations?[ServiceReconciler.rolloutDurationAnnotation] {
+            guard let duration = DurationText.parse(text), duration >= .zero, duration <= .seconds(86_400) else {
+                throw FieldError(
+                    field: "metadata.annotations[\(ServiceReconciler.rolloutDurationAnnotation)]",
+                    "\(ServiceReconciler.rolloutDurationAnnotation) must be a duration from 0s to 24h (e.g. 380s), got \"\(text)\"")
+            }
+        }
 
         let template = RevisionTemplate(
             annotations: templateAnnotations, command: command, args: templateSpec.args ?? [], env: templateSpec.env ?? [],
@@ -124,14 +131,27 @@ enum ServiceValidation {
             spec: ServiceSpec(template: template, traffic: traffic), resourceVersion: resourceVersion)
     }
 
-    static func checkTraffic(_ traffic: [TrafficTarget]) throws(FieldError) {
+    static func checkTraffic(_ traffic: [TrafficTarget], service: String) throws(FieldError) {
         if traffic.isEmpty { throw FieldError(field: "spec.traffic", "spec.traffic must have at least one target") }
         var total = 0
+        var tags: Set<String> = []
         for (index, target) in traffic.enumerated() {
             let field = "spec.traffic[\(index)]"
             let latest = target.latestRevision ?? (target.revisionName == nil)
             if latest == (target.revisionName != nil) {
                 throw FieldError(field: field, "\(field) needs either revisionName or latestRevision: true, not both")
+            }
+            if let tag = target.tag {
+                let hostLabel = "\(tag)-\(service)"
+                if let problem = Names.dns1035Problem(tag) ?? Names.dns1035Problem(hostLabel) {
+                    throw FieldError(field: "\(field).tag", "\(field).tag \(problem) (it names the host \(hostLabel).<namespace>.<domain>)")
+                }
+                if !tags.insert(tag).inserted {
+                    throw FieldError(field: "\(field).tag", "tag \"\(tag)\" is used twice in spec.traffic")
+                }
+            }
+            if let name = target.revisionName, let problem = Names.dns1035Problem(name) {
+                throw FieldError(field: "\(field).revisionName", "\(field).revisionName \(problem)")
             }
             let percent = target.percent ?? 0
             if !(0...100).contains(percent) {

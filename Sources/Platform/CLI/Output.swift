@@ -39,7 +39,9 @@ func printService(_ data: Data, format: OutputFormat) throws {
         ("Command", ([spec.command ?? ""] + (spec.args ?? [])).joined(separator: " ")),
         ("Latest created", service.status?.latestCreatedRevisionName ?? ""),
         ("Latest ready", service.status?.latestReadyRevisionName ?? ""),
-        ("Traffic", (service.status?.traffic ?? []).map { "\($0.percent ?? 0)% -> \($0.revisionName ?? "")" }.joined(separator: ", ")),
+        ("Traffic", (service.status?.traffic ?? []).map { target in
+            "\(target.percent ?? 0)% -> \(target.revisionName ?? "")" + (target.tag.map { " (tag \($0))" } ?? "")
+        }.joined(separator: ", ")),
         ("Generation", String(service.metadata.generation ?? 0)),
     ]
     fields += (service.status?.conditions ?? []).map { condition in

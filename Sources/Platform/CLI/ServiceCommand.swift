@@ -9,7 +9,7 @@ import Store
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service", abstract: "Create, change, inspect and delete services.",
-        subcommands: [Create.self, Update.self, List.self, Get.self, Delete.self, Logs.self, Stop.self, Resume.self])
+        subcommands: [Create.self, Update.self, List.self, Get.self, Delete.self, Logs.self, Stop.self, Resume.self, Traffic.self])
 }
 
 /// The flags that describe a revision template, shared by `create` and `update`.
@@ -31,6 +31,9 @@ struct TemplateOptions: ParsableArguments {
 
     @Option(name: .customLong("annotation"), help: "A revision annotation K=V, e.g. autoscaling.knative.dev/window=6s (K- removes it on update).")
     var annotations: [String] = []
+
+    @Option(name: .customLong("service-annotation"), help: "A service annotation K=V, e.g. serving.knative.dev/rollout-duration=60s (K- removes it on update).")
+    var serviceAnnotations: [String] = []
 
     @Option(help: "Working directory of the workload.")
     var workingDir: String?
@@ -64,6 +67,18 @@ struct TemplateOptions: ParsableArguments {
                 current.removeValue(forKey: String(entry.dropLast()))
             } else {
                 let (key, value) = try Self.split(entry, option: "--annotation")
+                current[key] = value
+            }
+        }
+    }
+
+    /// Applies `--service-annotation` flags to a service's own annotations.
+    func applyServiceAnnotations(to current: inout [String: String]) throws {
+        for entry in serviceAnnotations {
+            if entry.hasSuffix("-"), !entry.contains("=") {
+                current.removeValue(forKey: String(entry.dropLast()))
+            } else {
+                let (key, value) = try Self.split(entry, option: "--service-annotation")
                 current[key] = value
             }
         }
@@ -110,8 +125,10 @@ extension ServiceCommand {
             spec.env = nil
             var annotations: [String: String] = [:]
             try template.apply(to: &spec, annotations: &annotations)
+            var serviceAnnotations: [String: String] = [:]
+            try template.applyServiceAnnotations(to: &serviceAnnotations)
             let body = ServiceBody(
-                metadata: MetadataDTO(name: name, namespace: namespace),
+                metadata: MetadataDTO(name: name, namespace: namespace, annotations: serviceAnnotations.isEmpty ? nil : serviceAnnotations),
                 spec: ServiceSpecDTO(
                     template: TemplateDTO(metadata: annotations.isEmpty ? nil : .init(annotations: annotations), spec: spec),
                     traffic: nil))
@@ -134,10 +151,12 @@ extension ServiceCommand {
             var spec = current.spec.template.spec
             var annotations = current.spec.template.metadata?.annotations ?? [:]
             try template.apply(to: &spec, annotations: &annotations)
+            var serviceAnnotations = current.metadata.annotations ?? [:]
+            try template.applyServiceAnnotations(to: &serviceAnnotations)
             let body = ServiceBody(
                 metadata: MetadataDTO(
                     name: name, namespace: namespace, resourceVersion: current.metadata.resourceVersion,
-                    annotations: current.metadata.annotations),
+                    annotations: serviceAnnotations.isEmpty ? nil : serviceAnnotations),
                 spec: ServiceSpecDTO(
                     template: TemplateDTO(metadata: annotations.isEmpty ? nil : .init(annotations: annotations), spec: spec),
                     traffic: current.spec.traffic))

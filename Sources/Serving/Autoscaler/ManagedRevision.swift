@@ -36,12 +36,35 @@ final class ManagedRevision: Sendable {
     }
 
     /// One autoscaling step: metrics → decider → bounds → pool. `reachable` says whether any
-    /// route sends traffic to the revision.
-    func autoscale(now: ContinuousClock.Instant, reachable: Bool) {
+    /// route sends traffic to the revision. Returns when the revision wants another look before
+    /// the next tick: the moment its stable window of idleness or its grace period ends, so
+    /// that scale to zero happens at window + grace rather than at the next 2-second tick.
+    @discardableResult
+    func autoscale(now: ContinuousClock.Instant, reachable: Bool) -> Duration? {
         let snapshot = pool.snapshot()
-        guard !snapshot.failedPermanently else { return }
+        guard !snapshot.failedPermanently else { return nil }
+        if snapshot.held {
+            autoscaler.withLock { state in
+                if state.desired != 0 { state.reason = "scaled from \(state.desired) to 0: the service is stopped" }
+                state.desired = 0
+                state.inPanic = false
+            }
+            return nil
+        }
         let load = pool.load(now: now, scaling: scaling)
+        var recheck: Duration?
         let want = autoscaler.withLock { state -> Int? in
+            defer {
+                if state.desired > 0, load.idle > .zero {
+                    if load.idle < scaling.stableWindow {
+                        // One bucket past the window, so the stable average has reached zero.
+                        recheck = scaling.stableWindow - load.idle + .seconds(1)
+                    } else if let since = state.bounds.zeroSince {
+                        let hold = max(scaling.scaleToZeroGracePeriod, scaling.scaleToZeroRetention)
+                        recheck = max(.milliseconds(10), hold - (now - since))
+                    }
+                }
+            }
             var decision = state.decider.scale(
                 now: now, readyPods: snapshot.ready, stableValue: load.stable, panicValue: load.panic, reachable: reachable)
             // Zero only after no traffic for a whole stable window (a young meter averages too
@@ -69,6 +92,7 @@ final class ManagedRevision: Sendable {
         }
         if let want { pool.scale(to: want) }
         if let frozenRetention { pool.expireFrozen(retention: frozenRetention) }
+        return recheck
     }
 
     /// Keeps the autoscaler's idea of the count in step when the pool changed it (a request at

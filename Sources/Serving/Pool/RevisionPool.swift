@@ -22,6 +22,7 @@ struct PoolSnapshot: Hashable, Sendable {
     var active: Int
     var frozen: Int
     var desired: Int
+    var held: Bool
     var queued: Int
     var inFlight: Int
     var everReady: Bool
@@ -194,7 +195,7 @@ final class RevisionPool: Sendable {
         state.withLock { state in
             PoolSnapshot(
                 ready: state.readyWorkers, active: state.activeWorkers,
-                frozen: state.workers.values.count { $0.machine.state == .frozen }, desired: state.desired,
+                frozen: state.workers.values.count { $0.machine.state == .frozen }, desired: state.desired, held: state.held,
                 queued: state.waiters.count, inFlight: state.inFlight, everReady: state.everReady,
                 failedPermanently: state.failedPermanently, failure: state.failure,
                 consecutiveFailures: state.consecutiveFailures)

@@ -94,10 +94,14 @@ public enum ServiceReconciler {
             status.conditions.set("ConfigurationsReady", status: "Unknown", reason: "RevisionDeploying", now: now)
         }
 
-        // Resolve the traffic block to revision names.
+        // Resolve the traffic block to revision names; a gradual rollout splits the
+        // latest-revision entry between the previous and the new latest ready revision.
         let byName = Dictionary(revisions.map { ($0.meta.name, $0) }, uniquingKeysWith: { $1 })
+        let rollout = Self.rollout(service: service, previous: service.status, latestReady: latestReady?.meta.name, byName: byName, now: now)
+        status.rollout = rollout?.status
         var resolved: [TrafficTarget] = []
         var targets: [RouteTarget] = []
+        var tags: [String: RouteTarget] = [:]
         var missing: String?
         for entry in service.spec.traffic {
             let name = entry.latestRevision == true ? latestReady?.meta.name : entry.revisionName
@@ -105,11 +109,24 @@ public enum ServiceReconciler {
                 missing = entry.revisionName.map { "revision \"\($0)\" does not exist" } ?? "no revision is ready yet"
                 continue
             }
-            resolved.append(TrafficTarget(revisionName: name, latestRevision: entry.latestRevision, percent: entry.percent ?? 0, tag: entry.tag))
-            if let percent = entry.percent, percent > 0 {
-                targets.append(RouteTarget(
-                    revision: RevisionID(namespace: service.meta.namespace, name: name), percent: percent,
-                    timeout: .seconds(revision.spec.timeoutSeconds)))
+            let percent = entry.percent ?? 0
+            var shares = [(name, revision, percent)]
+            if entry.latestRevision == true, let rollout, let from = byName[rollout.status.from] {
+                let moved = rollout.share(of: percent)
+                shares = [(rollout.status.from, from, percent - moved), (name, revision, moved)]
+            }
+            for (shareName, shareRevision, sharePercent) in shares {
+                resolved.append(TrafficTarget(revisionName: shareName, latestRevision: entry.latestRevision, percent: sharePercent, tag: shareName == name ? entry.tag : nil))
+                if sharePercent > 0 {
+                    targets.append(RouteTarget(
+                        revision: RevisionID(namespace: service.meta.namespace, name: shareName), percent: sharePercent,
+                        timeout: .seconds(shareRevision.spec.timeoutSeconds)))
+                }
+            }
+            if let tag = entry.tag {
+                tags[tag] = RouteTarget(
+                    revision: RevisionID(namespace: service.meta.namespace, name: name), percent: 100,
+                    timeout: .seconds(revision.spec.timeoutSeconds))
             }
         }
         status.traffic = resolved
@@ -135,6 +152,40 @@ public enum ServiceReconciler {
         } else {
             status.conditions.set("Ready", status: "True", now: now)
         }
-        return (status, Route(namespace: service.meta.namespace, service: service.meta.name, targets: targets))
+        return (status, Route(namespace: service.meta.namespace, service: service.meta.name, targets: targets, tags: tags))
+    }
+
+    /// Knative's rollout annotation on a service.
+    public static let rolloutDurationAnnotation = "serving.knative.dev/rollout-duration"
+
+    /// A rollout in progress and the share of traffic it has moved so far.
+    struct Rollout {
+        var status: RolloutStatus
+        /// 0...1: 1 % at the start, then linearly to all of it at the end of the duration.
+        var progress: Double
+
+        func share(of percent: Int) -> Int {
+            min(percent, max(1, Int((Double(percent) * progress).rounded(.down))))
+        }
+    }
+
+    /// Starts, continues or ends a gradual rollout.
+    static func rollout(
+        service: ServiceResource, previous: ServiceStatus, latestReady: String?,
+        byName: [String: RevisionResource], now: Date
+    ) -> Rollout? {
+        guard let text = service.meta.annotations[rolloutDurationAnnotation], let duration = DurationText.parse(text),
+              duration > .zero, let latestReady else { return nil }
+        var current = previous.rollout
+        if current?.to != latestReady {
+            // A new latest ready revision: roll from the one that served until now.
+            guard let from = previous.latestReadyRevisionName, from != latestReady, byName[from] != nil else { return nil }
+            current = RolloutStatus(from: from, to: latestReady, startedAt: now)
+        }
+        guard let current, byName[current.from] != nil else { return nil }
+        let total = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let elapsed = now.timeIntervalSince(current.startedAt)
+        guard elapsed < total else { return nil }
+        return Rollout(status: current, progress: 0.01 + 0.99 * max(0, elapsed) / total)
     }
 }

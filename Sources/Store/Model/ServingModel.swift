@@ -167,6 +167,24 @@ extension [Condition] {
     public subscript(type: String) -> Condition? { first { $0.type == type } }
 }
 
+/// A gradual rollout in progress (`serving.knative.dev/rollout-duration`): traffic of the
+/// latest-revision target moves from `from` to `to` in steps.
+public struct RolloutStatus: Codable, Hashable, Sendable {
+    /// The previous latest ready revision.
+    public var from: String
+    /// The new latest ready revision.
+    public var to: String
+    /// When the rollout began.
+    public var startedAt: Date
+
+    /// Creates a rollout record.
+    public init(from: String, to: String, startedAt: Date) {
+        self.from = from
+        self.to = to
+        self.startedAt = startedAt
+    }
+}
+
 /// Observed state of a service, written by the serving controller.
 public struct ServiceStatus: Codable, Hashable, Sendable {
     /// The service generation this status reflects.
@@ -179,6 +197,8 @@ public struct ServiceStatus: Codable, Hashable, Sendable {
     public var latestReadyRevisionName: String?
     /// Traffic as routed, always with revision names.
     public var traffic: [TrafficTarget]
+    /// The gradual rollout in progress, if any.
+    public var rollout: RolloutStatus?
 
     /// Creates a status.
     public init(observedGeneration: Int64 = 0, conditions: [Condition] = [], latestCreatedRevisionName: String? = nil,

@@ -87,4 +87,16 @@ struct RouteTableTests {
         #expect(store.current.domain == "example.com")
         #expect(store.currentVersion == 1)
     }
+
+    @Test("a tag gets its own host that sends everything to its revision")
+    func tagHosts() {
+        var tagged = Self.cart
+        tagged.tags = ["stable": RouteTarget(revision: Self.revision1, percent: 100, timeout: .seconds(5))]
+        let table = RouteTable(domain: "example.com", routes: [tagged])
+        let route = table.route(forHost: "STABLE-cart.shop.example.com:8080")
+        #expect(route?.targets.map(\.revision) == [Self.revision1])
+        #expect(route?.targets.first?.percent == 100)
+        #expect(table.route(forHost: "cart.shop.example.com")?.tags["stable"]?.revision == Self.revision1)
+        #expect(table.route(forHost: "other-cart.shop.example.com") == nil)
+    }
 }
