@@ -134,7 +134,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
             return RevisionScale(
                 revision: id, desiredWorkers: outcome.desired, readyWorkers: snapshot.ready,
                 activeWorkers: snapshot.active, frozenWorkers: snapshot.frozen, queuedRequests: snapshot.queued,
-                inFlightRequests: snapshot.inFlight, inPanic: outcome.inPanic)
+                inFlightRequests: snapshot.inFlight, inPanic: outcome.inPanic, excessBurstCapacity: outcome.excessBurstCapacity)
         }
     }
 

@@ -34,4 +34,7 @@ public struct RevisionScale: Hashable, Sendable {
     public var inFlightRequests: Int
     /// Whether the autoscaler is panicking.
     public var inPanic: Bool
+    /// Knative's excess burst capacity: spare request slots beyond `target-burst-capacity`.
+    /// Outpost's activator queue is always in the path, so this is reported, not acted on.
+    public var excessBurstCapacity: Int
 }

@@ -67,11 +67,12 @@ final class PlatformMetrics: ServingMetricsSink, Sendable {
                     registry.makeGauge(descriptor: Self.descriptor("outpost_revision_panic_mode", help: "1 while the autoscaler is in panic mode."), labels: labels),
                     registry.makeGauge(descriptor: Self.descriptor("outpost_revision_queue_depth", help: "Requests waiting for a worker."), labels: labels),
                     registry.makeGauge(descriptor: Self.descriptor("outpost_revision_in_flight_requests", help: "Requests being served."), labels: labels),
+                    registry.makeGauge(descriptor: Self.descriptor("outpost_revision_excess_burst_capacity", help: "Knative's excess burst capacity (negative: not enough spare capacity for the burst)."), labels: labels),
                 ]
                 gauges[scale.revision] = set
                 let values = [
                     scale.desiredWorkers, scale.readyWorkers, scale.frozenWorkers, scale.inPanic ? 1 : 0,
-                    scale.queuedRequests, scale.inFlightRequests,
+                    scale.queuedRequests, scale.inFlightRequests, scale.excessBurstCapacity,
                 ]
                 for (gauge, value) in zip(set, values) { gauge.set(Double(value)) }
             }

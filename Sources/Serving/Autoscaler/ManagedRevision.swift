@@ -14,6 +14,7 @@ final class ManagedRevision: Sendable {
         var bounds: ScaleBounds
         var desired: Int
         var inPanic = false
+        var excessBurstCapacity = 0
         var reason: String?
     }
 
@@ -21,6 +22,7 @@ final class ManagedRevision: Sendable {
     struct Outcome: Hashable, Sendable {
         var desired: Int
         var inPanic: Bool
+        var excessBurstCapacity: Int
         var reason: String?
     }
 
@@ -73,6 +75,7 @@ final class ManagedRevision: Sendable {
             var want = state.bounds.apply(desired: decision.desiredPods, readyPods: snapshot.ready, now: now)
             if snapshot.queued > 0 { want = max(want, 1) }
             state.inPanic = decision.inPanic
+            state.excessBurstCapacity = decision.excessBurstCapacity
             guard want != state.desired else { return nil }
             let unit = scaling.metric == .rps ? "rps" : "concurrency"
             let observed = decision.inPanic ? load.panic : load.stable
@@ -108,7 +111,7 @@ final class ManagedRevision: Sendable {
     }
 
     var outcome: Outcome {
-        autoscaler.withLock { Outcome(desired: $0.desired, inPanic: $0.inPanic, reason: $0.reason) }
+        autoscaler.withLock { Outcome(desired: $0.desired, inPanic: $0.inPanic, excessBurstCapacity: $0.excessBurstCapacity, reason: $0.reason) }
     }
 
     private static func format(_ value: Double) -> String {
