@@ -25,13 +25,18 @@ import Synchronization
 /// Graceful shutdown (ServiceLifecycle, or cancelling ``run()``) closes the listener, lets
 /// in-flight requests finish (idle keep-alive connections close at once, busy ones after their
 /// response) for at most ``GatewayConfiguration/drainTimeout``, then closes what is left.
+///
+/// Telemetry rides the same path: each request gets an `x-request-id` and a W3C `traceparent`
+/// span, is counted in its loop's ``RequestMetricsTable`` (no lock; ``metricsSnapshot()``
+/// collects the loops) and, when ``GatewayConfiguration/accessLog`` is set, logged as one JSON
+/// line.
 public final class Gateway: Service, Sendable {
     private let configuration: GatewayConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
-    private let routes: RouteTableStore
+    let routes: RouteTableStore
     private let environment: ProxyEnvironment
-    private let loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)]
+    let loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)]
     private let tracker = ConnectionTracker()
     private let lifecycle = Mutex(Lifecycle())
 
@@ -51,7 +56,7 @@ public final class Gateway: Service, Sendable {
         self.routes = routes
         self.environment = ProxyEnvironment(
             resolver: resolver, routes: routes, roll: trafficRoll,
-            maxHeaderBytes: configuration.maxHeaderBytes, logger: logger)
+            maxHeaderBytes: configuration.maxHeaderBytes, logger: logger, accessLog: configuration.accessLog)
         var loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let context = Self.makeLoopContext(on: loop, configuration: configuration, routes: routes)

@@ -20,6 +20,10 @@ public struct GatewayConfiguration: Sendable {
     public var maxIdleConnectionsPerUpstream: Int
     /// A pooled worker connection unused for this long is closed.
     public var upstreamIdleTimeout: Duration
+    /// Receives one JSON access-log line per request (no trailing newline), or `nil` for no
+    /// access log (then nothing is formatted). Called on a gateway event loop: it must return
+    /// quickly and never block (hand the line to a buffered writer or a queue).
+    public var accessLog: (@Sendable (String) -> Void)?
 
     /// Creates a configuration; every parameter has a default suitable for a small host.
     public init(
@@ -30,7 +34,8 @@ public struct GatewayConfiguration: Sendable {
         maxHeaderBytes: Int = 64 * 1024,
         idleTimeout: Duration = .seconds(60),
         maxIdleConnectionsPerUpstream: Int = 32,
-        upstreamIdleTimeout: Duration = .seconds(30)
+        upstreamIdleTimeout: Duration = .seconds(30),
+        accessLog: (@Sendable (String) -> Void)? = nil
     ) {
         precondition(maxHeaderBytes > 0, "maxHeaderBytes must be positive")
         precondition(maxIdleConnectionsPerUpstream >= 0, "maxIdleConnectionsPerUpstream must not be negative")
@@ -42,5 +47,6 @@ public struct GatewayConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
         self.upstreamIdleTimeout = upstreamIdleTimeout
+        self.accessLog = accessLog
     }
 }

@@ -13,8 +13,14 @@ final class ProxyEnvironment: Sendable {
     let maxHeaderBytes: Int
     /// Where connection-level problems are logged.
     let logger: Logger
+    /// Receives access-log lines; `nil` when the access log is off.
+    let accessLog: (@Sendable (String) -> Void)?
 
-    init(resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, logger: Logger) {
+    init(
+        resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, logger: Logger,
+        accessLog: (@Sendable (String) -> Void)? = nil
+    ) {
+        self.accessLog = accessLog
         self.resolver = resolver
         self.routes = routes
         self.roll = roll
@@ -23,13 +29,18 @@ final class ProxyEnvironment: Sendable {
     }
 }
 
-/// What the proxy handlers on one event loop share: the worker connection pool and the route
-/// table cache. Used only on that loop, so it needs no lock.
+/// What the proxy handlers on one event loop share: the worker connection pool, the route
+/// table cache, the request metrics and the id generator. Used only on that loop, so it needs
+/// no lock.
 final class LoopContext {
     /// Keep-alive worker connections of this loop.
     let pool: UpstreamConnectionPool
     /// This loop's view of the route table.
     let routes: RouteTableCache
+    /// Request metrics of this loop (collected by ``Gateway/metricsSnapshot()``).
+    let metrics = RequestMetricsTable()
+    /// Generates request, trace and span ids.
+    var random = TelemetryRandom()
 
     init(pool: UpstreamConnectionPool, routes: RouteTableCache) {
         self.pool = pool

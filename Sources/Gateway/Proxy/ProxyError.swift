@@ -13,9 +13,12 @@ struct ProxyError: Error, Sendable {
     let message: String
     /// The rendered JSON body.
     let body: ByteBuffer
+    /// The Envoy response flags the request is counted with.
+    let responseFlags: ResponseFlags
 
-    init(status: HTTPResponseStatus, code: String, message: String) {
+    init(status: HTTPResponseStatus, code: String, message: String, flags: ResponseFlags) {
         self.status = status
+        self.responseFlags = flags
         self.code = code
         self.message = message
         var body = ByteBuffer()
@@ -52,58 +55,58 @@ extension ProxyError {
     /// 400: no `Host` header.
     static let missingHost = ProxyError(
         status: .badRequest, code: "MissingHost",
-        message: "the request has no Host header; send Host: <service>.<namespace>.<domain>")
+        message: "the request has no Host header; send Host: <service>.<namespace>.<domain>", flags: .downstreamProtocolError)
     /// 400: several `Host` headers.
     static let multipleHosts = ProxyError(
-        status: .badRequest, code: "InvalidHost", message: "the request has more than one Host header")
+        status: .badRequest, code: "InvalidHost", message: "the request has more than one Host header", flags: .downstreamProtocolError)
     /// 400: ambiguous body framing (request smuggling guard).
     static let invalidFraming = ProxyError(
         status: .badRequest, code: "InvalidFraming",
-        message: "the request body framing is ambiguous: both Content-Length and Transfer-Encoding, conflicting Content-Length values, or a Transfer-Encoding that does not end in chunked")
+        message: "the request body framing is ambiguous: both Content-Length and Transfer-Encoding, conflicting Content-Length values, or a Transfer-Encoding that does not end in chunked", flags: .downstreamProtocolError)
     /// 400: the bytes are not HTTP/1.x.
     static let malformedRequest = ProxyError(
         status: .badRequest, code: "MalformedRequest",
-        message: "the request is not valid HTTP/1.1 (bad syntax, or ambiguous body framing)")
+        message: "the request is not valid HTTP/1.1 (bad syntax, or ambiguous body framing)", flags: .downstreamProtocolError)
     /// 502: the worker refused the connection.
     static let upstreamConnectFailed = ProxyError(
         status: .badGateway, code: "UpstreamConnectFailed",
-        message: "the worker refused the connection or could not be reached")
+        message: "the worker refused the connection or could not be reached", flags: .upstreamConnectionFailure)
     /// 502: the worker closed the connection without answering.
     static let upstreamClosed = ProxyError(
         status: .badGateway, code: "UpstreamClosed",
-        message: "the worker closed the connection before sending a response")
+        message: "the worker closed the connection before sending a response", flags: .upstreamConnectionTermination)
 
     /// 431: the request head is larger than the configured limit.
     static func headersTooLarge(limit: Int) -> ProxyError {
         ProxyError(
             status: .requestHeaderFieldsTooLarge, code: "RequestHeaderFieldsTooLarge",
-            message: "the request headers exceed \(limit) bytes")
+            message: "the request headers exceed \(limit) bytes", flags: .downstreamProtocolError)
     }
 
     /// 404: no route for the host.
     static func routeNotFound(host: String, domain: String) -> ProxyError {
         ProxyError(
             status: .notFound, code: "RouteNotFound",
-            message: "no service answers to host '\(host)'; expected <service>.<namespace>.\(domain)")
+            message: "no service answers to host '\(host)'; expected <service>.<namespace>.\(domain)", flags: .noRoute)
     }
 
     /// 503: the route exists but has no ready revision.
     static func noReadyRevision(_ route: Route) -> ProxyError {
         ProxyError(
             status: .serviceUnavailable, code: "NoReadyRevision",
-            message: "service \(route.namespace)/\(route.service) has no ready revision yet")
+            message: "service \(route.namespace)/\(route.service) has no ready revision yet", flags: .noHealthyUpstream)
     }
 
     /// 503: the resolver could not lease a worker.
     static func unavailable(_ error: UpstreamUnavailable) -> ProxyError {
-        ProxyError(status: .serviceUnavailable, code: error.code, message: error.message)
+        ProxyError(status: .serviceUnavailable, code: error.code, message: error.message, flags: .noHealthyUpstream)
     }
 
     /// 504: no response head within the target's timeout.
     static func gatewayTimeout(_ timeout: Duration) -> ProxyError {
         ProxyError(
             status: .gatewayTimeout, code: "GatewayTimeout",
-            message: "the worker did not respond within \(timeout)")
+            message: "the worker did not respond within \(timeout)", flags: .upstreamRequestTimeout)
     }
 
     /// Maps a parser error from NIO's request decoder. (NIO reports llhttp's "Transfer-Encoding

@@ -40,6 +40,7 @@ extension ProxyHandler {
 
     func leaseAcquired(_ lease: UpstreamLease) {
         self.lease = lease
+        exchange.upstreamPort = lease.port
         phase = .connecting
         if let connection = loop.pool.checkout(port: lease.port) {
             attach(connection, reused: true)
@@ -94,6 +95,7 @@ extension ProxyHandler {
             context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
         }
         if let head = exchange.upstreamHead {
+            if exchange.log != nil { exchange.log?.upstreamSentNanoseconds = NIODeadline.now().uptimeNanoseconds }
             connection.send(.head(head))
         }
         while let part = pending.popFirst() {
@@ -135,6 +137,7 @@ extension ProxyHandler {
         }
         if exchange.responseHeadSent {
             // Mid-response: the only honest signal left is closing the connection.
+            finishTelemetry(.upstreamRequestTimeout)
             abandonExchange()
             phase = .closed
             context?.close(promise: nil)
@@ -183,6 +186,7 @@ extension ProxyHandler {
         }
         // A response that ended before its request did leaves unread body bytes: close.
         let closing = !exchange.keepAlive || !exchange.requestEndReceived
+        finishTelemetry(.none)
         // Set before writing `.end`: the pipeline handler may deliver the next request inside it.
         phase = closing ? .closed : .idle
         let end = wrapOutboundOut(.end(trailers))
@@ -206,12 +210,16 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             exchange.responseHeadReceived = true
             exchange.upstreamKeepAlive = head.isKeepAlive
             exchange.upstreamHead = nil
+            if exchange.log != nil { exchange.log?.upstreamHeadNanoseconds = NIODeadline.now().uptimeNanoseconds }
             var keepAlive = exchange.keepAlive
-            let response = ProxyHeaders.downstreamResponseHead(from: head, version: exchange.version, keepAlive: &keepAlive)
+            let response = ProxyHeaders.downstreamResponseHead(
+                from: head, version: exchange.version, keepAlive: &keepAlive, requestID: exchange.telemetry?.requestID)
             exchange.keepAlive = keepAlive
             exchange.responseHeadSent = true
+            exchange.responseCode = Int(head.status.code)
             context.write(wrapOutboundOut(.head(response)), promise: nil)
         case .body(let body):
+            exchange.responseBytes &+= body.readableBytes
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         case .end(let trailers):
             responseEnded(trailers)
@@ -247,6 +255,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             return
         }
         // Closed mid-response: the client can only learn it from the connection closing.
+        finishTelemetry(.upstreamConnectionTermination)
         abandonExchange()
         phase = .closed
         context?.close(promise: nil)

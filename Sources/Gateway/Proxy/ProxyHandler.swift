@@ -49,6 +49,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var responseHeadReceived = false
         var responseHeadSent = false
         var upstreamKeepAlive = false
+        // Telemetry (see ProxyHandler+Telemetry.swift).
+        /// Set when the head arrives; `finishTelemetry` counts the exchange and clears it (once).
+        var awaitingCount = false
+        var telemetry: RequestTelemetry?
+        /// `NIODeadline` uptime when the head arrived.
+        var startNanoseconds: UInt64 = 0
+        /// The matched route (strings shared with the route table).
+        var namespace: String?
+        var service: String?
+        var requestBytes = 0
+        var responseBytes = 0
+        /// Status sent to the client; 0 until a response head is written.
+        var responseCode = 0
+        var upstreamPort: Int?
+        /// Access-log facts, gathered only when the access log is on.
+        var log: AccessLogFacts?
     }
 
     let environment: ProxyEnvironment
@@ -81,6 +97,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        finishTelemetry(.downstreamConnectionTermination)
         abandonExchange()
         phase = .closed
         self.context = nil
@@ -92,6 +109,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        finishTelemetry(.downstreamConnectionTermination)
         abandonExchange()
         phase = .closed
         context.fireChannelInactive()
@@ -131,6 +149,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError else {
             // I/O errors (connection reset, …): nobody to answer.
+            finishTelemetry(.downstreamConnectionTermination)
             abandonExchange()
             phase = .closed
             context.close(promise: nil)
@@ -142,12 +161,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .acquiring, .connecting, .forwarding: canAnswer = !exchange.responseHeadSent
         case .discarding, .closed: canAnswer = false
         }
-        if phase == .idle { exchange = Exchange() }
+        if phase == .idle {
+            exchange = Exchange()
+            beginTelemetry(head: nil, info: nil)
+        }
         abandonExchange()
         phase = .closed
         if canAnswer {
             writeError(.parserError(parserError, maxHeaderBytes: environment.maxHeaderBytes), closing: true)
         } else {
+            finishTelemetry(.downstreamProtocolError)
             context.close(promise: nil)
         }
     }
@@ -167,6 +190,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard phase == .idle else {
             // HTTPServerPipelineHandler delivers one request at a time; anything else is a bug.
             environment.logger.error("gateway received a request head while busy", metadata: ["phase": "\(phase)"])
+            finishTelemetry(.downstreamProtocolError)
             abandonExchange()
             phase = .closed
             context?.close(promise: nil)
@@ -177,6 +201,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.version = head.version == .http1_0 ? .http1_0 : .http1_1
         exchange.keepAlive = head.isKeepAlive
         let info = RequestHeadInfo(head.headers)
+        beginTelemetry(head: head, info: info)
         exchange.requestHasBody = info.hasBody
         if let problem = info.problem {
             // A malformed head leaves the connection's framing in doubt: answer and close.
@@ -190,6 +215,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             respond(with: .routeNotFound(host: host, domain: table.domain))
             return
         }
+        exchange.namespace = route.namespace
+        exchange.service = route.service
         // `Knative-Serving-Tag` picks a tagged target; an unknown tag falls back to the split.
         let tagged = route.tags.isEmpty ? nil : head.headers.first(name: "knative-serving-tag").flatMap { route.tags[$0] }
         guard let target = tagged ?? route.pick(roll: environment.roll.next()) else {
@@ -198,7 +225,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         exchange.target = target
         exchange.expectsContinue = info.expectsContinue && exchange.version == .http1_1
-        exchange.upstreamHead = ProxyHeaders.upstreamRequestHead(from: head, info: info, client: client)
+        exchange.upstreamHead = ProxyHeaders.upstreamRequestHead(
+            from: head, info: info, client: client, telemetry: exchange.telemetry)
         phase = .acquiring
         armTimeout(target.timeout)
         if let lease = environment.resolver.tryAcquire(target.revision) {
@@ -209,6 +237,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func receiveBody(_ body: ByteBuffer) {
+        exchange.requestBytes &+= body.readableBytes
         switch phase {
         case .acquiring, .connecting: pending.append(.body(body))
         case .forwarding: forward(.body(body))
@@ -289,10 +318,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func writeError(_ error: ProxyError, closing: Bool) {
         guard let context else { return }
         exchange.responseHeadSent = true
+        exchange.responseCode = Int(error.status.code)
+        exchange.responseBytes = error.body.readableBytes
+        // Counted before writing: writing `.end` may deliver the next request re-entrantly.
+        finishTelemetry(error.responseFlags)
         var headers = HTTPHeaders()
-        headers.reserveCapacity(3)
+        headers.reserveCapacity(4)
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(error.body.readableBytes))
+        if let requestID = exchange.telemetry?.requestID { headers.add(name: "x-request-id", value: requestID) }
         if closing {
             headers.add(name: "connection", value: "close")
         } else if exchange.version == .http1_0 {

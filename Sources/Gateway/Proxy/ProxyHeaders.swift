@@ -48,6 +48,10 @@ struct RequestHeadInfo {
     var isChunked = false
     /// `Expect: 100-continue` was sent; the gateway answers it itself once a worker is connected.
     var expectsContinue = false
+    /// The first `X-Request-Id` value, if any (validated later).
+    var requestID: String?
+    /// The first `traceparent` value, if any (validated later).
+    var traceparent: String?
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
@@ -68,6 +72,10 @@ struct RequestHeadInfo {
                 isChunked = last?.equalsIgnoringASCIICase("chunked") ?? false
             case 6 where name.equalsIgnoringASCIICase("expect"):
                 if value.trimmingASCIIWhitespace().equalsIgnoringASCIICase("100-continue") { expectsContinue = true }
+            case 11 where name.equalsIgnoringASCIICase("traceparent"):
+                if traceparent == nil { traceparent = value }
+            case 12 where name.equalsIgnoringASCIICase("x-request-id"):
+                if requestID == nil { requestID = value }
             default:
                 continue
             }
@@ -93,7 +101,7 @@ struct RequestHeadInfo {
 enum ProxyHeaders {
     /// The role a header plays for the proxy, decided by name.
     enum Role {
-        case hopByHop, xForwardedFor, xForwardedProto, forwarded, expect, other
+        case hopByHop, xForwardedFor, xForwardedProto, forwarded, expect, requestID, traceparent, other
     }
 
     /// Classifies a header name (length first, so most names cost one integer compare).
@@ -106,6 +114,8 @@ enum ProxyHeaders {
         case 9 where name.equalsIgnoringASCIICase("forwarded"): return .forwarded
         case 10 where name.equalsIgnoringASCIICase("connection") || name.equalsIgnoringASCIICase("keep-alive"):
             return .hopByHop
+        case 11 where name.equalsIgnoringASCIICase("traceparent"): return .traceparent
+        case 12 where name.equalsIgnoringASCIICase("x-request-id"): return .requestID
         case 15 where name.equalsIgnoringASCIICase("x-forwarded-for"): return .xForwardedFor
         case 16 where name.equalsIgnoringASCIICase("proxy-connection"): return .hopByHop
         case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): return .hopByHop
@@ -132,15 +142,18 @@ enum ProxyHeaders {
     }
 
     /// The request head sent to the worker: always HTTP/1.1 with keep-alive, `Host` as sent,
-    /// hop-by-hop headers removed, `X-Forwarded-For`/`-Proto` and `Forwarded` added.
+    /// hop-by-hop headers removed, `X-Forwarded-For`/`-Proto` and `Forwarded` added. With
+    /// `telemetry`, the client's `X-Request-Id` and `traceparent` are replaced by its values
+    /// (`tracestate` passes unchanged).
     static func upstreamRequestHead(
         from head: HTTPRequestHead,
         info: RequestHeadInfo,
-        client: ClientAddress
+        client: ClientAddress,
+        telemetry: RequestTelemetry? = nil
     ) -> HTTPRequestHead {
         let options = connectionOptions(in: head.headers)
         var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 4)
+        headers.reserveCapacity(head.headers.count + 6)
         var forwardedFor: String?
         var forwarded: String?
         for (name, value) in head.headers {
@@ -153,7 +166,9 @@ enum ProxyHeaders {
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
             case .forwarded:
                 forwarded = forwarded.map { "\($0), \(value)" } ?? value
-            case .expect, .other:
+            case .requestID where telemetry != nil, .traceparent where telemetry != nil:
+                continue
+            case .expect, .requestID, .traceparent, .other:
                 if !options.isEmpty, options.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
                 headers.add(name: name, value: value)
             }
@@ -165,23 +180,33 @@ enum ProxyHeaders {
         headers.add(name: "x-forwarded-proto", value: "http")
         let element = "\(client.forwardedNode);proto=http;host=\(forwardedValue(info.host ?? ""))"
         headers.add(name: "forwarded", value: forwarded.map { "\($0), \(element)" } ?? element)
+        if let telemetry {
+            headers.add(name: "x-request-id", value: telemetry.requestID)
+            headers.add(name: "traceparent", value: telemetry.trace.traceparent)
+        }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
     }
 
     /// The response head sent to the client: hop-by-hop headers removed, `version` matching the
     /// client's, and `Connection` set from `keepAlive`. An HTTP/1.0 client gets a
     /// close-delimited body (and `keepAlive` turns false) when the worker sent no length.
+    /// With `requestID`, the response carries it as `X-Request-Id` (replacing the worker's).
     static func downstreamResponseHead(
         from head: HTTPResponseHead,
         version: HTTPVersion,
-        keepAlive: inout Bool
+        keepAlive: inout Bool,
+        requestID: String? = nil
     ) -> HTTPResponseHead {
         let options = connectionOptions(in: head.headers)
         var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 1)
+        headers.reserveCapacity(head.headers.count + 2)
         var hasContentLength = false
         for (name, value) in head.headers {
-            if case .hopByHop = role(of: name) { continue }
+            switch role(of: name) {
+            case .hopByHop: continue
+            case .requestID where requestID != nil: continue
+            default: break
+            }
             if !options.isEmpty, options.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
             if name.utf8.count == 14, name.equalsIgnoringASCIICase("content-length") { hasContentLength = true }
             headers.add(name: name, value: value)
@@ -196,6 +221,7 @@ enum ProxyHeaders {
         } else if isHTTP10 {
             headers.add(name: "connection", value: "keep-alive")
         }
+        if let requestID { headers.add(name: "x-request-id", value: requestID) }
         return HTTPResponseHead(version: version, status: head.status, headers: headers)
     }
 

@@ -158,4 +158,29 @@ struct ProxyHeadersTests {
         #expect(error.status == .notFound)
         #expect(String(buffer: error.body) == #"{"error":{"code":"RouteNotFound","message":"no service answers to host 'we\"ird\u0001'; expected <service>.<namespace>.localhost"}}"#)
     }
+
+    @Test("with telemetry, every client X-Request-Id and traceparent is replaced by one of ours; tracestate passes")
+    func telemetryHeaders() throws {
+        let head = Self.request([
+            ("Host", "h"), ("X-Request-Id", "a"), ("x-request-id", "b"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), ("Traceparent", "junk"),
+            ("tracestate", "k=v"),
+        ])
+        let info = RequestHeadInfo(head.headers)
+        #expect(info.requestID == "a")
+        #expect(info.traceparent == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        var random = TelemetryRandom(seed: (1, 1, 1, 1))
+        let telemetry = RequestTelemetry(clientRequestID: info.requestID, clientTraceparent: info.traceparent, random: &random)
+        let out = ProxyHeaders.upstreamRequestHead(from: head, info: info, client: Self.v4Client, telemetry: telemetry)
+        #expect(out.headers["x-request-id"] == ["a"])
+        #expect(out.headers["traceparent"] == [telemetry.trace.traceparent])
+        #expect(out.headers["tracestate"] == ["k=v"])
+        // Without telemetry (the parts of the proxy that do not use it) nothing changes.
+        #expect(Self.upstream(head).headers["x-request-id"] == ["a", "b"])
+
+        let response = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["X-Request-Id": "worker", "Content-Length": "0"])
+        var keepAlive = true
+        let down = ProxyHeaders.downstreamResponseHead(from: response, version: .http1_1, keepAlive: &keepAlive, requestID: "a")
+        #expect(down.headers["x-request-id"] == ["a"])
+    }
 }
