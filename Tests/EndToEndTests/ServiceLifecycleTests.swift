@@ -123,6 +123,42 @@ extension EndToEnd {
         }
     }
 
+    @Test func requestIDTraceparentAccessLogAndIstioMetrics() async throws {
+        try await onThread {
+            let directory = try TemporaryDirectory(prefix: "outpost-e2e")
+            defer { directory.remove() }
+            let accessLog = "\(directory.path)/access.log"
+            let daemon = Daemon(dataDirectory: "\(directory.path)/data", extraArguments: ["--access-log", accessLog])
+            try daemon.start()
+            defer { daemon.stop() }
+            #expect(try daemon.cli("service", "create", "traced", "--command", Binaries.echo).status == 0)
+            var response = SimpleResponse(status: 0, headers: [:], body: Data())
+            #expect(eventually(timeout: .seconds(20)) {
+                response = SimpleHTTP.request(port: daemon.gatewayPort, host: "traced.default.localhost", headers: [("x-request-id", "req-42")])
+                return response.status == 200
+            })
+            // The workload sees the request id and a traceparent the gateway created.
+            let seen = response.json?["headers"] as? [String: String] ?? [:]
+            #expect(seen["x-request-id"] == "req-42")
+            #expect(response.headers["x-request-id"] == "req-42")
+            let traceparent = seen["traceparent"] ?? ""
+            #expect(traceparent.split(separator: "-").map(\.count) == [2, 32, 16, 2], "\(traceparent)")
+
+            let metrics = SimpleHTTP.request(port: daemon.adminPort, path: "/metrics").text
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("istio_requests_total{") && $0.contains("destination_service_name=\"traced\"") && $0.contains("response_code=\"200\"") }
+            #expect(line != nil, "\(metrics)")
+            #expect(metrics.contains("istio_request_duration_milliseconds_bucket{"))
+
+            #expect(eventually(timeout: .seconds(5)) {
+                ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").contains("req-42")
+            })
+            let entry = ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "")
+                .split(separator: "\n").last { $0.contains("req-42") }
+                .flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(entry?["response_code"] as? Int == 200, "\(String(describing: entry))")
+        }
+    }
+
     @Test func cliReportsErrorsInOneLineWithNonZeroExit() async throws {
         try await onThread {
             let directory = try TemporaryDirectory(prefix: "outpost-e2e")

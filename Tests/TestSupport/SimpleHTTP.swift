@@ -12,6 +12,13 @@ public struct SimpleResponse: Sendable {
     /// The body as UTF-8 text.
     public var text: String { String(decoding: body, as: UTF8.self) }
 
+    /// Creates a response value.
+    public init(status: Int, headers: [String: String], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     /// The body as a JSON object, or nil.
     public var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
 }

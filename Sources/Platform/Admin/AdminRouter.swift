@@ -11,7 +11,7 @@ struct AdminDependencies: Sendable {
     /// Whether the daemon is ready to serve (store open, controllers running).
     var isReady: @Sendable () -> Bool
     /// Renders `/metrics` (Prometheus text format); nil serves no metrics.
-    var metrics: (@Sendable () -> [UInt8])? = nil
+    var metrics: (@Sendable () async -> [UInt8])? = nil
 }
 
 /// Mounts every admin route: health probes unauthenticated, `/api/v1` behind the bearer token.
@@ -30,7 +30,7 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
         router.get("metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+                body: .init(byteBuffer: ByteBuffer(bytes: await metrics())))
         }
     }
     let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(token: dependencies.token))

@@ -38,6 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "Keys: container-concurrency-target-default, container-concurrency-target-percentage, requests-per-second-target-default, target-burst-capacity, stable-window, panic-window-percentage, panic-threshold-percentage, max-scale-up-rate, max-scale-down-rate, scale-to-zero-grace-period, scale-to-zero-pod-retention-period, scale-down-delay, initial-scale, min-scale, max-scale, enable-scale-to-zero."))
     var autoscalerSettings: [String] = []
 
+    @Option(help: "Write a JSON access-log line per request to this file (- for standard error).")
+    var accessLog: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -92,6 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.terminationGracePeriod = DurationText.parse(terminationGracePeriod)!
         configuration.progressDeadline = DurationText.parse(progressDeadline)!
         configuration.logLevel = logLevel
+        configuration.accessLogPath = accessLog.map { $0 == "-" || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
 
         let platform = try buildPlatform(configuration, logger: logger)
         logger.info("starting", metadata: [

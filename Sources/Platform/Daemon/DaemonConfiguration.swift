@@ -14,6 +14,8 @@ struct DaemonConfiguration: Sendable {
     var progressDeadline: Duration = .seconds(60)
     var drainTimeout: Duration = .seconds(30)
     var logLevel: String = "info"
+    /// Where the gateway writes one JSON line per request (`-` = standard error); nil = off.
+    var accessLogPath: String?
 
     var servingConfiguration: ServingConfiguration {
         ServingConfiguration(

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Gateway
 import Hummingbird
 import Logging
@@ -38,7 +39,8 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         logger: logger.with(label: "serving"), metrics: metrics, publish: { relay.publish($0) })
     let gateway = Gateway(
         configuration: GatewayConfiguration(
-            host: configuration.gatewayHost, port: configuration.gatewayPort, drainTimeout: configuration.drainTimeout),
+            host: configuration.gatewayHost, port: configuration.gatewayPort, drainTimeout: configuration.drainTimeout,
+            accessLog: try configuration.accessLogPath.map(AccessLogWriter.init(path:))?.sink),
         resolver: manager, eventLoopGroup: eventLoopGroup, logger: logger.with(label: "gateway"))
     relay.attach(gateway)
 
@@ -48,7 +50,13 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         store: store, token: token, logDirectory: dataDirectory.logDirectory,
         serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
         isReady: { ready.load(ordering: .relaxed) },
-        metrics: { metrics.render(scales: manager.scaleSnapshots()) }))
+        metrics: {
+            // Serving's metrics, then the gateway's Istio-named request metrics.
+            var text = metrics.render(scales: manager.scaleSnapshots())
+            if let last = text.last, last != UInt8(ascii: "\n") { text.append(UInt8(ascii: "\n")) }
+            text += Array(await gateway.metricsSnapshot().prometheusText().utf8)
+            return text
+        }))
     let admin = Application(
         router: router,
         configuration: ApplicationConfiguration(
@@ -69,6 +77,29 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger.with(label: "lifecycle")))
     return Platform(group: group, manager: manager, gateway: gateway, token: token, tokenCreated: tokenCreated)
+}
+
+/// Appends access-log lines to a file (or standard error for `-`). Each line is one `write(2)`
+/// with `O_APPEND`, so lines from different event loops never interleave.
+final class AccessLogWriter: Sendable {
+    private let fd: Int32
+
+    init(path: String) throws {
+        if path == "-" {
+            fd = STDERR_FILENO
+        } else {
+            fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            guard fd >= 0 else { throw DaemonError("cannot open the access log \(path): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    var sink: @Sendable (String) -> Void {
+        { [fd] line in
+            var bytes = Array(line.utf8)
+            bytes.append(UInt8(ascii: "\n"))
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        }
+    }
 }
 
 /// Hands route tables from the revision manager to the gateway, which is built after it.
