@@ -28,6 +28,10 @@ public struct InferenceError: Error, Sendable, Equatable, CustomStringConvertibl
         public static let shapeMismatch = Code(rawValue: "shape_mismatch")
         /// A protocol payload (V1/V2 JSON, binary tensor framing) is malformed.
         public static let invalidRequest = Code(rawValue: "invalid_request")
+        /// No model of the requested name is loaded (the serving layer raises it).
+        public static let modelNotFound = Code(rawValue: "model_not_found")
+        /// The model exists but is not ready (the serving layer raises it).
+        public static let modelNotReady = Code(rawValue: "model_not_ready")
         /// A requested output does not exist.
         public static let unknownOutput = Code(rawValue: "unknown_output")
     }

@@ -13,6 +13,13 @@ public struct TensorMetadata: Sendable, Equatable {
     public let datatype: TensorDataType
     /// Dimensions; -1 marks a dynamic dimension (for example the batch).
     public let shape: [Int]
+
+    /// Creates a metadata entry.
+    public init(name: String, datatype: TensorDataType, shape: [Int]) {
+        self.name = name
+        self.datatype = datatype
+        self.shape = shape
+    }
 }
 
 /// A loaded, optimised ONNX model. Immutable and `Sendable`: share one instance across tasks and

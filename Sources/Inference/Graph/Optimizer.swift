@@ -14,22 +14,17 @@ struct Optimizer {
 
     private var outputNames: Set<String> { Set(graph.outputs.map(\.name)) }
 
-    /// Renames every reader of `old` to read `new`.
-    private mutating func rename(_ old: String, to new: String) {
-        for k in graph.nodes.indices {
-            for j in graph.nodes[k].inputs.indices where graph.nodes[k].inputs[j] == old { graph.nodes[k].inputs[j] = new }
-        }
-    }
-
     /// Identity and Dropout (single output) whose output is not a graph output are bypassed.
     private mutating func removeNoOps() {
         let outs = outputNames
+        var alias: [String: String] = [:]
         var kept: [Node] = []
-        for n in graph.nodes {
+        for var n in graph.nodes {
+            n.inputs = n.inputs.map { alias[$0] ?? $0 }
             let isNoOp = (n.opType == "Identity" || n.opType == "Dropout") && n.domain.isEmpty
                 && (n.outputs.count == 1 || n.outputs.dropFirst().allSatisfy(\.isEmpty))
             if isNoOp, let src = n.input(0), !outs.contains(n.outputs[0]) {
-                rename(n.outputs[0], to: src)
+                alias[n.outputs[0]] = src
             } else {
                 kept.append(n)
             }

@@ -85,7 +85,7 @@ struct LinearClassifierKernel: Kernel {
         coefficients = n.floats("coefficients") ?? []
         labels = try ClassLabels(n, ints: "classlabels_ints", strings: "classlabels_strings")
         post = try PostTransform(n)
-        guard n.int("multi_class", 0) == 0 else { throw n.fail(.unsupportedAttribute, "multi_class=1 is not supported") }
+        // multi_class only records how the model was trained; scoring is the same (as in ONNX Runtime).
         let c = labels.count == 2 && n.floats("intercepts")?.count == 1 ? 1 : labels.count
         intercepts = n.floats("intercepts") ?? Array(repeating: 0, count: c)
         classes = c
@@ -174,5 +174,26 @@ struct ZipMapKernel: Kernel {
         }
         frame.copy(x, shape: x.shape, to: outputs[0])
         frame.slots[outputs[0]].labels = labels
+    }
+}
+
+/// ai.onnx.ml `Normalizer`: each row divided by its MAX, L1 or L2 norm (skl2onnx emits it after
+/// one-vs-rest LinearClassifier scores).
+struct NormalizerKernel: Kernel {
+    let norm: String
+
+    func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
+        let (rows, f, x) = try featureRows(try required(frame, inputs, 0))
+        frame.slots[outputs[0]].reset(.float32, [rows, f])
+        for r in 0..<rows {
+            let row = x[(r * f)..<((r + 1) * f)]
+            let d: Float
+            switch norm {
+            case "MAX": d = row.max() ?? 1
+            case "L1": d = row.reduce(0) { $0 + abs($1) }
+            default: d = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            }
+            for j in 0..<f { frame.slots[outputs[0]].f[r * f + j] = d != 0 ? x[r * f + j] / d : x[r * f + j] }
+        }
     }
 }

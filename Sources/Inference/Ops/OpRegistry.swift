@@ -88,6 +88,11 @@ enum OpRegistry {
         add("LinearClassifier", ["coefficients", "intercepts", "classlabels_ints", "classlabels_strings", "multi_class", "post_transform"], domain: ml) { n, _ in
             try LinearClassifierKernel(n)
         }
+        add("Normalizer", ["norm"], domain: ml) { n, _ in
+            let norm = n.string("norm", "MAX")
+            guard ["MAX", "L1", "L2"].contains(norm) else { throw n.fail(.unsupportedAttribute, "norm '\(norm)' is not supported") }
+            return NormalizerKernel(norm: norm)
+        }
         add("LinearRegressor", ["coefficients", "intercepts", "targets", "post_transform"], domain: ml) { n, _ in try LinearRegressorKernel(n) }
         let nodes: Set<String> = ["nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
                                   "nodes_values_as_tensor", "nodes_truenodeids", "nodes_falsenodeids",
