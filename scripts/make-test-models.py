@@ -194,6 +194,113 @@ def main():
         print(f"{name}: {os.path.getsize(path)} B model, outputs {[o.name for o in sess.get_outputs()]}")
 
 
+def op_cases():
+    """Single-operator models for the tricky cases, with onnxruntime's outputs, in one ops.json
+    (models embedded as base64 so the fixture folder stays small and flat)."""
+    import base64
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    cases = []
+    onnx_type = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64}
+
+    def case(name, op, inputs, attrs=None, consts=None, opset=17, n_out=1, domain=""):
+        """inputs: list of (name, array) fed at run time; consts: list of (name, array) initializers."""
+        consts = consts or []
+        in_names = [n for n, _ in inputs] + [n for n, _ in consts]
+        node = helper.make_node(op, in_names, [f"y{i}" for i in range(n_out)], name=name, domain=domain, **(attrs or {}))
+        g = helper.make_graph(
+            [node], name,
+            [helper.make_tensor_value_info(n, onnx_type[a.dtype.type], list(a.shape)) for n, a in inputs],
+            [helper.make_empty_tensor_value_info(f"y{i}") for i in range(n_out)],
+            [numpy_helper.from_array(a, n) for n, a in consts])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        m.ir_version = 8
+        data = m.SerializeToString()
+        sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        outs = sess.run(None, {n: a for n, a in inputs})
+        def tj(a):
+            a = np.asarray(a)
+            dt = {"float32": "FP32", "int64": "INT64", "bool": "BOOL"}[str(a.dtype)]
+            vals = a.ravel().tolist()
+            return {"shape": list(a.shape), "datatype": dt, "data": [int(v) for v in vals] if dt == "BOOL" else vals}
+        cases.append({"name": name, "model": base64.b64encode(data).decode(),
+                      "inputs": {n: tj(a) for n, a in inputs}, "outputs": [tj(o) for o in outs]})
+
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    # numpy broadcasting
+    case("add_row_broadcast", "Add", [("a", f(2, 3, 4)), ("b", f(4))])
+    case("sub_middle_broadcast", "Sub", [("a", f(2, 1, 4)), ("b", f(3, 1))])
+    case("mul_both_broadcast", "Mul", [("a", f(1, 3, 1)), ("b", f(2, 1, 5))])
+    case("div_scalar", "Div", [("a", f(2, 3))], consts=[("b", np.array(2.5, np.float32))])
+    case("add_int64", "Add", [("a", np.array([[1, 2, 3]], np.int64)), ("b", np.array([[10], [20]], np.int64))])
+    # Conv variants
+    case("conv_pads_strides", "Conv", [("x", f(2, 3, 7, 6))], {"kernel_shape": [3, 2], "pads": [1, 0, 2, 1], "strides": [2, 1]}, [("w", f(4, 3, 3, 2)), ("b", f(4))])
+    case("conv_groups_dilations", "Conv", [("x", f(1, 4, 9, 9))], {"kernel_shape": [3, 3], "group": 2, "dilations": [2, 3], "pads": [1, 1, 1, 1]}, [("w", f(6, 2, 3, 3))])
+    case("conv_depthwise_same_upper", "Conv", [("x", f(1, 3, 5, 5))], {"kernel_shape": [3, 3], "group": 3, "auto_pad": "SAME_UPPER", "strides": [2, 2]}, [("w", f(3, 1, 3, 3))])
+    case("conv_1x1_direct", "Conv", [("x", f(2, 5, 3, 4))], {"kernel_shape": [1, 1]}, [("w", f(7, 5, 1, 1)), ("b", f(7))])
+    case("conv_1d", "Conv", [("x", f(2, 2, 10))], {"kernel_shape": [3], "pads": [1, 2], "strides": [2]}, [("w", f(3, 2, 3))])
+    # pools
+    case("maxpool_ceil_pads", "MaxPool", [("x", f(1, 2, 7, 7))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1})
+    case("maxpool_dilations", "MaxPool", [("x", f(1, 1, 8, 8))], {"kernel_shape": [2, 2], "dilations": [2, 2]})
+    case("avgpool_include_pad", "AveragePool", [("x", f(1, 2, 5, 5))], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1})
+    case("avgpool_exclude_pad", "AveragePool", [("x", f(1, 2, 5, 5))], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]})
+    # softmax axes
+    case("softmax_axis0", "Softmax", [("x", f(3, 4))], {"axis": 0})
+    case("softmax_axis1_rank3", "Softmax", [("x", f(2, 3, 4))], {"axis": 1})
+    case("logsoftmax_last", "LogSoftmax", [("x", f(2, 5))])
+    # gather
+    case("gather_axis0_negative", "Gather", [("x", f(4, 3))], {"axis": 0}, [("i", np.array([[3, -1], [0, 1]], np.int64))])
+    case("gather_axis1", "Gather", [("x", f(2, 5, 3))], {"axis": 1}, [("i", np.array([4, 0, 2], np.int64))])
+    case("gather_scalar_index", "Gather", [("x", f(3, 4))], {"axis": 1}, [("i", np.array(2, np.int64))])
+    # transpose
+    case("transpose_perm_021", "Transpose", [("x", f(2, 3, 4))], {"perm": [0, 2, 1]})
+    case("transpose_perm_2013", "Transpose", [("x", f(2, 3, 4, 5))], {"perm": [2, 0, 1, 3]})
+    case("transpose_default", "Transpose", [("x", f(2, 3, 4))])
+    # shape ops
+    case("reshape_zero_minus1", "Reshape", [("x", f(2, 3, 4))], consts=[("s", np.array([0, -1], np.int64))])
+    case("flatten_axis2", "Flatten", [("x", f(2, 3, 4, 5))], {"axis": 2})
+    case("concat_axis1", "Concat", [("a", f(2, 1, 3)), ("b", f(2, 4, 3))], {"axis": 1})
+    case("squeeze_axes", "Squeeze", [("x", f(1, 3, 1, 2))], consts=[("axes", np.array([0, -2], np.int64))])
+    case("unsqueeze_axes", "Unsqueeze", [("x", f(3, 2))], consts=[("axes", np.array([0, 3], np.int64))])
+    case("shape_start_end", "Shape", [("x", f(2, 3, 4, 5))], {"start": 1, "end": -1}, opset=15)
+    case("cast_float_to_int64", "Cast", [("x", (f(2, 3) * 4))], {"to": TensorProto.INT64})
+    # activations and math
+    case("gelu_opset20", "Gelu", [("x", f(3, 4))], opset=20)
+    case("gelu_tanh_opset20", "Gelu", [("x", f(3, 4))], {"approximate": "tanh"}, opset=20)
+    case("clip_min_only", "Clip", [("x", f(3, 4))], consts=[("lo", np.array(-0.5, np.float32))])
+    case("leakyrelu", "LeakyRelu", [("x", f(3, 4))], {"alpha": 0.2})
+    case("batchnorm_unfused", "BatchNormalization", [("x", f(2, 3, 2, 2))], {"epsilon": 1e-3},
+         [("s", f(3)), ("b", f(3)), ("m", f(3)), ("v", np.abs(f(3)) + 0.5)])
+    case("gemm_trans_alpha_beta", "Gemm", [("a", f(4, 3)), ("b", f(5, 4))], {"transA": 1, "transB": 1, "alpha": 0.5, "beta": 2.0}, [("c", f(1, 5))])
+    case("gemm_batch1_gemv", "Gemm", [("a", f(1, 6))], {"transB": 0}, [("b", f(6, 3)), ("c", f(3))])
+    case("matmul_batched_broadcast", "MatMul", [("a", f(2, 1, 3, 4)), ("b", f(3, 4, 5))])
+    case("matmul_vector", "MatMul", [("a", f(4)), ("b", f(4, 3))])
+    case("global_average_pool", "GlobalAveragePool", [("x", f(2, 3, 4, 5))])
+    with open(os.path.join(OUT, "ops.json"), "w") as fh:
+        json.dump({"onnxruntime": ort.__version__, "cases": cases}, fh)
+    print(f"ops: {len(cases)} single-operator cases")
+
+    # A model whose weights live in an external data file next to it.
+    W = f(3, 4)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "external",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+                          [numpy_helper.from_array(W, "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, os.path.join(OUT, "external.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="external.weights", size_threshold=0)
+    x = f(2, 3)
+    y = ort.InferenceSession(os.path.join(OUT, "external.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with open(os.path.join(OUT, "external.json"), "w") as fh:
+        json.dump({"x": x.ravel().tolist(), "y": y.ravel().tolist()}, fh)
+
+
 if __name__ == "__main__":
     bootstrap()
     main()
+    op_cases()
