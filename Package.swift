@@ -63,6 +63,13 @@ let package = Package(
             exclude: ["Proto/onnx-ml.proto"],
             swiftSettings: strictSettings
         ),
+        /// Kernel latency benchmark for the inference engine (driven by bench/inference/run.py).
+        .executableTarget(
+            name: "InferenceBench",
+            dependencies: ["Inference"],
+            path: "bench/inference/Sources",
+            swiftSettings: strictSettings
+        ),
         /// fork + prctl(PR_SET_PDEATHSIG) + exec: a sequence Swift cannot express safely between
         /// fork and exec. Used by Serving only.
         .target(name: "CWorkerSpawn", path: "Sources/CWorkerSpawn"),

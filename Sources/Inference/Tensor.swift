@@ -1,19 +1,33 @@
 /// The element types of the Open Inference Protocol (V2) and of ONNX tensors the engine exchanges.
 /// Raw values are the V2 `datatype` strings.
 public enum TensorDataType: String, Sendable, CaseIterable {
+    /// 1-byte boolean.
     case bool = "BOOL"
+    /// Unsigned 8-bit integer.
     case uint8 = "UINT8"
+    /// Unsigned 16-bit integer.
     case uint16 = "UINT16"
+    /// Unsigned 32-bit integer.
     case uint32 = "UINT32"
+    /// Unsigned 64-bit integer.
     case uint64 = "UINT64"
+    /// Signed 8-bit integer.
     case int8 = "INT8"
+    /// Signed 16-bit integer.
     case int16 = "INT16"
+    /// Signed 32-bit integer.
     case int32 = "INT32"
+    /// Signed 64-bit integer.
     case int64 = "INT64"
+    /// IEEE half precision.
     case float16 = "FP16"
+    /// IEEE single precision.
     case float32 = "FP32"
+    /// IEEE double precision.
     case float64 = "FP64"
+    /// bfloat16 (the upper half of an IEEE single).
     case bfloat16 = "BF16"
+    /// Variable-length byte strings.
     case bytes = "BYTES"
 
     /// Bytes per element in the binary tensor layout, or `nil` for variable-size `BYTES`.

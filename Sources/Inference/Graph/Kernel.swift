@@ -77,14 +77,27 @@ func normalizeAxis(_ axis: Int, rank: Int, what: String = "axis") throws -> Int 
 }
 
 extension Activation {
-    /// Applies the activation in place.
+    /// Applies the activation in place (plain indexed loops so the compiler vectorises them).
     func apply(_ p: UnsafeMutableBufferPointer<Float>) {
+        guard let y = p.baseAddress else { return }
+        let n = p.count
         switch self {
-        case .relu: for i in p.indices where p[i] < 0 { p[i] = 0 }
-        case .leakyRelu(let a): for i in p.indices where p[i] < 0 { p[i] *= a }
-        case .clip(let lo, let hi): for i in p.indices { p[i] = min(max(p[i], lo), hi) }
-        case .sigmoid: for i in p.indices { p[i] = Inference.sigmoid(p[i]) }
-        case .tanh: for i in p.indices { p[i] = Float.tanhApprox(p[i]) }
+        case .relu: for i in 0..<n { y[i] = y[i] > 0 ? y[i] : 0 }
+        case .leakyRelu(let a): for i in 0..<n { y[i] = y[i] >= 0 ? y[i] : y[i] * a }
+        case .clip(let lo, let hi): for i in 0..<n { let v = y[i] < lo ? lo : y[i]; y[i] = v > hi ? hi : v }
+        case .sigmoid: for i in 0..<n { y[i] = Inference.sigmoid(y[i]) }
+        case .tanh: for i in 0..<n { y[i] = tanhf(y[i]) }
+        }
+    }
+
+    /// y = activation(y + bias) over `n` values: one pass for a Conv channel plane.
+    func applyWithBias(_ y: UnsafeMutablePointer<Float>, _ n: Int, _ bias: Float) {
+        switch self {
+        case .relu: for i in 0..<n { let v = y[i] + bias; y[i] = v > 0 ? v : 0 }
+        case .clip(let lo, let hi): for i in 0..<n { var v = y[i] + bias; v = v < lo ? lo : v; y[i] = v > hi ? hi : v }
+        default:
+            for i in 0..<n { y[i] += bias }
+            apply(UnsafeMutableBufferPointer(start: y, count: n))
         }
     }
 }
@@ -93,7 +106,3 @@ extension Activation {
     x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x))
 }
 
-extension Float {
-    /// `tanh` via the C library (kept behind one name so a vectorised version can replace it).
-    @inline(__always) static func tanhApprox(_ x: Float) -> Float { tanhf(x) }
-}

@@ -105,53 +105,65 @@ struct ConvKernel: Kernel {
         let out = outputs[0]
         frame.slots[out].reset(.float32, oneD ? [n, m, ow] : [n, m, oh, ow])
         let mg = m / group, kdim = cg * kh * kw, spatial = oh * ow
+        guard n > 0, spatial > 0, mg > 0, kdim > 0 else { return }
         let direct = kh == 1 && kw == 1 && window.strides == [1, 1] && pads.allSatisfy { $0 == 0 }
-        if !direct { Value.resize(&frame.scratch, kdim * spatial, 0) }
+        // Small images: unroll several into one column matrix so one GEMM covers them.
+        let chunk = direct ? 1 : max(1, min(n, (1 << 18) / (kdim * spatial)))
+        let colSize = direct ? 0 : kdim * chunk * spatial
+        let tmpSize = chunk > 1 ? mg * chunk * spatial : 0
+        Value.resize(&frame.scratch, colSize + tmpSize, 0)
         let win = window
-        for img in 0..<n {
-            for g in 0..<group {
-                let xOff = (img * c + g * cg) * h * wd
-                if !direct {
-                    x.f.withUnsafeBufferPointer { xp in
-                        frame.scratch.withUnsafeMutableBufferPointer { col in
-                            im2col(xp.baseAddress! + xOff, col.baseAddress!, c: cg, h: h, w: wd, kh: kh, kw: kw,
-                                   oh: oh, ow: ow, win: win, pads: pads)
-                        }
-                    }
-                }
-                let yOff = (img * m + g * mg) * spatial
-                x.f.withUnsafeBufferPointer { xp in
-                    frame.scratch.withUnsafeBufferPointer { sp in
-                        frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
-                            w.f.withUnsafeBufferPointer { wp in
-                                guard spatial > 0, mg > 0, kdim > 0 else { return }
-                                let colPtr = direct ? xp.baseAddress! + xOff : sp.baseAddress!
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(spatial), Int32(kdim), 1,
-                                            wp.baseAddress! + g * mg * kdim, Int32(kdim), colPtr, Int32(spatial),
-                                            0, yp.baseAddress! + yOff, Int32(spatial))
+        let biasValues = bias?.asFloats
+        let activation = activation
+        x.f.withUnsafeBufferPointer { xp in
+            w.f.withUnsafeBufferPointer { wp in
+                frame.scratch.withUnsafeMutableBufferPointer { sp in
+                    frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
+                        let y = yp.baseAddress!
+                        var first = 0
+                        while first < n {
+                            let count = min(chunk, n - first)
+                            let ld = count * spatial
+                            for g in 0..<group {
+                                let col: UnsafePointer<Float>
+                                if direct {
+                                    col = xp.baseAddress! + (first * c + g * cg) * h * wd
+                                } else {
+                                    for i in 0..<count {
+                                        im2col(xp.baseAddress! + ((first + i) * c + g * cg) * h * wd, sp.baseAddress! + i * spatial, ld: ld,
+                                               c: cg, h: h, w: wd, kh: kh, kw: kw, oh: oh, ow: ow, win: win, pads: pads)
+                                    }
+                                    col = UnsafePointer(sp.baseAddress!)
+                                }
+                                let target = count == 1 ? y + (first * m + g * mg) * spatial : sp.baseAddress! + colSize
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(ld), Int32(kdim), 1,
+                                            wp.baseAddress! + g * mg * kdim, Int32(kdim), col, Int32(ld), 0, target, Int32(ld))
+                                for i in 0..<count {
+                                    for ch in 0..<mg {
+                                        let plane = y + ((first + i) * m + g * mg + ch) * spatial
+                                        if count > 1 { plane.update(from: target + ch * ld + i * spatial, count: spatial) }
+                                        let b = biasValues?[g * mg + ch] ?? 0
+                                        if let activation {
+                                            activation.applyWithBias(plane, spatial, b)
+                                        } else if b != 0 {
+                                            for j in 0..<spatial { plane[j] += b }
+                                        }
+                                    }
+                                }
                             }
+                            first += count
                         }
                     }
                 }
             }
-        }
-        frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
-            if let bias {
-                let bf = bias.asFloats
-                for img in 0..<n {
-                    for ch in 0..<m {
-                        let base = (img * m + ch) * spatial, b = bf[ch]
-                        for j in 0..<spatial { yp[base + j] += b }
-                    }
-                }
-            }
-            activation?.apply(yp)
         }
     }
 }
 
-/// Unrolls the receptive fields of one image/group into a [c·kh·kw, oh·ow] column matrix.
-func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, c: Int, h: Int, w: Int, kh: Int, kw: Int,
+/// Unrolls the receptive fields of one image/group into rows of a column matrix (row stride
+/// `ld`): row (channel, ky, kx) holds the input values under that kernel tap for every output
+/// position, zero where the tap falls into padding.
+func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int,
             oh: Int, ow: Int, win: Window, pads: [Int]) {
     let sh = win.strides[0], sw = win.strides[1], dh = win.dilations[0], dw = win.dilations[1]
     let pt = pads[0], pl = pads[1]
@@ -160,7 +172,11 @@ func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, c: In
         let plane = x + ch * h * w
         for ky in 0..<kh {
             for kx in 0..<kw {
-                let dst = col + row * oh * ow
+                let dst = col + row * ld
+                let off = kx * dw - pl
+                // Output columns whose input column ox*sw + off lies inside [0, w).
+                let lo = off >= 0 ? 0 : min(ow, (-off + sw - 1) / sw)
+                let hi = off > w - 1 ? lo : max(lo, min(ow, (w - 1 - off) / sw + 1))
                 for oy in 0..<oh {
                     let iy = oy * sh - pt + ky * dh
                     let line = dst + oy * ow
@@ -168,11 +184,13 @@ func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, c: In
                         line.update(repeating: 0, count: ow)
                         continue
                     }
-                    let src = plane + iy * w
-                    var ix = -pl + kx * dw
-                    for ox in 0..<ow {
-                        line[ox] = ix >= 0 && ix < w ? src[ix] : 0
-                        ix += sw
+                    if lo > 0 { line.update(repeating: 0, count: lo) }
+                    if hi < ow { (line + hi).update(repeating: 0, count: ow - hi) }
+                    let src = plane + iy * w + off
+                    if sw == 1 {
+                        (line + lo).update(from: src + lo, count: hi - lo)
+                    } else {
+                        for ox in lo..<hi { line[ox] = src[ox * sw] }
                     }
                 }
                 row += 1

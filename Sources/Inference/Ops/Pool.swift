@@ -15,7 +15,7 @@ struct PoolKernel: Kernel {
         let out = outputs[0]
         frame.slots[out].reset(.float32, oneD ? [x.shape[0], x.shape[1], ow] : [x.shape[0], x.shape[1], oh, ow])
         let win = window, isMax = isMax, includePad = countIncludePad
-        let kh = win.kernel[0], kw = win.kernel[1]
+        let kh = win.kernel[0], kw = win.kernel[1], dy = win.dilations[0], dx = win.dilations[1]
         x.f.withUnsafeBufferPointer { xp in
             frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
                 for p in 0..<planes {
@@ -25,15 +25,29 @@ struct PoolKernel: Kernel {
                             let y0 = oy * win.strides[0] - pads[0], x0 = ox * win.strides[1] - pads[1]
                             var acc: Float = isMax ? -.infinity : 0
                             var n = 0
-                            for ky in 0..<kh {
-                                let iy = y0 + ky * win.dilations[0]
-                                guard iy >= 0 && iy < h else { continue }
-                                for kx in 0..<kw {
-                                    let ix = x0 + kx * win.dilations[1]
-                                    guard ix >= 0 && ix < w else { continue }
-                                    let v = xp[src + iy * w + ix]
-                                    if isMax { acc = max(acc, v) } else { acc += v }
-                                    n += 1
+                            if y0 >= 0, x0 >= 0, y0 + (kh - 1) * dy < h, x0 + (kw - 1) * dx < w {
+                                // Window fully inside the image: no bounds checks.
+                                let base = xp.baseAddress! + src + y0 * w + x0
+                                for ky in 0..<kh {
+                                    let line = base + ky * dy * w
+                                    for kx in 0..<kw {
+                                        let v = line[kx * dx]
+                                        if isMax { acc = v > acc ? v : acc } else { acc += v }
+                                    }
+                                }
+                                if isMax { yp[dst + oy * ow + ox] = acc; continue }
+                                n = kh * kw
+                            } else {
+                                for ky in 0..<kh {
+                                    let iy = y0 + ky * dy
+                                    guard iy >= 0 && iy < h else { continue }
+                                    for kx in 0..<kw {
+                                        let ix = x0 + kx * dx
+                                        guard ix >= 0 && ix < w else { continue }
+                                        let v = xp[src + iy * w + ix]
+                                        if isMax { acc = v > acc ? v : acc } else { acc += v }
+                                        n += 1
+                                    }
                                 }
                             }
                             if !isMax {
