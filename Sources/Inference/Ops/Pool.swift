@@ -16,52 +16,74 @@ struct PoolKernel: Kernel {
         frame.slots[out].reset(.float32, oneD ? [x.shape[0], x.shape[1], ow] : [x.shape[0], x.shape[1], oh, ow])
         let win = window, isMax = isMax, includePad = countIncludePad
         let kh = win.kernel[0], kw = win.kernel[1], dy = win.dilations[0], dx = win.dilations[1]
+        let sh = win.strides[0], sw = win.strides[1], pt = pads[0], pl = pads[1], pb = pads[2], pr = pads[3]
         x.f.withUnsafeBufferPointer { xp in
             frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
+                guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
                 for p in 0..<planes {
-                    let src = p * h * w, dst = p * oh * ow
+                    let src = xb + p * h * w, dst = yb + p * oh * ow
                     for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            let y0 = oy * win.strides[0] - pads[0], x0 = ox * win.strides[1] - pads[1]
-                            var acc: Float = isMax ? -.infinity : 0
-                            var n = 0
-                            if y0 >= 0, x0 >= 0, y0 + (kh - 1) * dy < h, x0 + (kw - 1) * dx < w {
-                                // Window fully inside the image: no bounds checks.
-                                let base = xp.baseAddress! + src + y0 * w + x0
-                                for ky in 0..<kh {
-                                    let line = base + ky * dy * w
-                                    for kx in 0..<kw {
-                                        let v = line[kx * dx]
-                                        if isMax { acc = v > acc ? v : acc } else { acc += v }
+                        let y0 = oy * sh - pt
+                        let rowInside = y0 >= 0 && y0 + (kh - 1) * dy < h
+                        // Columns whose whole window is inside the image.
+                        let lo = rowInside ? min(ow, (pl + sw - 1) / sw) : 0
+                        let hi = rowInside ? max(lo, min(ow, (w - 1 - (kw - 1) * dx + pl) >= 0 ? (w - 1 - (kw - 1) * dx + pl) / sw + 1 : 0)) : 0
+                        if hi > lo && isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dy == 1 && dx == 1 {
+                            // The common 2×2 stride-2 max pool, unrolled.
+                            let r0 = src + y0 * w - pl, r1 = r0 + w, row = dst + oy * ow
+                            for ox in lo..<hi {
+                                let i = ox &* 2
+                                let a = r0[i] > r0[i &+ 1] ? r0[i] : r0[i &+ 1]
+                                let b = r1[i] > r1[i &+ 1] ? r1[i] : r1[i &+ 1]
+                                row[ox] = a > b ? a : b
+                            }
+                        } else if hi > lo {
+                            // Interior: accumulate tap by tap across the row (no bounds checks,
+                            // independent lanes instead of one dependency chain per window).
+                            let row = dst + oy * ow
+                            for ox in lo..<hi { row[ox] = isMax ? -.infinity : 0 }
+                            for ky in 0..<kh {
+                                let line = src + (y0 + ky * dy) * w - pl
+                                for kx in 0..<kw {
+                                    let tap = line + kx * dx
+                                    if isMax {
+                                        for ox in lo..<hi { let v = tap[ox &* sw]; row[ox] = v > row[ox] ? v : row[ox] }
+                                    } else {
+                                        for ox in lo..<hi { row[ox] += tap[ox &* sw] }
                                     }
                                 }
-                                if isMax { yp[dst + oy * ow + ox] = acc; continue }
-                                n = kh * kw
-                            } else {
-                                for ky in 0..<kh {
-                                    let iy = y0 + ky * dy
-                                    guard iy >= 0 && iy < h else { continue }
-                                    for kx in 0..<kw {
-                                        let ix = x0 + kx * dx
-                                        guard ix >= 0 && ix < w else { continue }
-                                        let v = xp[src + iy * w + ix]
-                                        if isMax { acc = v > acc ? v : acc } else { acc += v }
-                                        n += 1
-                                    }
+                            }
+                            if !isMax {
+                                let inv = 1 / Float(kh * kw)
+                                for ox in lo..<hi { row[ox] *= inv }
+                            }
+                        }
+                        for ox in 0..<ow where ox < lo || ox >= hi {
+                            let x0 = ox * sw - pl
+                            var acc: Float = isMax ? -.infinity : 0
+                            var n = 0
+                            for ky in 0..<kh {
+                                let iy = y0 + ky * dy
+                                guard iy >= 0 && iy < h else { continue }
+                                for kx in 0..<kw {
+                                    let ix = x0 + kx * dx
+                                    guard ix >= 0 && ix < w else { continue }
+                                    let v = src[iy * w + ix]
+                                    if isMax { acc = v > acc ? v : acc } else { acc += v }
+                                    n += 1
                                 }
                             }
                             if !isMax {
                                 var denom = n
                                 if includePad {
                                     // Count the window positions inside the padded input (not beyond it).
-                                    let yEnd = min(y0 + (kh - 1) * win.dilations[0] + 1, h + pads[2])
-                                    let xEnd = min(x0 + (kw - 1) * win.dilations[1] + 1, w + pads[3])
-                                    denom = ((yEnd - y0 + win.dilations[0] - 1) / win.dilations[0]) *
-                                        ((xEnd - x0 + win.dilations[1] - 1) / win.dilations[1])
+                                    let yEnd = min(y0 + (kh - 1) * dy + 1, h + pb)
+                                    let xEnd = min(x0 + (kw - 1) * dx + 1, w + pr)
+                                    denom = ((yEnd - y0 + dy - 1) / dy) * ((xEnd - x0 + dx - 1) / dx)
                                 }
                                 acc = denom > 0 ? acc / Float(denom) : 0
                             }
-                            yp[dst + oy * ow + ox] = acc
+                            dst[oy * ow + ox] = acc
                         }
                     }
                 }
