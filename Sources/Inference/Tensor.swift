@@ -166,8 +166,9 @@ public struct Tensor: Sendable, Equatable {
         guard matches else {
             throw InferenceError(.invalidTensor, "storage does not hold \(datatype.rawValue) elements")
         }
-        guard storageCount == elementCount else {
-            throw InferenceError(.invalidTensor, "shape \(shape) needs \(elementCount) elements, got \(storageCount)")
+        let expected = try checkedCount(shape, what: "tensor")
+        guard storageCount == expected else {
+            throw InferenceError(.invalidTensor, "shape \(shape) needs \(expected) elements, got \(storageCount)")
         }
     }
 }

@@ -112,6 +112,7 @@ import Testing
         #expect(inferenceError { _ = try mlp.run(["input": good, "extra": good]) }?.code == .invalidInput)
         #expect(inferenceError { _ = try Tensor(shape: [2, 16], floats: [1, 2, 3]) }?.code == .invalidTensor)
         #expect(inferenceError { _ = try Tensor(shape: [-1, 2], floats: []) }?.code == .invalidTensor)
+        #expect(inferenceError { _ = try Tensor(shape: [Int.max, 2], floats: []) }?.code == .invalidTensor)
         // Batch 0 is a valid, empty batch.
         let empty = try mlp.run(["input": try Tensor(shape: [0, 16], floats: [])])
         #expect(empty["output"]?.shape == [0, 4])
@@ -129,5 +130,18 @@ import Testing
         #expect(ok["y"]?.floats == [3, 1, 6, 4])
         let e = try #require(inferenceError { _ = try model.run(["x": x, "i": try Tensor(shape: [1], int64s: [3])]) })
         #expect(e.code == .invalidInput && e.message.contains("'pick'") && e.message.contains("out of range"))
+    }
+
+    @Test func integerDivisionEdgeCasesDoNotTrap() throws {
+        var b = ModelBuilder()
+        b.input("a", [-1], type: 7)
+        b.input("b", [-1], type: 7)
+        b.node("Div", ["a", "b"], ["y"], name: "div")
+        b.output("y")
+        let model = try b.load()
+        let out = try model.run(["a": try Tensor(shape: [2], int64s: [Int64.min, 7]), "b": try Tensor(shape: [2], int64s: [-1, 2])])
+        #expect(out["y"]?.int64s == [Int64.min, 3])
+        let e = try #require(inferenceError { _ = try model.run(["a": try Tensor(shape: [1], int64s: [1]), "b": try Tensor(shape: [1], int64s: [0])]) })
+        #expect(e.code == .invalidInput && e.message.contains("division by zero"))
     }
 }

@@ -76,6 +76,7 @@ import Testing
         (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}"#, "invalid JSON"),
         (#"[1,2]"#, "JSON object"),
         (#"{"inputs":[],"parameters":{"p":[1]}}"#, "string, number or boolean"),
+        (#"{"inputs":[{"name":"x","shape":[2147483647,2147483647,2147483647],"datatype":"FP32","data":[1]}]}"#, "too many elements"),
     ])
     func rejectsMalformedRequests(body: String, fragment: String) throws {
         let e = try #require(inferenceError { _ = try decode(body) })

@@ -4,8 +4,9 @@
 For the anchor models (../shared/anchors/models: mlp.onnx 784-512-256-10 Gemm+Relu, cnn.onnx
 LeNet-style) at batch 1, 32 and 256 and 1 and 2 threads, it times per-call latency of
   * onnxruntime (in this process, intra_op_num_threads = threads, inter_op = 1, ORT_ENABLE_ALL)
-  * Outpost's engine (the InferenceBench release binary, OpenBLAS threads = threads) twice:
-    with OPENBLAS_CORETYPE=Haswell (the preset on these machines) and with it unset (autodetect)
+  * Outpost's engine (the InferenceBench release binary, OpenBLAS threads = threads) with
+    OPENBLAS_CORETYPE=Haswell (the preset on these machines), with it unset (autodetect), and with
+    SkylakeX (AVX-512 kernels, for reference; SKIP_SKYLAKEX=1 drops it)
 in ROUNDS interleaved rounds of BLOCK_S seconds per configuration, and reports the median of the
 per-round p50s and the ratio onnxruntime_p50 / outpost_p50 (> 1 means Outpost is faster).
 Outpost's outputs under each core type are checked against onnxruntime's (rtol 1e-4, atol 1e-5)
@@ -86,14 +87,17 @@ def main():
         samples.sort()
         return samples[len(samples) // 2], samples[min(len(samples) - 1, len(samples) * 99 // 100)]
 
+    # The preset (Haswell on these machines), autodetect, and SkylakeX (AVX-512 kernels) for reference.
     variants = [("Haswell", preset), ("auto", None)]
+    if os.environ.get("SKIP_SKYLAKEX") != "1":
+        variants.append(("SkylakeX", "SkylakeX"))
     results = {}   # (engine, model, threads, batch) -> [p50 per round]
     info = {}
     sessions = {(m, t): ort_session(m, t) for m in shapes for t in threads_list}
     expected = {(m, b): sessions[(m, 1)].run(None, {"input": inputs[(m, b)]})[0] for m in shapes for b in batches}
     mismatches = []
     for r in range(rounds):
-        order = variants[r % 2:] + variants[:r % 2]
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
         for m in shapes:
             for t in threads_list:
                 for b in batches:
@@ -132,7 +136,7 @@ def main():
     print()
     hdr = f"{'model':<6}{'thr':>4}{'batch':>6}{'ort p50 us':>12}{'ort p99':>9}"
     for name, _ in variants:
-        hdr += f"{'outpost[' + name + '] p50':>24}{'p99':>8}{'ratio':>7}"
+        hdr += f"{name + ' p50':>14}{'p99':>8}{'ratio':>7}"
     print(hdr)
     for m in shapes:
         for t in threads_list:
@@ -141,9 +145,10 @@ def main():
                 line = f"{m:<6}{t:>4}{b:>6}{med(o):>12.1f}{med99(o):>9.1f}"
                 for name, _ in variants:
                     x = results[(name, m, t, b)]
-                    line += f"{med(x):>24.1f}{med99(x):>8.1f}{med(o) / med(x):>7.2f}"
+                    line += f"{med(x):>14.1f}{med99(x):>8.1f}{med(o) / med(x):>7.2f}"
                 print(line)
-    print("(ratio = onnxruntime p50 / outpost p50: above 1.00 Outpost is faster)")
+    print("(columns after onnxruntime: Outpost under each OPENBLAS_CORETYPE; ratio = onnxruntime p50 / Outpost p50,")
+    print(" above 1.00 Outpost is faster; p50/p99 in us per call, median over rounds)")
 
 
 if __name__ == "__main__":

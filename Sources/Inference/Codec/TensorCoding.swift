@@ -5,10 +5,10 @@ enum TensorCoding {
 
     /// Decodes `data` (nested or flat) for `shape` and `datatype`; `what` names the tensor in errors.
     static func fromJSON(_ data: JSON, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor {
+        let expected = try checkedCount(shape, what: "input '\(what)'")
         var flat: [JSON] = []
-        flat.reserveCapacity(shape.reduce(1, *))
+        flat.reserveCapacity(min(expected, 1 << 20))
         flatten(data, into: &flat)
-        let expected = shape.reduce(1, *)
         guard flat.count == expected else {
             throw InferenceError(.invalidInput, "unable to parse 'data' of input '\(what)': shape \(shape) needs \(expected) elements, got \(flat.count)")
         }
@@ -139,7 +139,7 @@ enum TensorCoding {
 
     /// Decodes one binary tensor blob.
     static func fromBinary(_ bytes: ArraySlice<UInt8>, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor {
-        let count = shape.reduce(1, *)
+        let count = try checkedCount(shape, what: "input '\(what)'")
         guard let size = datatype.byteSize else {
             var items: [[UInt8]] = []
             var p = bytes.startIndex

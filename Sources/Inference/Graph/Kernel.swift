@@ -70,7 +70,7 @@ extension Kernel {
 /// Normalises a possibly negative axis against `rank`.
 func normalizeAxis(_ axis: Int, rank: Int, what: String = "axis") throws -> Int {
     let a = axis < 0 ? axis + rank : axis
-    guard a >= 0 && a < max(rank, 1) else {
+    guard a >= 0 && a < rank else {
         throw InferenceError(.shapeMismatch, "\(what) \(axis) is out of range for rank \(rank)")
     }
     return a

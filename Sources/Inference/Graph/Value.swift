@@ -162,3 +162,16 @@ func saturatingInt64(_ x: Double) -> Int64 {
     if x <= -9.223372036854775e18 { return .min }
     return Int64(x)
 }
+
+/// The element count of `shape`, or an error if a dimension is negative or the product overflows
+/// (a hostile shape must be an error, never a trap).
+func checkedCount(_ shape: [Int], what: String) throws -> Int {
+    var n = 1
+    for d in shape {
+        guard d >= 0 else { throw InferenceError(.invalidTensor, "\(what): negative dimension \(d) in \(shape)") }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        guard !overflow, p <= 1 << 40 else { throw InferenceError(.invalidTensor, "\(what): shape \(shape) has too many elements") }
+        n = p
+    }
+    return n
+}

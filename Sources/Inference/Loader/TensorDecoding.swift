@@ -14,7 +14,7 @@ struct TensorDecoder {
         if let bad = dims.first(where: { $0 < 0 }) {
             throw InferenceError(.invalidTensor, "\(what): negative dimension \(bad) in \(dims)")
         }
-        let count = dims.reduce(1, *)
+        let count = try checkedCount(dims, what: what)
         guard let type = ElementType(onnx: Int(t.dataType)) else {
             throw InferenceError(.unsupportedAttribute, "\(what): tensor data type \(t.dataType) is not supported")
         }

@@ -111,7 +111,7 @@ struct ConvKernel: Kernel {
         let chunk = direct ? 1 : max(1, min(n, (1 << 18) / (kdim * spatial)))
         let colSize = direct ? 0 : kdim * chunk * spatial
         let tmpSize = chunk > 1 ? mg * chunk * spatial : 0
-        Value.resize(&frame.scratch, colSize + tmpSize, 0)
+        if frame.scratch.count < colSize + tmpSize { Value.resize(&frame.scratch, colSize + tmpSize, 0) }  // grows only
         let win = window
         let biasValues = bias?.asFloats
         let activation = activation

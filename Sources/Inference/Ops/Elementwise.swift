@@ -38,7 +38,7 @@ struct BinaryKernel: Kernel {
                 case .mul: return x &* z
                 case .div:
                     guard z != 0 else { throw InferenceError(.invalidInput, "integer division by zero") }
-                    return x / z
+                    return x.dividedReportingOverflow(by: z).partialValue
                 }
             }
             frame.slots[out].reset(a.type == b.type ? a.type : .int64, shape)
@@ -103,7 +103,7 @@ struct SoftmaxKernel: Kernel {
     func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
         let x = try floatInput(frame, inputs, 0)
         let rank = x.shape.count
-        let ax = try normalizeAxis(axis, rank: rank)
+        let ax = rank == 0 ? 0 : try normalizeAxis(axis, rank: rank)
         let len = rank == 0 ? 1 : x.shape[ax]
         let inner = rank == 0 ? 1 : x.shape[(ax + 1)...].reduce(1, *)
         let outer = rank == 0 ? 1 : x.shape[..<ax].reduce(1, *)

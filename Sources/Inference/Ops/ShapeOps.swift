@@ -64,7 +64,7 @@ func reshapeTarget(_ input: [Int], _ spec: [Int], allowZero: Bool) throws -> [In
         }
         shape[at] = total / known
     }
-    guard shape.reduce(1, *) == total else {
+    guard try checkedCount(shape, what: "Reshape") == total else {
         throw InferenceError(.shapeMismatch, "Reshape: cannot reshape \(input) (\(total) elements) to \(spec)")
     }
     return shape

@@ -52,6 +52,7 @@ struct Forest: Sendable {
                 guard let t = position[key(treeIds[i], trues[i])], let f = position[key(treeIds[i], falses[i])] else {
                     throw n.fail(.invalidModel, "tree \(treeIds[i]) node \(nodeIds[i]) points to a missing child")
                 }
+                guard featureIds[i] >= 0 else { throw n.fail(.invalidModel, "node \(nodeIds[i]) reads negative feature \(featureIds[i])") }
                 trueChild.append(t); falseChild.append(f)
                 isChild[t] = true; isChild[f] = true
                 featureCount = max(featureCount, featureIds[i] + 1)
@@ -79,9 +80,12 @@ struct Forest: Sendable {
     @inline(__always)
     func leaf(from root: Int, _ row: UnsafeBufferPointer<Float>) -> Int {
         var p = root
+        var steps = 0
         while true {
             let mode = modes[p]
-            if mode == .leaf { return p }
+            // A malformed model could loop; a path longer than the node count stops there.
+            if mode == .leaf || steps > modes.count { return p }
+            steps += 1
             let x = row[features[p]], v = thresholds[p]
             let goTrue: Bool
             if x.isNaN && missingTrue[p] {
