@@ -68,4 +68,28 @@ import Testing
         #expect(Array(only.keys) == ["gate"])
         #expect(throws: InferenceError.self) { try mlp.run(c.inputs, outputs: ["nope"]) }
     }
+
+    @Test func concurrentRunsOnOneModelAgree() async throws {
+        let cnn = try OnnxModel.load(path: Fixtures.path("cnn.onnx"))
+        let cases = try Fixtures.cases("cnn")
+        let inputs = cases.map(\.inputs)
+        let expected = try cases.map { c in try #require(c.outputs["output"]?["data"] as? [Double]).map(Float.init) }
+        let results = try await withThrowingTaskGroup(of: [[Float]].self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    var seen: [[Float]] = []
+                    for round in 0..<20 {
+                        let k = round % inputs.count
+                        seen.append(try cnn.run(inputs[k])["output"]?.floats ?? [])
+                    }
+                    return seen
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 6)
+        for seen in results {
+            for (round, got) in seen.enumerated() { expectClose(got, expected[round % expected.count], "concurrent run \(round)") }
+        }
+    }
 }
