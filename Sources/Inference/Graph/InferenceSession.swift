@@ -15,6 +15,10 @@ public final class InferenceSession {
     /// (nil = all). Throws `invalid_input` for missing, unknown or mistyped inputs and
     /// `shape_mismatch` when shapes are incompatible; never traps on bad input.
     public func run(_ inputs: [String: Tensor], outputs wanted: [String]? = nil) throws -> [String: Tensor] {
+        let selected = wanted.map(Set.init)
+        if let selected, let bad = selected.first(where: { name in !plan.outputs.contains { $0.io.name == name } }) {
+            throw InferenceError(.unknownOutput, "unknown output '\(bad)'; the model's outputs are \(plan.outputs.map(\.io.name))")
+        }
         for name in inputs.keys where !plan.inputs.contains(where: { $0.io.name == name }) {
             throw InferenceError(.invalidInput, "unknown input '\(name)'; the model's inputs are \(plan.inputs.map(\.io.name))")
         }
@@ -34,10 +38,6 @@ public final class InferenceSession {
             }
         }
         var result: [String: Tensor] = [:]
-        let selected = wanted.map(Set.init)
-        if let selected, let bad = selected.first(where: { name in !plan.outputs.contains { $0.io.name == name } }) {
-            throw InferenceError(.unknownOutput, "unknown output '\(bad)'; the model's outputs are \(plan.outputs.map(\.io.name))")
-        }
         for (io, ref) in plan.outputs where selected?.contains(io.name) ?? true {
             if let v = frame.get(ref) { result[io.name] = v.tensor }
         }
