@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -45,6 +46,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSettings
+        ),
+        /// OpenBLAS's CBLAS interface (Debian: libopenblas-dev). Imported by Inference only.
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        /// ONNX model loading, the graph executor on OpenBLAS and the V1/V2 inference protocol codecs.
+        .target(
+            name: "Inference",
+            dependencies: [
+                "COpenBLAS",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Proto/onnx-ml.proto"],
+            swiftSettings: strictSettings
+        ),
+        /// Kernel latency benchmark for the inference engine (driven by bench/inference/run.py).
+        .executableTarget(
+            name: "InferenceBench",
+            dependencies: ["Inference"],
+            path: "bench/inference/Sources",
             swiftSettings: strictSettings
         ),
         /// fork + prctl(PR_SET_PDEATHSIG) + exec: a sequence Swift cannot express safely between
@@ -97,6 +121,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "InferenceTests",
+            dependencies: ["Inference"],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Store", "Gateway", "TestSupport"], swiftSettings: strictSettings),

@@ -1,0 +1,19 @@
+import COpenBLAS
+
+/// The OpenBLAS library the engine runs on: which kernel it picked and how many threads it uses.
+/// `OPENBLAS_CORETYPE` in the environment overrides OpenBLAS's CPU detection (see
+/// `shared/reference/toolchain.md` §3); `coreName` reports the result.
+public enum BLASRuntime {
+    /// The kernel family OpenBLAS selected, for example `Haswell` or `Cooperlake`.
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// OpenBLAS's build configuration string.
+    public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// Threads OpenBLAS uses for one call.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets the threads OpenBLAS uses per call (process-wide). With concurrent requests on a
+    /// small host, 1 is usually best.
+    public static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+}

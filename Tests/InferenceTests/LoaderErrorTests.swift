@@ -1,0 +1,147 @@
+import Foundation
+import Inference
+import Testing
+
+/// What the loader and the executor reject, and that they say clearly what and where.
+@Suite struct LoaderErrorTests {
+    /// A valid Relu model to mutate.
+    func relu() -> ModelBuilder {
+        var b = ModelBuilder()
+        b.input("x", [-1, 4])
+        b.node("Relu", ["x"], ["y"], name: "act")
+        b.output("y")
+        return b
+    }
+
+    @Test func unsupportedOperatorFailsAtLoadNamingNodeAndOperator() throws {
+        var b = relu()
+        b.node("NonMaxSuppression", ["y"], ["z"], name: "nms_1")
+        b.output("z")
+        let e = try #require(inferenceError { _ = try b.load() })
+        #expect(e.code == .unsupportedOperator)
+        #expect(e.message.contains("'nms_1'") && e.message.contains("NonMaxSuppression"))
+    }
+
+    @Test func unsupportedAttributeFailsAtLoad() throws {
+        var b = ModelBuilder()
+        b.input("x", [1, 4])
+        b.node("Flatten", ["x"], ["y"], name: "flat", attributes: [ModelBuilder.int("axis", 1), ModelBuilder.int("bogus", 3)])
+        b.output("y")
+        let e = try #require(inferenceError { _ = try b.load() })
+        #expect(e.code == .unsupportedAttribute)
+        #expect(e.message.contains("'flat'") && e.message.contains("Flatten") && e.message.contains("bogus"))
+    }
+
+    @Test func unsupportedAttributeValueFailsAtLoad() throws {
+        var b = ModelBuilder()
+        b.input("x", [1, 1, 4, 4, 4])
+        b.initializer("w", dims: [1, 1, 2, 2, 2], floats: Array(repeating: 1, count: 8))
+        b.node("Conv", ["x", "w"], ["y"], name: "conv3d")
+        b.output("y")
+        let e = try #require(inferenceError { _ = try b.load() })
+        #expect(e.code == .unsupportedAttribute)
+        #expect(e.message.contains("conv3d") && e.message.contains("Conv"))
+    }
+
+    @Test func unsupportedMLOperatorIsNamed() throws {
+        var b = ModelBuilder(ml: 3)
+        b.input("x", [1, 4])
+        b.node("SVMClassifier", ["x"], ["y"], name: "svm", domain: "ai.onnx.ml")
+        b.output("y")
+        let e = try #require(inferenceError { _ = try b.load() })
+        #expect(e.code == .unsupportedOperator && e.message.contains("SVMClassifier") && e.message.contains("ai.onnx.ml"))
+    }
+
+    @Test func oldOpsetIsRejected() throws {
+        var b = ModelBuilder(opset: 9)
+        b.input("x", [1])
+        b.node("Relu", ["x"], ["y"])
+        b.output("y")
+        #expect(inferenceError { _ = try b.load() }?.code == .unsupportedOpset)
+    }
+
+    @Test func rawDataOfTheWrongLengthIsRejected() throws {
+        var b = relu()
+        b.initializer("w", dims: [2, 3], raw: [0, 0, 128, 63])  // 4 bytes for 6 floats
+        let e = try #require(inferenceError { _ = try b.load() })
+        #expect(e.code == .invalidTensor && e.message.contains("'w'") && e.message.contains("24"))
+    }
+
+    @Test func typedDataOfTheWrongCountIsRejected() throws {
+        var b = relu()
+        b.initializer("w", dims: [3], floats: [1, 2])
+        #expect(inferenceError { _ = try b.load() }?.code == .invalidTensor)
+    }
+
+    @Test func truncatedAndGarbageBytesAreRejected() throws {
+        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.path("mlp.onnx"))))
+        for cut in [good.count / 2, good.count - 3, 7] {
+            let e = inferenceError { _ = try OnnxModel(bytes: Array(good.prefix(cut))) }
+            #expect(e != nil, "truncated at \(cut) must fail with an InferenceError")
+        }
+        #expect(inferenceError { _ = try OnnxModel(bytes: Array("not a model at all".utf8)) }?.code == .invalidModel)
+        #expect(inferenceError { _ = try OnnxModel.load(path: "/nonexistent/model.onnx") }?.code == .modelNotReadable)
+    }
+
+    @Test func valueUsedBeforeProducedIsRejected() throws {
+        var b = ModelBuilder()
+        b.input("x", [1])
+        b.node("Add", ["x", "later"], ["y"], name: "early")
+        b.node("Relu", ["x"], ["later"])
+        b.output("y")
+        let e = try #require(inferenceError { _ = try b.load() })
+        #expect(e.code == .invalidModel && e.message.contains("later"))
+    }
+
+    @Test func externalDataMayNotLeaveTheModelFolder() throws {
+        var b = relu()
+        b.externalInitializer("w", dims: [2], location: "../../etc/passwd")
+        #expect(inferenceError { _ = try b.load(baseDirectory: Fixtures.directory) }?.code == .modelNotReadable)
+        var c = relu()
+        c.externalInitializer("w", dims: [2], location: "missing.bin")
+        #expect(inferenceError { _ = try c.load(baseDirectory: Fixtures.directory) }?.code == .modelNotReadable)
+    }
+
+    @Test func badRequestsAreErrorsNotCrashes() throws {
+        let mlp = try OnnxModel.load(path: Fixtures.path("mlp.onnx"))
+        let good = try Tensor(shape: [2, 16], floats: Array(repeating: 0.5, count: 32))
+        #expect(inferenceError { _ = try mlp.run(["input": try Tensor(shape: [2, 15], floats: Array(repeating: 0, count: 30))]) }?.code == .invalidInput)
+        #expect(inferenceError { _ = try mlp.run(["input": try Tensor(shape: [32], floats: Array(repeating: 0, count: 32))]) }?.code == .invalidInput)
+        #expect(inferenceError { _ = try mlp.run(["input": try Tensor(shape: [2, 16], int64s: Array(repeating: 0, count: 32))]) }?.code == .invalidInput)
+        #expect(inferenceError { _ = try mlp.run([:]) }?.code == .invalidInput)
+        #expect(inferenceError { _ = try mlp.run(["input": good, "extra": good]) }?.code == .invalidInput)
+        #expect(inferenceError { _ = try Tensor(shape: [2, 16], floats: [1, 2, 3]) }?.code == .invalidTensor)
+        #expect(inferenceError { _ = try Tensor(shape: [-1, 2], floats: []) }?.code == .invalidTensor)
+        #expect(inferenceError { _ = try Tensor(shape: [Int.max, 2], floats: []) }?.code == .invalidTensor)
+        // Batch 0 is a valid, empty batch.
+        let empty = try mlp.run(["input": try Tensor(shape: [0, 16], floats: [])])
+        #expect(empty["output"]?.shape == [0, 4])
+    }
+
+    @Test func runtimeShapeErrorsNameTheNode() throws {
+        var b = ModelBuilder()
+        b.input("x", [-1, -1])
+        b.input("i", [-1], type: 7)
+        b.node("Gather", ["x", "i"], ["y"], name: "pick", attributes: [ModelBuilder.int("axis", 1)])
+        b.output("y")
+        let model = try b.load()
+        let x = try Tensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6])
+        let ok = try model.run(["x": x, "i": try Tensor(shape: [2], int64s: [2, -3])])
+        #expect(ok["y"]?.floats == [3, 1, 6, 4])
+        let e = try #require(inferenceError { _ = try model.run(["x": x, "i": try Tensor(shape: [1], int64s: [3])]) })
+        #expect(e.code == .invalidInput && e.message.contains("'pick'") && e.message.contains("out of range"))
+    }
+
+    @Test func integerDivisionEdgeCasesDoNotTrap() throws {
+        var b = ModelBuilder()
+        b.input("a", [-1], type: 7)
+        b.input("b", [-1], type: 7)
+        b.node("Div", ["a", "b"], ["y"], name: "div")
+        b.output("y")
+        let model = try b.load()
+        let out = try model.run(["a": try Tensor(shape: [2], int64s: [Int64.min, 7]), "b": try Tensor(shape: [2], int64s: [-1, 2])])
+        #expect(out["y"]?.int64s == [Int64.min, 3])
+        let e = try #require(inferenceError { _ = try model.run(["a": try Tensor(shape: [1], int64s: [1]), "b": try Tensor(shape: [1], int64s: [0])]) })
+        #expect(e.code == .invalidInput && e.message.contains("division by zero"))
+    }
+}

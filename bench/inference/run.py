@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""bench/inference/run.py -- Outpost's ONNX engine next to onnxruntime, same machine, same run.
+
+For the anchor models (../shared/anchors/models: mlp.onnx 784-512-256-10 Gemm+Relu, cnn.onnx
+LeNet-style) at batch 1, 32 and 256 and 1 and 2 threads, it times per-call latency of
+  * onnxruntime (in this process, intra_op_num_threads = threads, inter_op = 1, ORT_ENABLE_ALL)
+  * Outpost's engine (the InferenceBench release binary, OpenBLAS threads = threads) with
+    OPENBLAS_CORETYPE=Haswell (the preset on these machines), with it unset (autodetect), and with
+    SkylakeX (AVX-512 kernels, for reference; SKIP_SKYLAKEX=1 drops it)
+in ROUNDS interleaved rounds of BLOCK_S seconds per configuration, and reports the median of the
+per-round p50s and the ratio onnxruntime_p50 / outpost_p50 (> 1 means Outpost is faster).
+Outpost's outputs under each core type are checked against onnxruntime's (rtol 1e-4, atol 1e-5)
+and the OpenBLAS kernel that ran is printed. Also prints Outpost's model load time.
+
+Env: ROUNDS=3 BLOCK_S=1.0 MODELS_DIR=../shared/anchors/models THREADS="1 2" BATCHES="1 32 256"
+Self-installing: venv at $OUTPOST_PY_VENV (default ~/.cache/outpost-inference-venv) with numpy, onnxruntime.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+VENV = os.environ.get("OUTPOST_PY_VENV", os.path.expanduser("~/.cache/outpost-inference-venv"))
+
+
+def bootstrap():
+    if os.environ.get("OUTPOST_IN_VENV") == "1":
+        return
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+    if subprocess.run([py, "-c", "import numpy, onnxruntime"], capture_output=True).returncode:
+        subprocess.check_call([py, "-m", "pip", "install", "-q", "numpy", "onnxruntime"])
+    os.execve(py, [py, os.path.abspath(__file__), *sys.argv[1:]], dict(os.environ, OUTPOST_IN_VENV="1"))
+
+
+def main():
+    import numpy as np
+    import onnxruntime as ort
+
+    rounds = int(os.environ.get("ROUNDS", "3"))
+    block = float(os.environ.get("BLOCK_S", "1.0"))
+    models_dir = os.path.abspath(os.environ.get("MODELS_DIR", os.path.join(ROOT, "..", "shared", "anchors", "models")))
+    threads_list = [int(t) for t in os.environ.get("THREADS", "1 2").split()]
+    batches = [int(b) for b in os.environ.get("BATCHES", "1 32 256").split()]
+    preset = os.environ.get("OPENBLAS_CORETYPE", "Haswell")
+
+    subprocess.check_call(["swift", "build", "-c", "release", "--product", "InferenceBench"], cwd=ROOT,
+                          stdout=subprocess.DEVNULL)
+    bin_dir = subprocess.check_output(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True).strip()
+    bench_bin = os.path.join(bin_dir, "InferenceBench")
+
+    tmp = tempfile.mkdtemp(prefix="outpost-infbench.")
+    rng = np.random.default_rng(20261129)
+    shapes = {"mlp": (784,), "cnn": (1, 28, 28)}
+    inputs = {}
+    for m, shape in shapes.items():
+        os.makedirs(os.path.join(tmp, m), exist_ok=True)
+        for b in batches:
+            x = rng.random((b, *shape), dtype=np.float32)
+            x.tofile(os.path.join(tmp, m, f"{b}.in.f32"))
+            inputs[(m, b)] = x
+
+    def ort_session(m, threads):
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = threads
+        o.inter_op_num_threads = 1
+        o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(os.path.join(models_dir, m + ".onnx"), o, providers=["CPUExecutionProvider"])
+
+    def time_ort(sess, x):
+        for _ in range(20):
+            sess.run(None, {"input": x})
+        samples = []
+        end = time.perf_counter() + block
+        while True:
+            t0 = time.perf_counter()
+            sess.run(None, {"input": x})
+            t1 = time.perf_counter()
+            samples.append((t1 - t0) * 1e6)
+            if t1 >= end:
+                break
+        samples.sort()
+        return samples[len(samples) // 2], samples[min(len(samples) - 1, len(samples) * 99 // 100)]
+
+    # The preset (Haswell on these machines), autodetect, and SkylakeX (AVX-512 kernels) for reference.
+    variants = [("Haswell", preset), ("auto", None)]
+    if os.environ.get("SKIP_SKYLAKEX") != "1":
+        variants.append(("SkylakeX", "SkylakeX"))
+    results = {}   # (engine, model, threads, batch) -> [p50 per round]
+    info = {}
+    sessions = {(m, t): ort_session(m, t) for m in shapes for t in threads_list}
+    expected = {(m, b): sessions[(m, 1)].run(None, {"input": inputs[(m, b)]})[0] for m in shapes for b in batches}
+    mismatches = []
+    for r in range(rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for m in shapes:
+            for t in threads_list:
+                for b in batches:
+                    p50, p99 = time_ort(sessions[(m, t)], inputs[(m, b)])
+                    results.setdefault(("onnxruntime", m, t, b), []).append((p50, p99))
+                for name, coretype in order:
+                    env = dict(os.environ)
+                    env.pop("OPENBLAS_CORETYPE", None)
+                    env["OPENBLAS_NUM_THREADS"] = str(t)
+                    if coretype:
+                        env["OPENBLAS_CORETYPE"] = coretype
+                    out = subprocess.check_output([bench_bin, os.path.join(models_dir, m + ".onnx"), os.path.join(tmp, m),
+                                                   str(t), str(block), *map(str, batches)], env=env, text=True)
+                    for line in out.splitlines():
+                        row = json.loads(line)
+                        b = row["batch"]
+                        results.setdefault((name, m, t, b), []).append((row["p50_us"], row["p99_us"]))
+                        info[(name, m)] = (row["core"], row["load_us"])
+                        got = np.fromfile(os.path.join(tmp, m, f"{b}.{coretype or 'auto'}.out.f32"), dtype=np.float32)
+                        want = expected[(m, b)].ravel()
+                        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                            mismatches.append(f"{name} {m} b={b} t={t}: max abs diff {np.abs(got - want).max() if got.shape == want.shape else 'shape'}")
+        print(f"  round {r + 1}/{rounds} done", flush=True)
+
+    med = lambda xs: float(np.median([x[0] for x in xs]))
+    med99 = lambda xs: float(np.median([x[1] for x in xs]))
+    print()
+    print(f"bench/inference  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  onnxruntime {ort.__version__}  "
+          f"rounds={rounds} x {block}s  loadavg {os.getloadavg()[0]:.2f}")
+    for name, _ in variants:
+        core, load = info[(name, "mlp")]
+        print(f"outpost[{name}]: OpenBLAS core {core}; load time mlp {load:.0f} us, cnn {info[(name, 'cnn')][1]:.0f} us")
+    print("outputs match onnxruntime (rtol 1e-4, atol 1e-5) under both core types: " + ("yes" if not mismatches else "NO"))
+    for mm in mismatches:
+        print("  MISMATCH " + mm)
+    print()
+    hdr = f"{'model':<6}{'thr':>4}{'batch':>6}{'ort p50 us':>12}{'ort p99':>9}"
+    for name, _ in variants:
+        hdr += f"{name + ' p50':>14}{'p99':>8}{'ratio':>7}"
+    print(hdr)
+    for m in shapes:
+        for t in threads_list:
+            for b in batches:
+                o = results[("onnxruntime", m, t, b)]
+                line = f"{m:<6}{t:>4}{b:>6}{med(o):>12.1f}{med99(o):>9.1f}"
+                for name, _ in variants:
+                    x = results[(name, m, t, b)]
+                    line += f"{med(x):>14.1f}{med99(x):>8.1f}{med(o) / med(x):>7.2f}"
+                print(line)
+    print("(columns after onnxruntime: Outpost under each OPENBLAS_CORETYPE; ratio = onnxruntime p50 / Outpost p50,")
+    print(" above 1.00 Outpost is faster; p50/p99 in us per call, median over rounds)")
+
+
+if __name__ == "__main__":
+    bootstrap()
+    main()
