@@ -102,8 +102,11 @@ extension EndToEnd {
             try daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.cli("service", "create", "crashy", "--command", Binaries.echo, "--env", "ECHO_EXIT_ON_START=1").status == 0)
-            #expect(try daemon.cli("service", "create", "silent", "--command", Binaries.echo, "--env", "ECHO_NEVER_LISTEN=1").status == 0)
+            // Like kn, create waits for readiness and reports the failure with a non-zero exit.
+            let crashy = try daemon.cli("service", "create", "crashy", "--command", Binaries.echo, "--env", "ECHO_EXIT_ON_START=1")
+            #expect(crashy.status != 0)
+            #expect(crashy.stderr.contains("exited with code 1"), "\(crashy.stderr)")
+            #expect(try daemon.cli("service", "create", "silent", "--command", Binaries.echo, "--env", "ECHO_NEVER_LISTEN=1", "--no-wait").status == 0)
             func readyCondition(_ revision: String) -> [String: Any]? {
                 let response = daemon.api("GET", "/api/v1/namespaces/default/revisions/\(revision)")
                 let conditions = (response.json?["status"] as? [String: Any])?["conditions"] as? [[String: Any]]

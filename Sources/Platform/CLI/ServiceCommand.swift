@@ -112,6 +112,7 @@ extension ServiceCommand {
         @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
         @Argument(help: "Service name (DNS-1035: lowercase letters, digits, '-').") var name: String
         @OptionGroup var template: TemplateOptions
+        @OptionGroup var wait: WaitOptions
 
         func validate() throws {
             if template.command == nil { throw ValidationError("--command is required: the executable the service runs") }
@@ -133,7 +134,7 @@ extension ServiceCommand {
                     template: TemplateDTO(metadata: annotations.isEmpty ? nil : .init(annotations: annotations), spec: spec),
                     traffic: nil))
             let data = try await global.client().call(.POST, "/api/v1/namespaces/\(namespace)/services", body: try APIJSON.encoder().encode(body))
-            try printService(data, format: global.output)
+            try await wait.untilReady(data, client: try global.client(), format: global.output)
         }
     }
 
@@ -143,6 +144,7 @@ extension ServiceCommand {
         @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
         @Argument(help: "Service name.") var name: String
         @OptionGroup var template: TemplateOptions
+        @OptionGroup var wait: WaitOptions
 
         func run() async throws {
             let client = try global.client()
@@ -161,7 +163,7 @@ extension ServiceCommand {
                     template: TemplateDTO(metadata: annotations.isEmpty ? nil : .init(annotations: annotations), spec: spec),
                     traffic: current.spec.traffic))
             let data = try await client.call(.PUT, path, body: try APIJSON.encoder().encode(body))
-            try printService(data, format: global.output)
+            try await wait.untilReady(data, client: try global.client(), format: global.output)
         }
     }
 
@@ -250,6 +252,45 @@ extension ServiceCommand {
                 FileHandle.standardOutput.write(Data(chunk.readableBytesView))
             }
         }
+    }
+}
+
+/// `--no-wait` / `--wait-timeout`: like `kn`, create and update wait until the service is ready
+/// (or its new revision failed) before they print it.
+struct WaitOptions: ParsableArguments {
+    @Flag(help: "Return at once instead of waiting for the new revision to be ready.")
+    var noWait = false
+
+    @Option(help: "Seconds to wait for readiness before giving up.")
+    var waitTimeout = 60
+
+    /// Polls the service until its status covers this generation and is not Unknown; prints it.
+    /// A failed revision or a timeout is an error (non-zero exit).
+    func untilReady(_ data: Data, client: AdminClient, format: OutputFormat) async throws {
+        var latest = data
+        if !noWait {
+            let first = try APIJSON.decoder().decode(ServiceDTO.self, from: data)
+            let path = "/api/v1/namespaces/\(first.metadata.namespace ?? "default")/services/\(first.metadata.name ?? "")"
+            let deadline = ContinuousClock.now + .seconds(waitTimeout)
+            while true {
+                let service = try APIJSON.decoder().decode(ServiceDTO.self, from: latest)
+                let ready = service.status?.conditions["Ready"]
+                if let status = service.status, status.observedGeneration >= (service.metadata.generation ?? 0),
+                   let ready, ready.status != "Unknown" {
+                    if ready.status == "False" {
+                        try printService(latest, format: format)
+                        throw CLIError("service \(service.metadata.name ?? "") is not ready: \(ready.message ?? ready.reason ?? "unknown reason")")
+                    }
+                    break
+                }
+                guard ContinuousClock.now < deadline else {
+                    throw CLIError("service \(service.metadata.name ?? "") was not ready within \(waitTimeout) s (\(ready?.reason ?? "no status yet")); see `outpost service get` and `outpost service logs`")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                latest = try await client.call(.GET, path)
+            }
+        }
+        try printService(latest, format: format)
     }
 }
 
