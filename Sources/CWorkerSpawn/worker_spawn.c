@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -28,25 +29,32 @@ pid_t outpost_spawn_worker(const char *path, char *const argv[], char *const env
     if (pipe2(report, O_CLOEXEC) != 0) return -errno;
     pid_t parent = getpid();
 
-    pid_t pid = fork();
+    /* vfork: the child borrows the daemon's memory until exec, so starting a worker does not copy
+     * the daemon's page tables (as posix_spawn does). Signals stay blocked from before the vfork
+     * until the child has reset every handler, so no daemon handler ever runs in the child. */
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    pid_t pid = vfork();
     if (pid < 0) {
         int err = errno;
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
         close(report[0]);
         close(report[1]);
         return -err;
     }
     if (pid == 0) {
-        /* Child: between fork and exec only async-signal-safe calls. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_child(report[1]);
-        if (getppid() != parent) _exit(127); /* the daemon died before prctl took effect */
-        setpgid(0, 0);
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
+        /* Child: only async-signal-safe calls until exec, and nothing that writes the daemon's memory. */
         for (int sig = 1; sig < NSIG; sig++) {
             if (sig == SIGKILL || sig == SIGSTOP) continue;
             signal(sig, SIG_DFL); /* the daemon ignores SIGPIPE; ignored dispositions survive exec */
         }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_child(report[1]);
+        if (getppid() != parent) _exit(127); /* the daemon died before prctl took effect */
+        setpgid(0, 0);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull < 0 || dup2(devnull, 0) < 0) fail_child(report[1]);
         if (dup2(output_fd, 1) < 0 || dup2(output_fd, 2) < 0) fail_child(report[1]);
@@ -58,6 +66,7 @@ pid_t outpost_spawn_worker(const char *path, char *const argv[], char *const env
         fail_child(report[1]);
     }
 
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     close(report[1]);
     int child_errno = 0;
     ssize_t n;

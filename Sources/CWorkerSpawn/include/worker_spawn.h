@@ -3,7 +3,7 @@
 
 #include <sys/types.h>
 
-/// Starts `path` (an absolute path) as a worker process.
+/// Starts `path` (an absolute path) as a worker process (vfork + exec).
 ///
 /// The child gets its own process group, stdin from /dev/null, stdout and stderr on `output_fd`,
 /// default signal dispositions and an empty signal mask, no other inherited descriptors, and

@@ -2,8 +2,9 @@ import Glibc
 import Store
 
 /// Polls a starting worker until it accepts connections (or answers its HTTP probe). Loopback
-/// connects succeed or fail within microseconds, so the first tries come sub-millisecond apart
-/// and back off gently to 5 ms: readiness is noticed almost as soon as the worker listens.
+/// connects succeed or fail within microseconds, so tries come at most 1 ms apart for the first
+/// 100 ms (most workers listen within that) and back off to 5 ms after: readiness is noticed
+/// within about a millisecond of the worker listening.
 enum ReadinessProber {
     /// Returns true once the probe passes, false when `deadline` passes or `isAbandoned` says the
     /// worker is gone.
@@ -12,11 +13,12 @@ enum ReadinessProber {
         isAbandoned: @Sendable () -> Bool
     ) async -> Bool {
         var interval = Duration.microseconds(200)
+        let fastUntil = ContinuousClock.now + .milliseconds(100)
         while ContinuousClock.now < deadline {
             if isAbandoned() { return false }
             if check(port: port, probe: probe) { return true }
             do { try await Task.sleep(for: interval) } catch { return false }
-            interval = min(interval * 3 / 2, .milliseconds(5))
+            interval = min(interval * 3 / 2, ContinuousClock.now < fastUntil ? .milliseconds(1) : .milliseconds(5))
         }
         return false
     }
