@@ -82,9 +82,6 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         await reconcile()
     }
 
-    /// Asks for a reconcile pass soon.
-    public func poke() { wake.yield() }
-
     // MARK: UpstreamResolver
 
     /// Leases a ready worker of the revision without waiting.

@@ -68,9 +68,10 @@ final class RevisionPool: Sendable {
     // MARK: Leasing (called by the gateway through the manager)
 
     func tryAcquire() -> UpstreamLease? {
-        state.withLock { state in
-            guard !state.closed, let lease = state.lease(now: .now) else { return nil }
-            state.meter.countArrival(now: .now)
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard !state.closed, let lease = state.lease(now: now) else { return nil }
+            state.meter.countArrival(now: now)
             return lease
         }
     }
