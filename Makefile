@@ -25,6 +25,7 @@ run: build
 	"$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/outpost" serve $(ARGS)
 
 test: deps
+	@scripts/install-test-deps.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

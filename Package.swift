@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .target(
@@ -77,7 +78,7 @@ let package = Package(
         .target(
             name: "Serving",
             dependencies: [
-                "Store", "Gateway", "CWorkerSpawn",
+                "Store", "Gateway", "Inference", "CWorkerSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -96,6 +97,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -129,7 +131,7 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Store", "Gateway", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Store", "Gateway", "Inference", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "PlatformTests",
             dependencies: [

@@ -28,7 +28,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
     private let metrics: (any ServingMetricsSink)?
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
-    private let runtimeParts: (spawner: WorkerSpawner, reaper: ChildReaper)
+    private let runtimeParts: (spawner: WorkerSpawner, reaper: ChildReaper, models: ModelLoader)
 
     /// Creates the manager; `publish` receives every new route table.
     public init(
@@ -42,7 +42,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         self.logger = logger
         self.publish = publish
         (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        runtimeParts = (WorkerSpawner(), ChildReaper())
+        runtimeParts = (WorkerSpawner(), ChildReaper(), ModelLoader())
     }
 
     /// Reconciles until graceful shutdown, then stops every worker.
@@ -212,7 +212,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         let logFolder = "\(configuration.logDirectory)/\(revision.meta.namespace)"
         try? FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
         let runtime = PoolRuntime(
-            spawner: runtimeParts.spawner, reaper: runtimeParts.reaper, configuration: configuration,
+            spawner: runtimeParts.spawner, models: runtimeParts.models, reaper: runtimeParts.reaper, configuration: configuration,
             logger: logger, metrics: metrics, notify: { [wake] in wake.yield() })
         // Annotations were checked on the way in; a stored value that no longer parses falls
         // back to the defaults rather than leaving the revision unmanaged.

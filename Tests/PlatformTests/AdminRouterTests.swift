@@ -11,7 +11,7 @@ import Testing
     func application(ready: Bool = true) throws -> some ApplicationProtocol {
         let store = try Store(inMemory: ())
         let router = buildAdminRouter(AdminDependencies(
-            store: store, token: token, logDirectory: "/nonexistent",
+            store: store, token: token, logDirectory: "/nonexistent", modelDirectory: "/nonexistent",
             serviceURL: { "http://\($1).\($0).localhost:8080" }, isReady: { ready }))
         return Application(router: router)
     }

@@ -89,6 +89,11 @@ public final class Daemon: @unchecked Sendable {
 
     /// Runs the CLI against this daemon.
     public func cli(_ arguments: String...) throws -> CommandResult {
+        try cli(arguments)
+    }
+
+    /// Runs the CLI with these arguments against this daemon.
+    public func cli(_ arguments: [String]) throws -> CommandResult {
         try run(Binaries.outpost, arguments, environment: ["OUTPOST_ADMIN_URL": adminURL, "OUTPOST_DATA_DIR": dataDirectory])
     }
 

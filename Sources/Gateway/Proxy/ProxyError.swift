@@ -119,3 +119,12 @@ extension ProxyError {
         }
     }
 }
+
+extension ProxyError {
+    /// 413: a body for an in-process worker larger than the gateway buffers.
+    static func bodyTooLarge(limit: Int) -> ProxyError {
+        ProxyError(
+            status: .payloadTooLarge, code: "RequestBodyTooLarge",
+            message: "the request body exceeds \(limit) bytes, the most an in-process model accepts", flags: .downstreamProtocolError)
+    }
+}

@@ -40,6 +40,10 @@ extension ProxyHandler {
 
     func leaseAcquired(_ lease: UpstreamLease) {
         self.lease = lease
+        if let local = lease.local {
+            beginLocal(local)
+            return
+        }
         exchange.upstreamPort = lease.port
         phase = .connecting
         if let connection = loop.pool.checkout(port: lease.port) {
@@ -132,7 +136,7 @@ extension ProxyHandler {
     func handleScheduledCallback(eventLoop: some EventLoop) {
         timeout = nil
         switch phase {
-        case .acquiring, .connecting, .forwarding: break
+        case .acquiring, .connecting, .forwarding, .local: break
         case .idle, .discarding, .closed: return
         }
         if exchange.responseHeadSent {
@@ -185,7 +189,13 @@ extension ProxyHandler {
             }
         }
         // A response that ended before its request did leaves unread body bytes: close.
-        let closing = !exchange.keepAlive || !exchange.requestEndReceived
+        endResponse(trailers, closing: !exchange.keepAlive || !exchange.requestEndReceived)
+    }
+
+    /// Counts the exchange and writes the response's end; then the connection takes the next
+    /// request, or closes when `closing`.
+    func endResponse(_ trailers: HTTPHeaders?, closing: Bool) {
+        guard let context else { return }
         finishTelemetry(.none)
         // Set before writing `.end`: the pipeline handler may deliver the next request inside it.
         phase = closing ? .closed : .idle

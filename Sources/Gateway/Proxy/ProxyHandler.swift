@@ -26,6 +26,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case connecting
         /// Request and response stream between client and worker.
         case forwarding
+        /// Collecting the body for an in-process worker, then waiting for its answer.
+        case local
         /// Answered with an error; dropping the rest of a bodiless request until its end.
         case discarding
         /// The connection is closing.
@@ -83,6 +85,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var timeout: NIOScheduledCallback?
     var acquireTask: Task<Void, Never>?
     var readPending = false
+    /// The request body collected for an in-process worker.
+    var localBody: [UInt8] = []
 
     init(environment: ProxyEnvironment, loop: LoopContext) {
         self.environment = environment
@@ -158,7 +162,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let canAnswer: Bool
         switch phase {
         case .idle: canAnswer = true
-        case .acquiring, .connecting, .forwarding: canAnswer = !exchange.responseHeadSent
+        case .acquiring, .connecting, .forwarding, .local: canAnswer = !exchange.responseHeadSent
         case .discarding, .closed: canAnswer = false
         }
         if phase == .idle {
@@ -241,6 +245,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch phase {
         case .acquiring, .connecting: pending.append(.body(body))
         case .forwarding: forward(.body(body))
+        case .local: collectLocal(.body(body))
         case .idle, .discarding, .closed: break
         }
     }
@@ -253,6 +258,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwarding:
             forward(.end(trailers))
             upstream?.flush()
+        case .local:
+            collectLocal(.end(trailers))
         case .discarding:
             phase = .idle
         case .idle, .closed:
@@ -284,7 +291,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// HTTPServerPipelineHandler holds them back itself.
     var readsAllowed: Bool {
         switch phase {
-        case .idle, .discarding: return true
+        case .idle, .discarding, .local: return true
         case .closed: return false
         case .acquiring, .connecting: return exchange.requestEndReceived
         case .forwarding: return exchange.requestEndReceived || (upstream?.isWritable ?? false)

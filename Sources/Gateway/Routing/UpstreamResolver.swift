@@ -2,16 +2,19 @@
 public struct UpstreamLease: Sendable {
     /// The revision the worker belongs to.
     public var revision: RevisionID
-    /// Loopback port the worker listens on (the host is always 127.0.0.1).
+    /// Loopback port the worker listens on (the host is always 127.0.0.1); 0 for a local worker.
     public var port: Int
     /// Opaque identity of the worker inside the resolver, handed back on release.
     public var workerID: UInt64
+    /// An in-process worker; when set, `port` is unused and the request goes to it directly.
+    public var local: (any LocalUpstream)?
 
     /// Creates a lease.
-    public init(revision: RevisionID, port: Int, workerID: UInt64) {
+    public init(revision: RevisionID, port: Int, workerID: UInt64, local: (any LocalUpstream)? = nil) {
         self.revision = revision
         self.port = port
         self.workerID = workerID
+        self.local = local
     }
 }
 

@@ -6,6 +6,8 @@ struct AdminDependencies: Sendable {
     var store: Store
     var token: String
     var logDirectory: String
+    /// Where uploaded models are kept.
+    var modelDirectory: String
     /// Public URL of a service: `http://<name>.<namespace>.<domain>[:port]`.
     var serviceURL: @Sendable (_ namespace: String, _ name: String) -> String
     /// Whether the daemon is ready to serve (store open, controllers running).
@@ -37,5 +39,7 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     ServiceController(store: dependencies.store, url: dependencies.serviceURL, logDirectory: dependencies.logDirectory)
         .addRoutes(to: api)
     RevisionController(store: dependencies.store).addRoutes(to: api)
+    InferenceServiceController(store: dependencies.store, url: dependencies.serviceURL).addRoutes(to: api)
+    ModelUploadController(directory: dependencies.modelDirectory).addRoutes(to: api)
     return router
 }

@@ -10,8 +10,6 @@ struct ServiceController<Context: RequestContext>: Sendable {
     let url: @Sendable (_ namespace: String, _ name: String) -> String
     let logDirectory: String
 
-    static var maxBodyBytes: Int { 1 << 20 }
-
     func addRoutes(to group: RouterGroup<Context>) {
         group.post("namespaces/:namespace/services", use: create)
         group.get("namespaces/:namespace/services", use: list)
@@ -50,7 +48,10 @@ struct ServiceController<Context: RequestContext>: Sendable {
         let (namespace, name) = try nameParameters(context)
         let input = try await parse(request, context: context, namespace: namespace, name: name)
         let service = try storeCall {
-            try store.updateService(
+            if try store.service(namespace: namespace, name: name)?.spec.template.model != nil {
+                throw APIError(.conflict, code: "InferenceService", "\(namespace)/\(name) is an inference service; change it with `outpost model deploy` or the inferenceservices API")
+            }
+            return try store.updateService(
                 namespace: namespace, name: name, annotations: input.annotations, spec: input.spec,
                 expectedResourceVersion: input.resourceVersion)
         }
@@ -80,17 +81,24 @@ struct ServiceController<Context: RequestContext>: Sendable {
     }
 
     private func parse(_ request: Request, context: Context, namespace: String, name: String?) async throws -> ServiceInput {
-        let body: ByteBuffer
+        let body = try await collectBody(request)
         do {
-            body = try await request.body.collect(upTo: Self.maxBodyBytes)
-        } catch {
-            throw APIError(.contentTooLarge, code: "TooLarge", "the body must be at most \(Self.maxBodyBytes) bytes")
-        }
-        do {
-            return try ServiceValidation.parse(body: Data(body.readableBytesView), pathNamespace: namespace, pathName: name)
+            return try ServiceValidation.parse(body: body, pathNamespace: namespace, pathName: name)
         } catch {
             throw APIError(error)
         }
+    }
+}
+
+/// The largest JSON body a resource call accepts.
+let maxResourceBodyBytes = 1 << 20
+
+/// A resource call's JSON body, at most ``maxResourceBodyBytes``.
+func collectBody(_ request: Request) async throws -> Data {
+    do {
+        return Data(try await request.body.collect(upTo: maxResourceBodyBytes).readableBytesView)
+    } catch {
+        throw APIError(.contentTooLarge, code: "TooLarge", "the body must be at most \(maxResourceBodyBytes) bytes")
     }
 }
 

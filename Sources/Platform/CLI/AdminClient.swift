@@ -53,8 +53,8 @@ struct AdminClient {
 
     /// Sends a request; returns the body of a 2xx answer, throws `CLIError` with the API's
     /// message otherwise.
-    func call(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> Data {
-        let response = try await send(method, path, body: body, timeout: .seconds(30))
+    func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, contentType: String = "application/json") async throws -> Data {
+        let response = try await send(method, path, body: body, contentType: contentType, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let data = Data(bytes.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else { throw apiError(status: response.status, body: data) }
@@ -63,7 +63,7 @@ struct AdminClient {
 
     /// Sends a request and returns the response with its body still streaming.
     func stream(_ path: String) async throws -> HTTPClientResponse {
-        let response = try await send(.GET, path, body: nil, timeout: .hours(24 * 365))
+        let response = try await send(.GET, path, body: nil, contentType: "", timeout: .hours(24 * 365))
         guard (200..<300).contains(Int(response.status.code)) else {
             let bytes = try await response.body.collect(upTo: 1 << 20)
             throw apiError(status: response.status, body: Data(bytes.readableBytesView))
@@ -71,7 +71,7 @@ struct AdminClient {
         return response
     }
 
-    private func send(_ method: HTTPMethod, _ path: String, body: Data?, timeout: TimeAmount) async throws -> HTTPClientResponse {
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String, timeout: TimeAmount) async throws -> HTTPClientResponse {
         // The HTTP client retries refused connections until its deadline; find out at once instead.
         if let problem = Self.connectProblem(baseURL) {
             throw CLIError("cannot reach the Outpost daemon at \(baseURL) (\(problem)); is `outpost serve` running? Set --admin-url or OUTPOST_ADMIN_URL")
@@ -80,7 +80,7 @@ struct AdminClient {
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {

@@ -267,30 +267,42 @@ struct WaitOptions: ParsableArguments {
     /// Polls the service until its status covers this generation and is not Unknown; prints it.
     /// A failed revision or a timeout is an error (non-zero exit).
     func untilReady(_ data: Data, client: AdminClient, format: OutputFormat) async throws {
-        var latest = data
-        if !noWait {
-            let first = try APIJSON.decoder().decode(ServiceDTO.self, from: data)
-            let path = "/api/v1/namespaces/\(first.metadata.namespace ?? "default")/services/\(first.metadata.name ?? "")"
-            let deadline = ContinuousClock.now + .seconds(waitTimeout)
-            while true {
-                let service = try APIJSON.decoder().decode(ServiceDTO.self, from: latest)
-                let ready = service.status?.conditions["Ready"]
-                if let status = service.status, status.observedGeneration >= (service.metadata.generation ?? 0),
-                   let ready, ready.status != "Unknown" {
-                    if ready.status == "False" {
-                        try printService(latest, format: format)
-                        throw CLIError("service \(service.metadata.name ?? "") is not ready: \(ready.message ?? ready.reason ?? "unknown reason")")
-                    }
-                    break
-                }
-                guard ContinuousClock.now < deadline else {
-                    throw CLIError("service \(service.metadata.name ?? "") was not ready within \(waitTimeout) s (\(ready?.reason ?? "no status yet")); see `outpost service get` and `outpost service logs`")
-                }
-                try await Task.sleep(for: .milliseconds(50))
-                latest = try await client.call(.GET, path)
-            }
+        let first = try APIJSON.decoder().decode(ServiceDTO.self, from: data)
+        let path = "/api/v1/namespaces/\(first.metadata.namespace ?? "default")/services/\(first.metadata.name ?? "")"
+        let latest = try await settle(data, path: path, client: client, kind: "service", format: format, print: printService) { data in
+            let service = try APIJSON.decoder().decode(ServiceDTO.self, from: data)
+            let current = service.status.map { $0.observedGeneration >= (service.metadata.generation ?? 0) } ?? false
+            return (service.metadata.name ?? "", current, service.status?.conditions["Ready"])
         }
         try printService(latest, format: format)
+    }
+
+    /// Polls `path` until `observe` reports the current generation with a Ready condition that
+    /// is not Unknown; returns the last body. Ready=False or the deadline is an error, after
+    /// printing what was read.
+    func settle(
+        _ data: Data, path: String, client: AdminClient, kind: String, format: OutputFormat,
+        print: (Data, OutputFormat) throws -> Void,
+        observe: (Data) throws -> (name: String, current: Bool, ready: Condition?)
+    ) async throws -> Data {
+        guard !noWait else { return data }
+        var latest = data
+        let deadline = ContinuousClock.now + .seconds(waitTimeout)
+        while true {
+            let (name, current, ready) = try observe(latest)
+            if current, let ready, ready.status != "Unknown" {
+                if ready.status == "False" {
+                    try print(latest, format)
+                    throw CLIError("\(kind) \(name) is not ready: \(ready.message ?? ready.reason ?? "unknown reason")")
+                }
+                return latest
+            }
+            guard ContinuousClock.now < deadline else {
+                throw CLIError("\(kind) \(name) was not ready within \(waitTimeout) s (\(ready?.reason ?? "no status yet")); see `outpost \(kind == "service" ? "service" : "model") get` and `outpost service logs`")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            latest = try await client.call(.GET, path)
+        }
     }
 }
 

@@ -24,6 +24,7 @@ struct DataDirectory: Sendable {
     var databasePath: String { "\(path)/outpost.db" }
     var tokenPath: String { "\(path)/admin.token" }
     var logDirectory: String { "\(path)/logs" }
+    var modelDirectory: String { "\(path)/models" }
     var lockPath: String { "\(path)/outpost.lock" }
 
     /// Creates the folder (mode 0700) if needed.

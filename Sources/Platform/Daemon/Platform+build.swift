@@ -47,7 +47,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let ready = Atomic<Bool>(false)
     let gatewayPort = configuration.gatewayPort
     let router = buildAdminRouter(AdminDependencies(
-        store: store, token: token, logDirectory: dataDirectory.logDirectory,
+        store: store, token: token, logDirectory: dataDirectory.logDirectory, modelDirectory: dataDirectory.modelDirectory,
         serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
         isReady: { ready.load(ordering: .relaxed) },
         metrics: {

@@ -8,13 +8,18 @@ struct Waiter {
     var enqueuedAt: ContinuousClock.Instant
 }
 
-/// One worker process as the pool sees it.
+/// One worker as the pool sees it: a process, or a loaded model instance.
 struct WorkerSlot {
     var machine: WorkerStateMachine
     var port: Int
     var pid: Int32?
+    /// The loaded model instance of a model revision's worker.
+    var model: ModelWorker?
     /// When the worker was frozen (warm tier).
     var frozenSince: ContinuousClock.Instant?
+
+    /// Whether there is something to stop: a process, or a loaded model.
+    var isStarted: Bool { pid != nil || model != nil }
 }
 
 /// A failure worth reporting in the revision's status.
@@ -26,7 +31,8 @@ struct PoolFailure: Hashable, Sendable {
 /// Work for the pool to carry out after it let go of its lock.
 enum PoolAction {
     case spawn(workerID: UInt64)
-    case terminate(workerID: UInt64, pid: Int32)
+    /// Stops a worker: SIGTERM to its process (`pid`), or unloading its model (`pid` nil).
+    case terminate(workerID: UInt64, pid: Int32?)
     case kill(pid: Int32)
     case freeze(pid: Int32)
     case thaw(pid: Int32, startedWaiting: ContinuousClock.Instant)
@@ -102,7 +108,7 @@ struct PoolState {
         }
         guard let id = best, workers[id]!.machine.lease() else { return nil }
         meter.set(level: observedConcurrency, now: now)
-        return UpstreamLease(revision: revision, port: workers[id]!.port, workerID: id)
+        return UpstreamLease(revision: revision, port: workers[id]!.port, workerID: id, local: workers[id]!.model)
     }
 
     /// Hands free capacity to waiters in arrival order, then brings the active workers to the
@@ -163,8 +169,8 @@ struct PoolState {
                 actions.append(.freeze(pid: pid))
                 continue
             }
-            if workers[id]!.machine.drain() == .terminate, let pid = workers[id]!.pid {
-                actions.append(.terminate(workerID: id, pid: pid))
+            if workers[id]!.machine.drain() == .terminate, workers[id]!.isStarted {
+                actions.append(.terminate(workerID: id, pid: workers[id]!.pid))
             }
         }
         return actions
@@ -213,8 +219,8 @@ struct PoolState {
     mutating func drainAll() -> [PoolAction] {
         var actions: [PoolAction] = []
         for id in Array(workers.keys) {
-            if workers[id]!.machine.drain() == .terminate, let pid = workers[id]!.pid {
-                actions.append(.terminate(workerID: id, pid: pid))
+            if workers[id]!.machine.drain() == .terminate, workers[id]!.isStarted {
+                actions.append(.terminate(workerID: id, pid: workers[id]!.pid))
             }
         }
         return actions

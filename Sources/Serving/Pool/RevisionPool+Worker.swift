@@ -8,6 +8,10 @@ import Synchronization
 extension RevisionPool {
     /// Starts one worker process, waits for its readiness probe, and reports the outcome.
     func startWorker(_ workerID: UInt64) async {
+        if let model = template.model {
+            await startModelWorker(workerID, model: model)
+            return
+        }
         let configuration = runtime.configuration
         let port: Int
         let pid: Int32

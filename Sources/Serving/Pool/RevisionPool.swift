@@ -9,6 +9,7 @@ import Synchronization
 /// manager.
 struct PoolRuntime: Sendable {
     let spawner: WorkerSpawner
+    let models: ModelLoader
     let reaper: ChildReaper
     let configuration: ServingConfiguration
     let logger: Logger
@@ -60,7 +61,8 @@ final class RevisionPool: Sendable {
             meter: ConcurrencyMeter(windowSeconds: Int(scaling.stableWindow.components.seconds), now: now),
             everReady: everReady, failedPermanently: failed)
         if revision.spec.port != nil { initial.workerLimit = 1 }
-        initial.freezeAtZero = freezeAtZero
+        // A model instance has no process to freeze; unloading it is the way to zero.
+        initial.freezeAtZero = freezeAtZero && revision.spec.model == nil
         if failed, let ready { initial.failure = PoolFailure(reason: ready.reason ?? "Failed", message: ready.message ?? "") }
         state = Mutex(initial)
     }
@@ -128,8 +130,8 @@ final class RevisionPool: Sendable {
             guard state.workers[lease.workerID] != nil else { return [] }
             let now = ContinuousClock.now
             var actions: [PoolAction] = []
-            if state.workers[lease.workerID]!.machine.release() == .terminate, let pid = state.workers[lease.workerID]!.pid {
-                actions.append(.terminate(workerID: lease.workerID, pid: pid))
+            if state.workers[lease.workerID]!.machine.release() == .terminate, state.workers[lease.workerID]!.isStarted {
+                actions.append(.terminate(workerID: lease.workerID, pid: state.workers[lease.workerID]!.pid))
             }
             state.meter.set(level: state.observedConcurrency, now: now)
             return actions + state.dispatch(now: now)
@@ -234,7 +236,9 @@ final class RevisionPool: Sendable {
                 waiter.continuation.resume(throwing: error)
             case .spawn(let workerID):
                 Task { await self.startWorker(workerID) }
-            case .terminate(let workerID, let pid):
+            case .terminate(let workerID, nil):
+                stopModelWorker(workerID)
+            case .terminate(let workerID, let pid?):
                 signalGroup(pid, SIGTERM)
                 signalGroup(pid, SIGCONT)  // a frozen worker must run to see SIGTERM
                 let grace = runtime.configuration.terminationGracePeriod

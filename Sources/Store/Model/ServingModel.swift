@@ -41,8 +41,54 @@ public struct ReadinessProbe: Codable, Hashable, Sendable {
     }
 }
 
-/// The template a revision is cut from: everything needed to start one worker process.
-/// Revisions keep an immutable copy of it.
+/// KServe's dynamic batcher: requests that arrive close together run as one batch.
+public struct ModelBatcher: Codable, Hashable, Sendable {
+    /// Most requests (rows of the batch dimension) joined into one run.
+    public var maxBatchSize: Int
+    /// Longest a request waits for others to join its batch, in milliseconds.
+    public var maxLatency: Int
+
+    /// Default batch size (KServe's: 32).
+    public static let defaultMaxBatchSize = 32
+    /// Default wait for a batch to fill, in milliseconds. Short on purpose: an edge host's
+    /// in-process model answers in microseconds, so a long wait only adds latency.
+    public static let defaultMaxLatency = 5
+
+    /// Creates a batcher.
+    public init(maxBatchSize: Int = ModelBatcher.defaultMaxBatchSize, maxLatency: Int = ModelBatcher.defaultMaxLatency) {
+        self.maxBatchSize = maxBatchSize
+        self.maxLatency = maxLatency
+    }
+}
+
+/// A model a revision serves in the daemon's own process (KServe's predictor `model`): its
+/// workers are loaded instances of it instead of processes.
+public struct ModelSpec: Codable, Hashable, Sendable {
+    /// The model format; `onnx` is the one Outpost runs.
+    public var modelFormat: String
+    /// Where the model file is: an absolute path or a `file://` URI.
+    public var storageUri: String
+    /// The name the model answers to in the inference protocols (the InferenceService's name).
+    public var name: String
+    /// Dynamic batching, when set.
+    public var batcher: ModelBatcher?
+
+    /// Creates a model spec.
+    public init(modelFormat: String = "onnx", storageUri: String, name: String, batcher: ModelBatcher? = nil) {
+        self.modelFormat = modelFormat
+        self.storageUri = storageUri
+        self.name = name
+        self.batcher = batcher
+    }
+
+    /// The file system path of `storageUri`.
+    public var path: String {
+        storageUri.hasPrefix("file://") ? String(storageUri.dropFirst("file://".count)) : storageUri
+    }
+}
+
+/// The template a revision is cut from: everything needed to start one worker process (or,
+/// with `model`, to load one model instance). Revisions keep an immutable copy of it.
 public struct RevisionTemplate: Codable, Hashable, Sendable {
     /// Per-revision annotations (`autoscaling.knative.dev/*` and friends).
     public var annotations: [String: String]
@@ -62,6 +108,8 @@ public struct RevisionTemplate: Codable, Hashable, Sendable {
     public var containerConcurrency: Int
     /// Longest time a request may take, in seconds.
     public var timeoutSeconds: Int
+    /// The model this revision serves in process; `command` is empty then.
+    public var model: ModelSpec?
 
     /// Knative's `revision-timeout-seconds` default.
     public static let defaultTimeoutSeconds = 300
@@ -70,7 +118,8 @@ public struct RevisionTemplate: Codable, Hashable, Sendable {
     public init(
         annotations: [String: String] = [:], command: String, args: [String] = [], env: [EnvVar] = [],
         workingDir: String? = nil, port: Int? = nil, readinessProbe: ReadinessProbe? = nil,
-        containerConcurrency: Int = 0, timeoutSeconds: Int = RevisionTemplate.defaultTimeoutSeconds
+        containerConcurrency: Int = 0, timeoutSeconds: Int = RevisionTemplate.defaultTimeoutSeconds,
+        model: ModelSpec? = nil
     ) {
         self.annotations = annotations
         self.command = command
@@ -81,6 +130,7 @@ public struct RevisionTemplate: Codable, Hashable, Sendable {
         self.readinessProbe = readinessProbe
         self.containerConcurrency = containerConcurrency
         self.timeoutSeconds = timeoutSeconds
+        self.model = model
     }
 }
 

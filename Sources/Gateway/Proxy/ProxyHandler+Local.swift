@@ -1,0 +1,86 @@
+import NIOCore
+import NIOHTTP1
+
+/// The in-process side of ``ProxyHandler``: a lease whose worker is a ``LocalUpstream`` (a
+/// loaded model instance). The body is collected (bounded by ``maxLocalBodyBytes``), the request
+/// is handed over, and the answer comes back to this connection's event loop. The lease is
+/// released when the answer is written, or when the exchange ends another way.
+extension ProxyHandler {
+    /// The largest request body the gateway collects for an in-process worker.
+    static let maxLocalBodyBytes = 64 << 20
+
+    func beginLocal(_ local: any LocalUpstream) {
+        phase = .local
+        localBody = []
+        while let part = pending.popFirst(), phase == .local {
+            collectLocal(part)
+        }
+        updateReads()
+    }
+
+    func collectLocal(_ part: HTTPServerRequestPart) {
+        switch part {
+        case .head:
+            preconditionFailure("request heads are never buffered")
+        case .body(var body):
+            guard localBody.count + body.readableBytes <= Self.maxLocalBodyBytes else {
+                localBody = []
+                fail(with: .bodyTooLarge(limit: Self.maxLocalBodyBytes))
+                return
+            }
+            if localBody.isEmpty, let length = exchange.upstreamHead?.headers.first(name: "content-length").flatMap(Int.init),
+               length <= Self.maxLocalBodyBytes {
+                localBody.reserveCapacity(length)
+            }
+            localBody += body.readBytes(length: body.readableBytes) ?? []
+        case .end:
+            dispatchLocal()
+        }
+    }
+
+    /// Hands the complete request to the in-process worker.
+    private func dispatchLocal() {
+        guard let context, let local = lease?.local, let head = exchange.upstreamHead else { return }
+        var headers: [HeaderField] = []
+        headers.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers { headers.append(HeaderField(name: name, value: value)) }
+        let request = LocalRequest(method: head.method.rawValue, uri: head.uri, headers: headers, body: localBody)
+        localBody = []
+        exchange.upstreamHead = nil
+        if exchange.log != nil { exchange.log?.upstreamSentNanoseconds = NIODeadline.now().uptimeNanoseconds }
+        let generation = self.generation
+        let eventLoop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        local.handle(request) { response in
+            if eventLoop.inEventLoop {
+                handler.value.localResponded(response, generation: generation)
+            } else {
+                eventLoop.execute { handler.value.localResponded(response, generation: generation) }
+            }
+        }
+    }
+
+    /// Writes the in-process worker's answer, unless the exchange ended meanwhile.
+    private func localResponded(_ response: LocalResponse, generation: UInt64) {
+        guard generation == self.generation, phase == .local, let context else { return }
+        cancelTimeout()
+        releaseLease(.completed)
+        if exchange.log != nil { exchange.log?.upstreamHeadNanoseconds = NIODeadline.now().uptimeNanoseconds }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(response.headers.count + 3)
+        for field in response.headers { headers.add(name: field.name, value: field.value) }
+        headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
+        var keepAlive = exchange.keepAlive
+        let head = ProxyHeaders.downstreamResponseHead(
+            from: HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers),
+            version: exchange.version, keepAlive: &keepAlive, requestID: exchange.telemetry?.requestID)
+        exchange.responseHeadSent = true
+        exchange.responseCode = response.status
+        exchange.responseBytes = response.body.count
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !response.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        endResponse(nil, closing: !keepAlive)
+    }
+}

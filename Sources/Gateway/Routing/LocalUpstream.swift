@@ -1,0 +1,71 @@
+/// One header of a request or response that crosses ``LocalUpstream``.
+public struct HeaderField: Sendable, Hashable {
+    /// Header name as received (compare without case).
+    public var name: String
+    /// Header value.
+    public var value: String
+
+    /// Creates a header.
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A request for an in-process upstream: the head the gateway would forward to a worker
+/// (forwarding headers, `x-request-id` and `traceparent` already set) and the whole body.
+public struct LocalRequest: Sendable {
+    /// The method, for example `POST`.
+    public var method: String
+    /// Path and query as received.
+    public var uri: String
+    /// Request headers.
+    public var headers: [HeaderField]
+    /// The complete body (empty when there is none).
+    public var body: [UInt8]
+
+    /// Creates a request.
+    public init(method: String, uri: String, headers: [HeaderField], body: [UInt8]) {
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name }?.value
+    }
+
+    /// The path without the query.
+    public var path: Substring {
+        uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri[...]
+    }
+}
+
+/// A complete response from an in-process upstream. The gateway adds `content-length`,
+/// `x-request-id` and the connection headers.
+public struct LocalResponse: Sendable {
+    /// HTTP status code.
+    public var status: Int
+    /// Response headers (no hop-by-hop headers, no `content-length`).
+    public var headers: [HeaderField]
+    /// The body.
+    public var body: [UInt8]
+
+    /// Creates a response.
+    public init(status: Int, headers: [HeaderField] = [], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A worker that lives in the daemon's own process (a loaded model instance) instead of
+/// behind a loopback port. A lease that carries one (``UpstreamLease/local``) makes the gateway
+/// collect the request body and hand the request over instead of opening a connection.
+public protocol LocalUpstream: AnyObject, Sendable {
+    /// Handles one request. Called on a gateway event loop, which it must not block: the work
+    /// happens elsewhere and `respond` is called exactly once, from any thread.
+    func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void)
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Gateway
+import Inference
+import Store
+import Synchronization
+
+/// One loaded instance of a model revision: the in-process worker the gateway hands requests to.
+///
+/// Requests queue for the instance's own thread, which decodes them, runs the model and encodes
+/// the answer, so the gateway's event loops never block on inference. With a batcher, the thread
+/// takes every request that arrives within `maxLatency` of the first (up to `maxBatchSize`
+/// rows), runs them as one batch and splits the outputs; requests that cannot share a batch
+/// run alone.
+final class ModelWorker: LocalUpstream, @unchecked Sendable {
+    private struct Job {
+        var request: LocalRequest
+        var respond: @Sendable (LocalResponse) -> Void
+    }
+
+    let endpoint: ModelEndpoint
+    private let batcher: ModelBatcher?
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [Job] = []
+    private var stopping = false
+    private var thread: Thread?
+    /// Model runs so far (a batch counts once).
+    let runs = Atomic<Int>(0)
+
+    init(endpoint: ModelEndpoint, batcher: ModelBatcher?, label: String) {
+        self.endpoint = endpoint
+        self.batcher = batcher
+        let thread = Thread { [self] in loop() }
+        thread.name = "outpost-model-\(label)"
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    // MARK: LocalUpstream
+
+    func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            respond(Self.localResponse(.error(503, "model \(endpoint.name) is being unloaded; retry")))
+            return
+        }
+        jobs.append(Job(request: request, respond: respond))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Lets the thread finish what is queued, then end; the model is freed with the last
+    /// reference to it.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    // MARK: The instance's thread
+
+    private func loop() {
+        while let first = next(waitingUntil: nil) {
+            guard let batcher, batcher.maxBatchSize > 1 else {
+                run([first])
+                continue
+            }
+            var batch = [first]
+            let deadline = Date(timeIntervalSinceNow: Double(batcher.maxLatency) / 1000)
+            while batch.count < batcher.maxBatchSize, let job = next(waitingUntil: deadline) {
+                batch.append(job)
+            }
+            run(batch)
+        }
+        thread = nil
+    }
+
+    /// The next queued job; waits for one (until `deadline`, when given). Nil when stopping with
+    /// nothing queued, or when the deadline passes.
+    private func next(waitingUntil deadline: Date?) -> Job? {
+        condition.lock()
+        defer { condition.unlock() }
+        while jobs.isEmpty {
+            if stopping { return nil }
+            if let deadline {
+                if !condition.wait(until: deadline) { return nil }
+            } else {
+                condition.wait()
+            }
+        }
+        return jobs.removeFirst()
+    }
+
+    private func run(_ jobs: [Job]) {
+        var prepared: [(Job, PreparedInference)] = []
+        for job in jobs {
+            let request = job.request
+            switch endpoint.route(
+                method: request.method, path: request.path,
+                inferenceHeaderLength: request.header("inference-header-content-length"), body: request.body) {
+            case .respond(let response):
+                job.respond(Self.localResponse(response))
+            case .infer(let call):
+                prepared.append((job, call))
+            }
+        }
+        if prepared.count > 1, runBatched(prepared) { return }
+        for (job, call) in prepared {
+            job.respond(Self.localResponse(infer(call)))
+        }
+    }
+
+    /// Runs calls that share input names and row shapes as one batch; false when they cannot be
+    /// joined or the joined run fails (then each runs alone and gets its own answer or error).
+    private func runBatched(_ calls: [(Job, PreparedInference)]) -> Bool {
+        let rows = calls.map { $0.1.batchRows }
+        guard !rows.contains(nil), Set(calls.map { Set($0.1.inputs.keys) }).count == 1,
+              Set(calls.map { $0.1.outputNames ?? [] }).count == 1 else { return false }
+        let names = Array(calls[0].1.inputs.keys)
+        do {
+            var joined: [String: Tensor] = [:]
+            for name in names {
+                joined[name] = try Tensor.concatenated(calls.map { $0.1.inputs[name]! })
+            }
+            runs.add(1, ordering: .relaxed)
+            let outputs = try endpoint.model.run(joined, outputs: calls[0].1.outputNames)
+            let total = rows.reduce(0) { $0 + $1! }
+            guard outputs.values.allSatisfy({ $0.shape.first == total }) else { return false }
+            var start = 0
+            var answers: [LocalResponse] = []
+            for (index, (_, call)) in calls.enumerated() {
+                let range = start..<(start + rows[index]!)
+                start = range.upperBound
+                var mine: [String: Tensor] = [:]
+                for (name, tensor) in outputs { mine[name] = try tensor.rows(range) }
+                answers.append(Self.localResponse(call.response(outputs: mine)))
+            }
+            for (answer, (job, _)) in zip(answers, calls) { job.respond(answer) }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    private func infer(_ call: PreparedInference) -> EndpointResponse {
+        runs.add(1, ordering: .relaxed)
+        do {
+            return call.response(outputs: try endpoint.model.run(call.inputs, outputs: call.outputNames))
+        } catch let error as InferenceError {
+            return .error(error)
+        } catch {
+            return .error(500, "\(error)")
+        }
+    }
+
+    static func localResponse(_ response: EndpointResponse) -> LocalResponse {
+        LocalResponse(
+            status: response.status,
+            headers: response.headers.map { HeaderField(name: $0.key, value: $0.value) },
+            body: response.body)
+    }
+}

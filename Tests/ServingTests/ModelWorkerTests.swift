@@ -1,0 +1,80 @@
+import Foundation
+import Gateway
+import Inference
+import Store
+import Synchronization
+import Testing
+@testable import Serving
+
+@Suite struct ModelWorkerTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("InferenceTests/Fixtures/mlp.onnx").path
+
+    static func request(rows: Int, seed: Float) -> LocalRequest {
+        let data = (0..<(rows * 16)).map { String(seed + Float($0) / 100) }.joined(separator: ",")
+        let body = #"{"inputs":[{"name":"input","shape":[\#(rows),16],"datatype":"FP32","data":[\#(data)]}]}"#
+        return LocalRequest(method: "POST", uri: "/v2/models/mlp/infer", headers: [], body: Array(body.utf8))
+    }
+
+    /// Sends every request at once and waits for all answers.
+    static func answers(_ worker: ModelWorker, _ requests: [LocalRequest]) async -> [LocalResponse] {
+        await withTaskGroup(of: (Int, LocalResponse).self) { group in
+            for (index, request) in requests.enumerated() {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        worker.handle(request) { continuation.resume(returning: $0) }
+                    }.withIndex(index)
+                }
+            }
+            var results = [LocalResponse?](repeating: nil, count: requests.count)
+            for await (index, response) in group { results[index] = response }
+            return results.map { $0! }
+        }
+    }
+
+    static func outputs(_ response: LocalResponse) -> [Double] {
+        let json = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        let first = (json?["outputs"] as? [[String: Any]])?.first { $0["name"] as? String == "output" }
+        return (first?["data"] as? [NSNumber])?.map(\.doubleValue) ?? []
+    }
+
+    @Test func batcherJoinsConcurrentRequestsAndSplitsTheirRows() async throws {
+        let model = try OnnxModel.load(path: Self.fixture)
+        let requests = (0..<8).map { Self.request(rows: 1 + $0 % 3, seed: Float($0)) }
+        let single = ModelWorker(endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: nil, label: "single")
+        defer { single.stop() }
+        let batched = ModelWorker(
+            endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model),
+            batcher: ModelBatcher(maxBatchSize: 8, maxLatency: 200), label: "batched")
+        defer { batched.stop() }
+
+        let expected = await Self.answers(single, requests)
+        let got = await Self.answers(batched, requests)
+        #expect(single.runs.load(ordering: .relaxed) == 8)
+        #expect(batched.runs.load(ordering: .relaxed) < 8, "requests queued together run as fewer batches")
+        for (index, (want, have)) in zip(expected, got).enumerated() {
+            #expect(have.status == 200, "\(String(decoding: have.body, as: UTF8.self))")
+            let a = Self.outputs(want), b = Self.outputs(have)
+            #expect(a.count == (1 + index % 3) * 4 && a.count == b.count)
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) }, "request \(index)")
+        }
+    }
+
+    @Test func aBadRequestInABatchFailsAlone() async throws {
+        let model = try OnnxModel.load(path: Self.fixture)
+        let worker = ModelWorker(
+            endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model),
+            batcher: ModelBatcher(maxBatchSize: 4, maxLatency: 200), label: "mixed")
+        defer { worker.stop() }
+        let bad = LocalRequest(
+            method: "POST", uri: "/v2/models/mlp/infer", headers: [],
+            body: Array(#"{"inputs":[{"name":"input","shape":[1,15],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]}"#.utf8))
+        let answers = await Self.answers(worker, [Self.request(rows: 1, seed: 0), bad, Self.request(rows: 2, seed: 1)])
+        #expect(answers.map(\.status) == [200, 400, 200])
+        #expect(Self.outputs(answers[2]).count == 8)
+    }
+}
+
+extension LocalResponse {
+    fileprivate func withIndex(_ index: Int) -> (Int, LocalResponse) { (index, self) }
+}
