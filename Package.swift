@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "Platform",
             dependencies: [
-                "Store", "Gateway", "Serving",
+                "Store", "Gateway", "Serving", "Inference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -23,5 +23,7 @@
 // one BLAS thread per request is usually the better choice.
 //
 // The codecs (`Codec/`) turn V2 REST JSON, the Triton binary tensor extension and V1 `:predict`
-// bodies into typed requests and back, with KServe's error messages; the HTTP wiring lives in
-// the Serving/Platform modules.
+// bodies into typed requests and back, with KServe's error messages. `Endpoint/ModelEndpoint`
+// maps a method and path to those codecs (health, metadata, infer, V1 predict) without knowing
+// HTTP libraries; Serving's model workers run what it prepares (batched when asked) and hand the
+// answers to the gateway.

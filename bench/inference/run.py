@@ -23,18 +23,13 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-VENV = os.environ.get("OUTPOST_PY_VENV", os.path.expanduser("~/.cache/outpost-inference-venv"))
 
 
 def bootstrap():
-    if os.environ.get("OUTPOST_IN_VENV") == "1":
-        return
-    py = os.path.join(VENV, "bin", "python")
-    if not os.path.exists(py):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-    if subprocess.run([py, "-c", "import numpy, onnxruntime"], capture_output=True).returncode:
-        subprocess.check_call([py, "-m", "pip", "install", "-q", "numpy", "onnxruntime"])
-    os.execve(py, [py, os.path.abspath(__file__), *sys.argv[1:]], dict(os.environ, OUTPOST_IN_VENV="1"))
+    sys.dont_write_bytecode = True  # keep bench/lib free of __pycache__
+    sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
+    import pyvenv
+    pyvenv.reexec_in_venv(__file__, ["numpy", "onnxruntime"], ["numpy", "onnxruntime"])
 
 
 def main():

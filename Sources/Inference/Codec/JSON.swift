@@ -13,7 +13,19 @@ enum JSON: Equatable {
     case number(Double)
     case string(String)
     case array([JSON])
+    /// An array whose elements are all numbers, kept unboxed (tensor `data`, shapes). `integral`
+    /// is true when every element was written as an integer literal of at most 2^53 in magnitude.
+    case numbers([Double], integral: Bool)
     case object([(String, JSON)])
+
+    /// The elements of an array, whichever way it is stored.
+    var items: [JSON]? {
+        switch self {
+        case .array(let items): items
+        case .numbers(let values, let integral): values.map { integral ? .int(Int64($0)) : .number($0) }
+        default: nil
+        }
+    }
 
     static func == (a: JSON, b: JSON) -> Bool {
         switch (a, b) {
@@ -22,7 +34,7 @@ enum JSON: Equatable {
         case (.number(let x), .number(let y)): x == y
         case (.int(let x), .int(let y)): x == y
         case (.string(let x), .string(let y)): x == y
-        case (.array(let x), .array(let y)): x == y
+        case (.array, .array), (.array, .numbers), (.numbers, .array), (.numbers, .numbers): a.items! == b.items!
         case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: false
         }
@@ -39,7 +51,7 @@ enum JSON: Equatable {
         case .bool: "a boolean"
         case .number, .int: "a number"
         case .string: "a string"
-        case .array: "an array"
+        case .array, .numbers: "an array"
         case .object: "an object"
         }
     }
@@ -131,6 +143,37 @@ struct JSONParser {
         var items: [JSON] = []
         skipSpace()
         if p < b.count, b[p] == UInt8(ascii: "]") { p += 1; return .array(items) }
+        // Numeric arrays (tensor data) stay unboxed while every element is a number.
+        var values: [Double] = []
+        var integral = true
+        var needSeparator = false
+        numeric: while p < b.count, b[p] == UInt8(ascii: "-") || (b[p] >= 0x30 && b[p] <= 0x39) {
+            let element = try number()
+            switch element {
+            case .int(let i) where i.magnitude <= 1 << 53: values.append(Double(i))
+            case .number(let d): values.append(d); integral = false
+            default:
+                items = Self.boxed(values, integral: integral) + [element]
+                values = []
+                needSeparator = true
+                break numeric
+            }
+            skipSpace()
+            guard p < b.count else { throw error("unterminated array") }
+            if b[p] == UInt8(ascii: "]") { p += 1; return .numbers(values, integral: integral) }
+            guard b[p] == UInt8(ascii: ",") else { throw error("expected ',' or ']'") }
+            p += 1
+            skipSpace()
+        }
+        // Something else follows: go on as a general array.
+        if !values.isEmpty { items = Self.boxed(values, integral: integral) }
+        if needSeparator {
+            skipSpace()
+            guard p < b.count else { throw error("unterminated array") }
+            if b[p] == UInt8(ascii: "]") { p += 1; return .array(items) }
+            guard b[p] == UInt8(ascii: ",") else { throw error("expected ',' or ']'") }
+            p += 1
+        }
         while true {
             skipSpace()
             items.append(try value())
@@ -140,6 +183,10 @@ struct JSONParser {
             if b[p] == UInt8(ascii: "]") { p += 1; return .array(items) }
             throw error("expected ',' or ']'")
         }
+    }
+
+    private static func boxed(_ values: [Double], integral: Bool) -> [JSON] {
+        values.map { integral ? .int(Int64($0)) : .number($0) }
     }
 
     private mutating func string() throws -> String {
@@ -210,31 +257,70 @@ struct JSONParser {
 
     private mutating func number() throws -> JSON {
         let start = p
-        var isInteger = true
+        var negative = false
         if p < b.count, b[p] == UInt8(ascii: "-") {
+            negative = true
             p += 1
             if p < b.count, b[p] == UInt8(ascii: "I") { try literal("Infinity"); return .number(-.infinity) }
         }
+        // The significant digits go into `mantissa` while they fit (19 digits always do), so
+        // that short decimals skip strtod (Clinger's fast path below).
+        var mantissa: UInt64 = 0
+        var significant = 0
+        var fractionDigits = 0
         let digits = p
-        while p < b.count, b[p] >= 0x30 && b[p] <= 0x39 { p += 1 }
+        while p < b.count, b[p] >= 0x30 && b[p] <= 0x39 {
+            if significant < 19 { mantissa = mantissa &* 10 &+ UInt64(b[p] &- 0x30) }
+            if mantissa != 0 { significant += 1 }
+            p += 1
+        }
         guard p > digits else { throw error("unexpected character") }
         if p - digits > 1 && b[digits] == 0x30 { throw error("leading zero in number") }
+        let integerEnd = p
+        var isInteger = true
         if p < b.count, b[p] == UInt8(ascii: ".") {
             isInteger = false; p += 1
             let f = p
-            while p < b.count, b[p] >= 0x30 && b[p] <= 0x39 { p += 1 }
+            while p < b.count, b[p] >= 0x30 && b[p] <= 0x39 {
+                if significant < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(b[p] &- 0x30)
+                    fractionDigits += 1
+                    if mantissa != 0 { significant += 1 }
+                } else {
+                    significant += 1  // too many digits for the fast path
+                }
+                p += 1
+            }
             guard p > f else { throw error("digit expected after '.'") }
         }
+        var exponent = 0
+        var exponentOverflow = false
         if p < b.count, b[p] == UInt8(ascii: "e") || b[p] == UInt8(ascii: "E") {
             isInteger = false; p += 1
-            if p < b.count, b[p] == UInt8(ascii: "+") || b[p] == UInt8(ascii: "-") { p += 1 }
+            var exponentNegative = false
+            if p < b.count, b[p] == UInt8(ascii: "+") || b[p] == UInt8(ascii: "-") { exponentNegative = b[p] == UInt8(ascii: "-"); p += 1 }
             let e = p
-            while p < b.count, b[p] >= 0x30 && b[p] <= 0x39 { p += 1 }
+            while p < b.count, b[p] >= 0x30 && b[p] <= 0x39 {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(b[p] &- 0x30) } else { exponentOverflow = true }
+                p += 1
+            }
             guard p > e else { throw error("digit expected in exponent") }
+            if exponentNegative { exponent = -exponent }
+        }
+        if isInteger, integerEnd - digits <= 18 {
+            let magnitude = Int64(mantissa)
+            return .int(negative ? -magnitude : magnitude)
         }
         let len = p - start
         if isInteger, len <= 20, let i = Int64(String(decoding: UnsafeBufferPointer(rebasing: b[start..<p]), as: UTF8.self)) {
             return .int(i)
+        }
+        // Clinger: a mantissa below 2^53 and a power of ten up to 22 are exact doubles, so one
+        // multiplication or division rounds correctly.
+        let power = exponent - fractionDigits
+        if !exponentOverflow, significant <= 19, mantissa <= 1 << 53, (-22...22).contains(power) {
+            let value = power >= 0 ? Double(mantissa) * Self.powersOfTen[power] : Double(mantissa) / Self.powersOfTen[-power]
+            return .number(negative ? -value : value)
         }
         let v: Double = withUnsafeTemporaryAllocation(of: CChar.self, capacity: len + 1) { buf in
             for i in 0..<len { buf[i] = CChar(bitPattern: b[start + i]) }
@@ -242,5 +328,12 @@ struct JSONParser {
             return strtod(buf.baseAddress!, nil)
         }
         return .number(v)
+    }
+
+    /// 1e0 … 1e22, every one exact as a Double.
+    private static let powersOfTen: [Double] = (0...22).map { exponent in
+        var value = 1.0
+        for _ in 0..<exponent { value *= 10 }
+        return value
     }
 }

@@ -6,6 +6,9 @@ enum TensorCoding {
     /// Decodes `data` (nested or flat) for `shape` and `datatype`; `what` names the tensor in errors.
     static func fromJSON(_ data: JSON, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor {
         let expected = try checkedCount(shape, what: "input '\(what)'")
+        if let tensor = try fromNumbers(data, expected: expected, shape: shape, datatype: datatype, what: what) {
+            return tensor
+        }
         var flat: [JSON] = []
         flat.reserveCapacity(min(expected, 1 << 20))
         flatten(data, into: &flat)
@@ -63,7 +66,34 @@ enum TensorCoding {
     }
 
     private static func flatten(_ v: JSON, into out: inout [JSON]) {
-        if case .array(let items) = v { for i in items { flatten(i, into: &out) } } else { out.append(v) }
+        switch v {
+        case .array(let items): for i in items { flatten(i, into: &out) }
+        case .numbers: for i in v.items! { out.append(i) }
+        default: out.append(v)
+        }
+    }
+
+    /// The fast path for float data that the parser kept unboxed (`.numbers`, flat or as rows):
+    /// nil when `data` has another shape or the type is not FP32/FP64, so the general path decides.
+    private static func fromNumbers(_ data: JSON, expected: Int, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor? {
+        guard datatype == .float32 || datatype == .float64 else { return nil }
+        var values: [Double] = []
+        func collect(_ v: JSON) -> Bool {
+            switch v {
+            case .numbers(let row, _):
+                if values.isEmpty { values.reserveCapacity(min(expected, 1 << 24)) }
+                values += row
+                return true
+            case .array(let rows): return rows.allSatisfy(collect)
+            default: return false
+            }
+        }
+        guard collect(data) else { return nil }
+        guard values.count == expected else {
+            throw InferenceError(.invalidInput, "unable to parse 'data' of input '\(what)': shape \(shape) needs \(expected) elements, got \(values.count)")
+        }
+        let storage: TensorStorage = datatype == .float32 ? .float32(values.map { Float($0) }) : .float64(values)
+        return try Tensor(shape: shape, datatype: datatype, storage: storage)
     }
 
     /// IEEE binary16 bits of `f` (round to nearest even).

@@ -12,7 +12,7 @@ public enum V1Codec {
         case (.some, .some): throw InferenceError(.invalidRequest, "use either 'instances' or 'inputs', not both")
         case (nil, nil): throw InferenceError(.invalidRequest, "expected 'instances' or 'inputs' in the request body")
         }
-        guard case .array(let rows) = rowsJSON, !rows.isEmpty else {
+        guard let rows = rowsJSON.items, !rows.isEmpty else {
             throw InferenceError(.invalidRequest, "'instances' must be a non-empty array")
         }
         if case .object = rows[0] {
@@ -36,7 +36,7 @@ public enum V1Codec {
     private static func stack(_ rows: [JSON], _ meta: TensorMetadata) throws -> Tensor {
         var rowShape: [Int] = []
         var probe = rows[0]
-        while case .array(let items) = probe { rowShape.append(items.count); probe = items.first ?? .null }
+        while let items = probe.items { rowShape.append(items.count); probe = items.first ?? .null }
         let shape = [rows.count] + rowShape
         for (k, row) in rows.enumerated() where shapeOf(row) != rowShape {
             throw InferenceError(.invalidInput, "instance \(k) has shape \(shapeOf(row)), instance 0 has \(rowShape)")
@@ -45,7 +45,7 @@ public enum V1Codec {
     }
 
     private static func shapeOf(_ v: JSON) -> [Int] {
-        guard case .array(let items) = v else { return [] }
+        guard let items = v.items else { return [] }
         return [items.count] + (items.first.map(shapeOf) ?? [])
     }
 

@@ -23,7 +23,7 @@ public enum V2Codec {
         case let other?: throw InferenceError(.invalidRequest, "'id' must be a string, got \(other.typeName)")
         }
         request.parameters = try parameters(json["parameters"], what: "request")
-        guard case .array(let inputs)? = json["inputs"] else {
+        guard let inputs = json["inputs"]?.items else {
             throw InferenceError(.invalidRequest, "the request needs an 'inputs' array")
         }
         var offset = headerEnd
@@ -58,12 +58,12 @@ public enum V2Codec {
         }
         switch json["outputs"] {
         case nil, .null?: break
-        case .array(let outs)?:
+        case let value?:
+            guard let outs = value.items else { throw InferenceError(.invalidRequest, "'outputs' must be an array, got \(value.typeName)") }
             request.outputs = try outs.enumerated().map { k, o in
                 guard case .string(let name)? = o["name"] else { throw InferenceError(.invalidRequest, "outputs[\(k)] needs a 'name' string") }
                 return RequestedOutput(name: name, parameters: try parameters(o["parameters"], what: "output '\(name)'"))
             }
-        case let other?: throw InferenceError(.invalidRequest, "'outputs' must be an array, got \(other.typeName)")
         }
         return request
     }
@@ -166,7 +166,7 @@ public enum V2Codec {
     }
 
     static func shapeOf(_ v: JSON?, what: String) throws -> [Int] {
-        guard case .array(let dims)? = v else { throw InferenceError(.invalidRequest, "input '\(what)' needs a 'shape' array") }
+        guard let dims = v?.items else { throw InferenceError(.invalidRequest, "input '\(what)' needs a 'shape' array") }
         return try dims.map { d in
             guard case .int(let n) = d, n >= 0, n <= Int64(Int32.max) else {
                 throw InferenceError(.invalidRequest, "input '\(what)': shape dimensions must be non-negative integers")

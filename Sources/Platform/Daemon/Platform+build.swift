@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Gateway
 import Hummingbird
+import Inference
 import Logging
 import NIOCore
 import NIOPosix
@@ -37,6 +38,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let manager = RevisionManager(
         store: store, configuration: configuration.servingConfiguration, domain: configuration.domain,
         logger: logger.with(label: "serving"), metrics: metrics, publish: { relay.publish($0) })
+    logBLAS(logger)  // after the manager, which sets OpenBLAS's thread count
     let gateway = Gateway(
         configuration: GatewayConfiguration(
             host: configuration.gatewayHost, port: configuration.gatewayPort, drainTimeout: configuration.drainTimeout,
@@ -77,6 +79,21 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger.with(label: "lifecycle")))
     return Platform(group: group, manager: manager, gateway: gateway, token: token, tokenCreated: tokenCreated)
+}
+
+/// Says which OpenBLAS kernels models will run on, and warns when OpenBLAS fell back to old
+/// generic kernels on a CPU with AVX2 or AVX-512 (an OpenBLAS build older than the CPU does):
+/// `OPENBLAS_CORETYPE` is read when the library loads, so only the operator can fix it.
+private func logBLAS(_ logger: Logger) {
+    let core = BLASRuntime.coreName
+    logger.info("inference engine ready", metadata: ["openblas-core": "\(core)", "openblas-threads": "\(BLASRuntime.threadCount)"])
+    let generic: Set<String> = ["Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Core2", "Penryn", "Dunnington", "Atom"]
+    guard generic.contains(core), ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+          let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return }
+    let suggestion = flags.contains(" avx512f") ? "SkylakeX" : (flags.contains(" avx2") ? "Haswell" : nil)
+    if let suggestion {
+        logger.warning("OpenBLAS did not recognise this CPU and runs \(core) kernels; start the daemon with OPENBLAS_CORETYPE=\(suggestion) for several times faster models")
+    }
 }
 
 /// Appends access-log lines to a file (or standard error for `-`). Each line is one `write(2)`

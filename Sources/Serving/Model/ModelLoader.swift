@@ -13,6 +13,15 @@ final class ModelLoader: Sendable {
 
     private let loaded = Mutex<[String: WeakModel]>([:])
 
+    /// Model instances run one OpenBLAS thread each, unless `OPENBLAS_NUM_THREADS` says
+    /// otherwise: parallelism comes from instances and concurrent requests, and OpenBLAS's own
+    /// threads spin between calls, burning the cores the gateway needs.
+    init() {
+        if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
+            BLASRuntime.setThreadCount(1)
+        }
+    }
+
     /// The model at `path`, loaded now unless an instance of the same revision holds it.
     /// `key` names the revision (two revisions never share a cache entry).
     func model(key: String, path: String) async throws -> OnnxModel {
