@@ -8,6 +8,8 @@ struct AdminDependencies: Sendable {
     var logDirectory: String
     /// Where uploaded models are kept.
     var modelDirectory: String
+    /// The built-in CA; nil serves no certificate routes.
+    var authority: CertificateAuthority? = nil
     /// Public URL of a service: `http://<name>.<namespace>.<domain>[:port]`.
     var serviceURL: @Sendable (_ namespace: String, _ name: String) -> String
     /// Whether the daemon is ready to serve (store open, controllers running).
@@ -41,5 +43,8 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     RevisionController(store: dependencies.store).addRoutes(to: api)
     InferenceServiceController(store: dependencies.store, url: dependencies.serviceURL).addRoutes(to: api)
     ModelUploadController(directory: dependencies.modelDirectory).addRoutes(to: api)
+    if let authority = dependencies.authority {
+        CertificateController(authority: authority).addRoutes(to: api)
+    }
     return router
 }

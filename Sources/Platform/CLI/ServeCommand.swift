@@ -21,6 +21,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Domain suffix of service hosts: <service>.<namespace>.<domain>.")
     var domain = "localhost"
 
+    @Option(help: "SPIFFE trust domain of workload identities: spiffe://<trust-domain>/ns/<namespace>/sa/<name>.")
+    var trustDomain = "outpost.local"
+
     @Option(help: "Extra idle time after the stable window before a revision scales to zero (e.g. 30s, 500ms).")
     var scaleToZeroGracePeriod = "30s"
 
@@ -91,6 +94,10 @@ struct ServeCommand: AsyncParsableCommand {
         (configuration.gatewayHost, configuration.gatewayPort) = gateway
         (configuration.adminHost, configuration.adminPort) = admin
         configuration.domain = domain.lowercased()
+        guard Names.dns1035Problem(trustDomain.replacingOccurrences(of: ".", with: "-"), maxLength: 253) == nil else {
+            throw ValidationError("--trust-domain must be a DNS name such as outpost.local, got \"\(trustDomain)\"")
+        }
+        configuration.trustDomain = trustDomain.lowercased()
         configuration.autoscaler = try autoscalerDefaults()
         configuration.terminationGracePeriod = DurationText.parse(terminationGracePeriod)!
         configuration.progressDeadline = DurationText.parse(progressDeadline)!

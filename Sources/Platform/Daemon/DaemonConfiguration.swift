@@ -9,6 +9,8 @@ struct DaemonConfiguration: Sendable {
     var adminHost: String = "127.0.0.1"
     var adminPort: Int = 8090
     var domain: String = "localhost"
+    /// The SPIFFE trust domain of workload identities.
+    var trustDomain: String = "outpost.local"
     var autoscaler = AutoscalerDefaults()
     var terminationGracePeriod: Duration = .seconds(10)
     var progressDeadline: Duration = .seconds(60)

@@ -25,6 +25,7 @@ struct DataDirectory: Sendable {
     var tokenPath: String { "\(path)/admin.token" }
     var logDirectory: String { "\(path)/logs" }
     var modelDirectory: String { "\(path)/models" }
+    var caDirectory: String { "\(path)/ca" }
     var lockPath: String { "\(path)/outpost.lock" }
 
     /// Creates the folder (mode 0700) if needed.

@@ -31,6 +31,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     _ = try dataDirectory.lock()
     let store = try Store(path: dataDirectory.databasePath)
     let (token, tokenCreated) = try dataDirectory.adminToken()
+    let authority = try CertificateAuthority(directory: dataDirectory.caDirectory, trustDomain: configuration.trustDomain)
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
     let relay = RouteRelay()
@@ -50,6 +51,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let gatewayPort = configuration.gatewayPort
     let router = buildAdminRouter(AdminDependencies(
         store: store, token: token, logDirectory: dataDirectory.logDirectory, modelDirectory: dataDirectory.modelDirectory,
+        authority: authority,
         serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
         isReady: { ready.load(ordering: .relaxed) },
         metrics: {

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import NIOHTTP1
+
+/// `outpost cert ...`: certificates from the daemon's built-in CA.
+struct CertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cert", abstract: "Issue certificates from the built-in CA and export its trust bundle.",
+        subcommands: [Issue.self, CA.self])
+}
+
+extension CertCommand {
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a client certificate for a caller outside the platform.",
+            discussion: "Writes DIR/cert.pem, DIR/key.pem (mode 0600) and DIR/ca.pem (the trust bundle). The identity is spiffe://<trust-domain>/ns/<namespace>/sa/<identity>.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The caller's name (DNS-1035).") var identity: String
+        @Option(name: .shortAndLong, help: "Namespace of the identity.") var namespace = "default"
+        @Option(help: "Folder to write cert.pem, key.pem and ca.pem to (created if missing).") var out: String
+        @Option(help: "Lifetime, e.g. 24h (default) or 30m.") var ttl: String?
+        @Option(name: .customLong("dns-name"), help: "A DNS name for the SAN too (repeat for more; for server certificates).")
+        var dnsNames: [String] = []
+
+        func run() async throws {
+            let request = IssueCertificateRequest(
+                identity: identity, namespace: namespace, dnsNames: dnsNames.isEmpty ? nil : dnsNames, ttl: ttl)
+            let data = try await global.client().call(.POST, "/api/v1/certificates", body: try APIJSON.encoder().encode(request))
+            let issued = try APIJSON.decoder().decode(IssuedCertificateDTO.self, from: data)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try write("\(out)/key.pem", issued.privateKey, mode: 0o600)
+            try write("\(out)/cert.pem", issued.certificate, mode: 0o644)
+            try write("\(out)/ca.pem", issued.trustBundle, mode: 0o644)
+            if global.output == .json { return printRaw(data) }
+            printFields([
+                ("Identity", issued.spiffeID), ("Not after", issued.notAfter.formatted(Date.ISO8601FormatStyle())),
+                ("Files", "\(out)/cert.pem, \(out)/key.pem, \(out)/ca.pem"),
+            ])
+        }
+    }
+
+    struct CA: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the CA's trust bundle (PEM), or write it to a file.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "File to write the bundle to.") var out: String?
+
+        func run() async throws {
+            let data = try await global.client().call(.GET, "/api/v1/certificates/ca")
+            let bundle = try APIJSON.decoder().decode(TrustBundleDTO.self, from: data)
+            if let out { return try write(out, bundle.trustBundle, mode: 0o644) }
+            if global.output == .json { return printRaw(data) }
+            print(bundle.trustBundle, terminator: "")
+        }
+    }
+}
+
+/// Writes `contents` to `path` with `mode`, replacing any file there.
+private func write(_ path: String, _ contents: String, mode: mode_t) throws {
+    unlink(path)
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let bytes = Array(contents.utf8)
+    guard bytes.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+        throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+}
