@@ -37,5 +37,6 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     ServiceController(store: dependencies.store, url: dependencies.serviceURL, logDirectory: dependencies.logDirectory)
         .addRoutes(to: api)
     RevisionController(store: dependencies.store).addRoutes(to: api)
+    TrafficPolicyController(store: dependencies.store).addRoutes(to: api)
     return router
 }

@@ -47,16 +47,7 @@ enum ServiceValidation {
             throw FieldError(field: "spec", "spec is required", code: "MissingField")
         }
         if object["metadata"] == nil { object["metadata"] = [String: Any]() }  // the URL may name it
-        let dto: ServiceDTO
-        do {
-            let normalized = try JSONSerialization.data(withJSONObject: object)
-            dto = try APIJSON.decoder().decode(ServiceDTO.self, from: normalized)
-        } catch DecodingError.keyNotFound(let key, let context) {
-            let path = (context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
-            throw FieldError(field: path, "\(path) is required", code: "MissingField")
-        } catch {
-            throw FieldError(field: "", "the body does not describe a service: \(error)")
-        }
+        let dto = try ResourceBody.decode(ServiceDTO.self, from: object, kind: "service")
 
         if let namespace = dto.metadata.namespace, namespace != pathNamespace {
             throw FieldError(field: "metadata.namespace", "metadata.namespace \"\(namespace)\" does not match the namespace in the URL (\"\(pathNamespace)\")")
@@ -68,13 +59,7 @@ enum ServiceValidation {
         if let problem = Names.dns1035Problem(name, maxLength: Names.maxServiceNameLength) {
             throw FieldError(field: "metadata.name", "metadata.name \(problem)")
         }
-        var resourceVersion: Int64?
-        if let text = dto.metadata.resourceVersion {
-            guard let value = Int64(text) else {
-                throw FieldError(field: "metadata.resourceVersion", "metadata.resourceVersion must be the string of a number, got \"\(text)\"")
-            }
-            resourceVersion = value
-        }
+        let resourceVersion = try ResourceBody.resourceVersion(dto.metadata)
 
         let templateSpec = dto.spec.template.spec
         guard let command = templateSpec.command, !command.trimmingCharacters(in: .whitespaces).isEmpty else {
