@@ -179,6 +179,46 @@ struct TrafficPolicyProxyTests {
         await upstream.stop()
     }
 
+    @Test("http1MaxPendingRequests: a second request waiting for a worker gets 503 UO")
+    func pendingLimit() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.slow(port: upstream.port, delay: .milliseconds(400)))
+        let policy = RoutePolicy(connectionPool: ConnectionPoolLimits(maxPendingRequests: 1))
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: Self.table(policy))
+        let waiting = try await gateway.client()
+        let other = try await gateway.client()
+        let first = Task { try await waiting.send(.GET, "/", host: TestRoutes.host) }
+        while resolver.slowCalls == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let refused = try await other.send(.GET, "/", host: TestRoutes.host)
+        #expect(refused.status == .serviceUnavailable)
+        #expect(ErrorBody(refused)?.error.code == "UpstreamOverflow")
+        #expect(try await first.value.status == .ok)
+        #expect(resolver.slowCalls == 1)
+        await waiting.close()
+        await other.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("maxRequestsPerConnection: 1 opens a fresh worker connection per request; unlimited reuses one")
+    func requestsPerConnection() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let once = RoutePolicy(connectionPool: ConnectionPoolLimits(maxRequestsPerConnection: 1))
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: Self.table(once))
+        let client = try await gateway.client()
+        var connections: [String] = []
+        for _ in 0..<3 { connections += try await client.send(.GET, "/", host: TestRoutes.host).headers["x-upstream-connection"] }
+        #expect(Set(connections).count == 3)
+        gateway.gateway.publish(Self.table(.default))
+        connections = []
+        for _ in 0..<3 { connections += try await client.send(.GET, "/", host: TestRoutes.host).headers["x-upstream-connection"] }
+        #expect(Set(connections).count == 1)
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test("mirror: a copy goes to the mirror service with a -shadow host; the answer is the primary's")
     func mirror() async throws {
         let upstream = try await TestUpstreamServer.start()
