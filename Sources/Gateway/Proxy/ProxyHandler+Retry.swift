@@ -28,17 +28,18 @@ extension ProxyHandler {
         acquireSlowly(target)
     }
 
-    /// Keeps a forwarded part for a later attempt, while retries remain and the body is small.
-    func keepForReplay(_ part: HTTPServerRequestPart, bytes: Int) {
+    /// Keeps a forwarded body part for a later attempt, while retries remain and the body is small.
+    func keepForReplay(_ body: ByteBuffer) {
         guard exchange.retriesLeft > 0 else { return }
-        exchange.replayBytes += bytes
+        exchange.replayBytes += body.readableBytes
         if exchange.replayBytes > RetryPolicy.maxReplayBytes {
             // Too large to keep: this request is not retried (Envoy's buffer-overflow rule).
             exchange.retriesLeft = 0
             exchange.replay = []
+            exchange.replayEnd = nil
             return
         }
-        exchange.replay.append(part)
+        exchange.replay.append(body)
     }
 
     /// Whether a failed attempt may be retried: retries left, and nothing sent to the client.
@@ -60,9 +61,11 @@ extension ProxyHandler {
         exchange.bodyBytesForwarded = false
         exchange.requestEndForwarded = false
         // What was forwarded goes again, ahead of anything that arrived meanwhile.
-        for part in exchange.replay.reversed() { pending.prepend(part) }
+        if case .some(let trailers) = exchange.replayEnd { pending.prepend(.end(trailers)) }
+        for body in exchange.replay.reversed() { pending.prepend(.body(body)) }
         exchange.replay = []
         exchange.replayBytes = 0
+        exchange.replayEnd = nil
         phase = .acquiring
         let backoff = RetryPolicy.backoff(retry: exchange.retryCount, random: loop.random.next())
         delayAttempt(by: backoff) { [self] in startAttempt() }

@@ -237,6 +237,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             exchange.upstreamKeepAlive = head.isKeepAlive
             exchange.upstreamHead = nil
             exchange.replay = []
+            exchange.replayEnd = nil
             if exchange.log != nil { exchange.log?.upstreamHeadNanoseconds = NIODeadline.now().uptimeNanoseconds }
             var keepAlive = exchange.keepAlive
             var response = ProxyHeaders.downstreamResponseHead(
@@ -270,8 +271,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 // Keep-alive race: the worker closed the idle connection as we reused it.
                 // Nothing of the body was sent, so send the request again on a fresh connection.
                 exchange.retried = true
-                exchange.replay = []  // only the end was forwarded; it goes again from `pending`
-                exchange.replayBytes = 0
+                exchange.replayEnd = nil  // only the end was forwarded; it goes again from `pending`
                 if exchange.requestEndForwarded {
                     exchange.requestEndForwarded = false
                     pending.prepend(.end(nil))

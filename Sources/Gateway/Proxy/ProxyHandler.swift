@@ -80,10 +80,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// Retries still allowed, and retries done so far.
         var retriesLeft = 0
         var retryCount = 0
-        /// Request parts forwarded so far, kept to send them again on a retry (while
-        /// `replayBytes` stays within ``RetryPolicy/maxReplayBytes``).
-        var replay: [HTTPServerRequestPart] = []
+        /// Body parts forwarded so far, kept to send them again on a retry (while `replayBytes`
+        /// stays within ``RetryPolicy/maxReplayBytes``); the forwarded end is kept apart, so a
+        /// bodiless request allocates nothing for it.
+        var replay: [ByteBuffer] = []
         var replayBytes = 0
+        var replayEnd: HTTPHeaders??
         /// The worker of the last failed attempt, avoided by the next one.
         var failedWorkerID: UInt64?
         /// The copy of this request going to the mirror service, while it takes parts.
@@ -305,11 +307,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             preconditionFailure("request heads are never buffered")
         case .body(let body):
             if body.readableBytes > 0 { exchange.bodyBytesForwarded = true }
-            keepForReplay(part, bytes: body.readableBytes)
+            keepForReplay(body)
             upstream.send(.body(.byteBuffer(body)))
         case .end(let trailers):
             exchange.requestEndForwarded = true
-            keepForReplay(part, bytes: 0)
+            if exchange.retriesLeft > 0 { exchange.replayEnd = .some(trailers) }
             upstream.send(.end(trailers))
         }
     }

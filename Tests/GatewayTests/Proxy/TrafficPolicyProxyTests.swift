@@ -34,6 +34,21 @@ struct TrafficPolicyProxyTests {
         await upstream.stop()
     }
 
+    @Test("a body larger than the replay buffer is not retried")
+    func largeBodyIsNotRetried() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: Self.table(.default))
+        let client = try await gateway.client()
+        let body = ByteBuffer(repeating: 7, count: RetryPolicy.maxReplayBytes + 1)
+        let response = try await client.send(.POST, "/flaky/1", host: TestRoutes.host, body: body, chunkSize: 16_384)
+        #expect(response.status == .serviceUnavailable)
+        #expect(upstream.requests.count == 1)
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test("retries run out: the last 503 goes to the client; attempts 0 never retries")
     func retriesExhausted() async throws {
         let upstream = try await TestUpstreamServer.start()
