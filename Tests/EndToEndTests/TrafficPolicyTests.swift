@@ -114,6 +114,34 @@ extension EndToEnd {
         #expect(back.contains { Self.port($0) == failing }, "the worker is back in rotation")
     }
 
+    @Test func consistentHashKeepsEachUserOnOneWorker() async throws {
+        try await onThread { try self.consistentHashKeepsEachUserOnOneWorkerOnThread() }
+    }
+
+    func consistentHashKeepsEachUserOnOneWorkerOnThread() throws {
+        let sandbox = try Sandbox("outpost-sticky")
+        defer { sandbox.close() }
+        let (daemon, folder) = (sandbox.daemon, sandbox.folder)
+        try deploy(daemon, "sticky", ["--annotation", "autoscaling.knative.dev/min-scale=2"])
+        try setPolicy(daemon, "sticky", #"{"trafficPolicy":{"loadBalancer":{"simple":"ROUND_ROBIN"}}}"#, folder: folder)
+        var ports = Set<String>()
+        #expect(eventually(timeout: .seconds(20)) {
+            if let port = Self.port(daemon.gateway("sticky")) { ports.insert(port) }
+            return ports.count == 2
+        })
+        try setPolicy(daemon, "sticky", #"{"trafficPolicy":{"loadBalancer":{"consistentHash":{"httpHeaderName":"x-user"}}}}"#, folder: folder)
+        var owners: [String: Set<String>] = [:]
+        for round in 0..<5 {
+            for user in 0..<20 {
+                let response = SimpleHTTP.request(
+                    port: daemon.gatewayPort, path: "/\(round)", host: "sticky.default.localhost", headers: [("x-user", "user-\(user)")])
+                owners["user-\(user)", default: []].insert(Self.port(response) ?? "error")
+            }
+        }
+        #expect(owners.values.allSatisfy { $0.count == 1 && !$0.contains("error") }, "\(owners)")
+        #expect(Set(owners.values.flatMap { $0 }) == ports, "users spread over both workers")
+    }
+
     @Test func delayAndAbortFaultsHitTheirPercentages() async throws {
         try await onThread { try self.delayAndAbortFaultsHitTheirPercentagesOnThread() }
     }
