@@ -71,6 +71,13 @@ extension ProxyHandler {
         delayAttempt(by: backoff) { [self] in startAttempt() }
     }
 
+    /// The flags of an exchange the worker answered: `URX` when retries ran out on a failure
+    /// they cover, `DI` when a fault delay was injected, else none.
+    var completedFlags: ResponseFlags {
+        if exchange.retryCount > 0, exchange.rule.retry.retries(status: exchange.responseCode) { return .upstreamRetryLimitExceeded }
+        return exchange.delayInjected ? .delayInjected : .none
+    }
+
     /// Bounds the current attempt until its response head arrives.
     func armPerTryTimeout(_ duration: Duration) {
         guard let context else { return }

@@ -206,7 +206,7 @@ extension ProxyHandler {
         }
         // A response that ended before its request did leaves unread body bytes: close.
         let closing = !exchange.keepAlive || !exchange.requestEndReceived
-        finishTelemetry(.none)
+        finishTelemetry(completedFlags)
         // Set before writing `.end`: the pipeline handler may deliver the next request inside it.
         phase = closing ? .closed : .idle
         let end = wrapOutboundOut(.end(trailers))

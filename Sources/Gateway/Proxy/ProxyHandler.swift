@@ -88,6 +88,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var replayEnd: HTTPHeaders??
         /// The worker of the last failed attempt, avoided by the next one.
         var failedWorkerID: UInt64?
+        /// A fault delay was injected.
+        var delayInjected = false
         /// The copy of this request going to the mirror service, while it takes parts.
         var mirror: MirrorExchange?
     }
@@ -259,6 +261,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         phase = .acquiring
         if let delay = exchange.rule.fault?.delay, roll(percent: delay.percent) {
             // Istio's fixed delay comes before the route (and its timeout) starts.
+            exchange.delayInjected = true
             delayAttempt(by: delay.duration) { [self] in beginForwarding(target) }
         } else {
             beginForwarding(target)

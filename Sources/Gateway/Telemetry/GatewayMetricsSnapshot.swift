@@ -23,6 +23,10 @@ public enum ResponseFlags: String, Sendable, Hashable, CaseIterable {
     case rateLimited = "RL"
     /// `UO`: a connection-pool limit (circuit breaker) refused the request (503).
     case upstreamOverflow = "UO"
+    /// `URX`: the response is a failure the retry policy covers, and no retry was left.
+    case upstreamRetryLimitExceeded = "URX"
+    /// `DI`: the traffic policy's fault injection delayed the request.
+    case delayInjected = "DI"
 }
 
 /// All request metrics of one gateway at one moment, merged over its event loops.

@@ -58,6 +58,8 @@ struct TrafficPolicyProxyTests {
         let client = try await gateway.client()
         #expect(try await client.send(.GET, "/status/503", host: TestRoutes.host).status == .serviceUnavailable)
         #expect(upstream.requests.count == 3)
+        let metrics = await gateway.gateway.metricsSnapshot()
+        #expect(metrics.series.contains { $0.key.responseCode == 503 && $0.key.responseFlags == .upstreamRetryLimitExceeded })
         #expect(try await client.send(.GET, "/flaky/1", host: TestRoutes.host).status == .serviceUnavailable)
         #expect(upstream.requests.count == 4)
         await client.close()
