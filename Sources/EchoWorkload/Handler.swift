@@ -19,6 +19,8 @@ struct Options {
     var bytes: Int?
     /// `echo=1`: answer with the request body itself.
     var echo = false
+    /// `fail=<fraction>`: answer 503 to this share (0...1) of requests, drawn independently.
+    var failFraction = 0.0
 
     /// Parses the recognised parameters of `query`; others are ignored.
     init(query: String) throws {
@@ -39,6 +41,9 @@ struct Options {
                 guard let count = Int(value), count >= 0 else { throw InvalidOption("bytes '\(value)'") }
                 bytes = count
             case "echo": echo = value == "1" || value == "true"
+            case "fail":
+                guard let fraction = Double(value), (0...1).contains(fraction) else { throw InvalidOption("fail '\(value)'") }
+                failFraction = fraction
             default: continue
             }
         }
@@ -97,7 +102,12 @@ func respond(to request: Request, on connection: Connection) throws -> (status: 
         try connection.readBody(framing)
         return try connection.send(request, status: 400, body: "invalid query parameter: \(error)\n")
     }
+    recordRequest(request)
     if options.delayMicros > 0 { sleepMicros(options.delayMicros) }
+    if failsOnPurpose(options) {
+        try connection.readBody(framing)
+        return try connection.send(request, status: 503, body: "failing on purpose (fail= or ECHO_FAIL_FILE)\n")
+    }
     if options.crash {
         logError("crash=1 on \(request.method) \(request.target): exiting with code 3")
         _exit(3)

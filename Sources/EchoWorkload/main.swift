@@ -7,9 +7,11 @@
 // is listening within a few milliseconds of exec.
 //
 // Every request is echoed back as JSON; query parameters (`delay`, `status`, `crash`, `bytes`,
-// `echo`) and environment knobs (`ECHO_START_DELAY`, `ECHO_EXIT_ON_START`, `ECHO_NEVER_LISTEN`)
-// let tests provoke slow, failing, crashing and never-ready workloads. See Handler.swift for the
-// request behaviour and Server.swift for the process lifecycle.
+// `echo`, `fail`) and environment knobs (`ECHO_START_DELAY`, `ECHO_EXIT_ON_START`,
+// `ECHO_NEVER_LISTEN`, `ECHO_FAIL_FILE`, `ECHO_RECORD_FILE`) let tests provoke slow, failing,
+// crashing and never-ready workloads and see what reached them. See Handler.swift for the
+// request behaviour, Faults.swift for the failure and recording knobs and Server.swift for the
+// process lifecycle.
 
 import Glibc
 

@@ -18,11 +18,11 @@ import Synchronization
 
 /// Runs revisions: worker pools, scale to zero, statuses and the gateway's route table.
 public final class RevisionManager: Service, UpstreamResolver, Sendable {
-    private let store: Store
+    let store: Store
     private let configuration: ServingConfiguration
     private let domain: String
     private let publish: @Sendable (RouteTable) -> Void
-    private let logger: Logger
+    let logger: Logger
     private let pools = Mutex<[RevisionID: ManagedRevision]>([:])
     private let routed = Mutex<Set<RevisionID>>([])
     private let metrics: (any ServingMetricsSink)?
@@ -86,7 +86,12 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
 
     /// Leases a ready worker of the revision without waiting.
     public func tryAcquire(_ revision: RevisionID) -> UpstreamLease? {
-        pools.withLock { $0[revision] }?.pool.tryAcquire()
+        pool(for: revision)?.tryAcquire()
+    }
+
+    /// The pool of a revision, if it is known.
+    func pool(for revision: RevisionID) -> RevisionPool? {
+        pools.withLock { $0[revision] }?.pool
     }
 
     /// Waits (bounded) for a worker, starting one when the revision is at zero.
@@ -149,6 +154,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
             return
         }
         let now = Date()
+        let policies = compiledTrafficPolicies()
         let current = pools.withLock { $0 }
         let wanted = Set(revisions.map { RevisionID(namespace: $0.meta.namespace, name: $0.meta.name) })
 
@@ -172,6 +178,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
             let managed = current[id] ?? makePool(revision)
             let pool = managed.pool
             pool.hold(stopped.contains("\(id.namespace)/\(revision.serviceName)"))
+            pool.apply(policies["\(id.namespace)/\(revision.serviceName)"]?.workers ?? WorkerPolicy())
             managed.syncDesired()
             let snapshot = pool.snapshot()
             let outcome = managed.outcome
@@ -193,7 +200,9 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         var routes: [Route] = []
         for service in services {
             let key = "\(service.meta.namespace)/\(service.meta.name)"
-            let (status, route) = ServiceReconciler.serviceStatus(service: service, revisions: byService[key] ?? [], now: now)
+            let (status, serviceRoute) = ServiceReconciler.serviceStatus(service: service, revisions: byService[key] ?? [], now: now)
+            var route = serviceRoute
+            route.policy = policies[key]?.route ?? .default
             routes.append(route)
             if status != service.status {
                 write {

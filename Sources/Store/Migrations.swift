@@ -57,6 +57,7 @@ enum Migrations {
                 );
                 """)
         }
+        registerTrafficPolicies(&migrator)
         return migrator
     }
 

@@ -14,6 +14,8 @@ public struct StoreChange: Hashable, Sendable {
         case service
         /// A revision (created, status changed or deleted).
         case revision
+        /// A traffic policy (set or deleted); its name is the service's.
+        case trafficPolicy
     }
     /// Kind of resource.
     public var kind: Kind

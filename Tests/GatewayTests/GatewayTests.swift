@@ -71,7 +71,7 @@ struct GatewayTests {
         try await stopping.value
         await #expect(throws: (any Error).self) { _ = try await TestHTTPClient.connect(port: gateway.port) }
         #expect(resolver.everyLeaseReleasedOnce)
-        #expect(resolver.outcomes == ["completed", "completed"])
+        #expect(resolver.outcomes == ["responded 200", "responded 200"])
         await upstream.stop()
     }
 

@@ -15,6 +15,8 @@ struct ProxyError: Error, Sendable {
     let body: ByteBuffer
     /// The Envoy response flags the request is counted with.
     let responseFlags: ResponseFlags
+    /// Headers sent besides the fixed ones (`Retry-After`, `Location`).
+    var extraHeaders: [(name: String, value: String)] = []
 
     init(status: HTTPResponseStatus, code: String, message: String, flags: ResponseFlags) {
         self.status = status
@@ -107,6 +109,38 @@ extension ProxyError {
         ProxyError(
             status: .gatewayTimeout, code: "GatewayTimeout",
             message: "the worker did not respond within \(timeout)", flags: .upstreamRequestTimeout)
+    }
+
+    /// 429: the local rate limit has no token; `Retry-After` says when the next one comes.
+    static func rateLimited(retryAfter: Duration) -> ProxyError {
+        let seconds = max(1, retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0))
+        var error = ProxyError(
+            status: .tooManyRequests, code: "RateLimited",
+            message: "the service's local rate limit is exhausted; retry after \(seconds)s", flags: .rateLimited)
+        error.extraHeaders = [("retry-after", String(seconds))]
+        return error
+    }
+
+    /// The status of an injected abort (`fault.abort.httpStatus`).
+    static func faultAbort(status: Int) -> ProxyError {
+        ProxyError(
+            status: HTTPResponseStatus(statusCode: status), code: "FaultInjected",
+            message: "fault filter abort", flags: .faultInjected)
+    }
+
+    /// 503: a connection-pool limit of the service is reached.
+    static func overflow(_ limit: String) -> ProxyError {
+        ProxyError(
+            status: .serviceUnavailable, code: "UpstreamOverflow",
+            message: "the service's connection-pool limit \(limit) is reached", flags: .upstreamOverflow)
+    }
+
+    /// A redirect (`HTTPRedirect`) to `location`.
+    static func redirect(status: Int, location: String) -> ProxyError {
+        var error = ProxyError(
+            status: HTTPResponseStatus(statusCode: status), code: "Redirect", message: "moved to \(location)", flags: .none)
+        error.extraHeaders = [("location", location)]
+        return error
     }
 
     /// Maps a parser error from NIO's request decoder. (NIO reports llhttp's "Transfer-Encoding

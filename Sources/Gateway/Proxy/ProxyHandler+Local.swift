@@ -64,7 +64,7 @@ extension ProxyHandler {
     private func localResponded(_ response: LocalResponse, generation: UInt64) {
         guard generation == self.generation, phase == .local, let context else { return }
         cancelTimeout()
-        releaseLease(.completed)
+        releaseLease(.responded(status: response.status))
         if exchange.log != nil { exchange.log?.upstreamHeadNanoseconds = NIODeadline.now().uptimeNanoseconds }
         var headers = HTTPHeaders()
         headers.reserveCapacity(response.headers.count + 3)

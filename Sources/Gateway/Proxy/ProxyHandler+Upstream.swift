@@ -11,23 +11,28 @@ extension ProxyHandler {
     func acquireSlowly(_ target: RouteTarget) {
         guard let context else { return }
         let generation = self.generation
+        let attempt = exchange.retryCount
         let resolver = environment.resolver
         let promise = context.eventLoop.makePromise(of: UpstreamLease.self)
         acquireTask = promise.completeWithTask {
             try await resolver.acquire(target.revision, timeout: target.timeout)
         }
         promise.futureResult.assumeIsolated().whenComplete { [self] result in
-            acquireCompleted(result, generation: generation)
+            acquireCompleted(result, generation: generation, attempt: attempt)
         }
     }
 
-    func acquireCompleted(_ result: Result<UpstreamLease, any Error>, generation: UInt64) {
-        guard generation == self.generation, phase == .acquiring else {
-            // The request ended (timeout, client gone) while we waited: give the worker back.
+    func acquireCompleted(_ result: Result<UpstreamLease, any Error>, generation: UInt64, attempt: Int) {
+        guard generation == self.generation, attempt == exchange.retryCount, phase == .acquiring else {
+            // The request (or this attempt) ended while we waited: give the worker back.
             if case .success(let lease) = result { environment.resolver.release(lease, outcome: .completed) }
             return
         }
         acquireTask = nil
+        if exchange.countedPending {
+            exchange.countedPending = false
+            exchange.runtime?.leavePending()
+        }
         switch result {
         case .success(let lease):
             leaseAcquired(lease)
@@ -64,8 +69,9 @@ extension ProxyHandler {
 
     func connect(port: Int) {
         let generation = self.generation
+        let attempt = exchange.retryCount
         loop.pool.connect(port: port) { [self] result in
-            guard generation == self.generation, phase == .connecting else {
+            guard generation == self.generation, attempt == exchange.retryCount, phase == .connecting else {
                 // Nobody needs it any more; a fresh, unused connection is worth keeping.
                 if case .success(let connection) = result { loop.pool.checkin(connection) }
                 return
@@ -75,8 +81,7 @@ extension ProxyHandler {
                 attach(connection, reused: false)
             case .failure(let error):
                 environment.logger.debug("worker connection failed", metadata: ["port": "\(port)", "error": "\(error)"])
-                releaseLease(.connectFailed)
-                fail(with: .upstreamConnectFailed)
+                connectFailed()
             }
         }
     }
@@ -84,11 +89,11 @@ extension ProxyHandler {
     /// Starts forwarding on `connection`: the head, the held parts, then live parts.
     func attach(_ connection: UpstreamHandler, reused: Bool) {
         guard connection.isActive else {
-            releaseLease(.connectFailed)
-            fail(with: .upstreamConnectFailed)
+            connectFailed()
             return
         }
         upstream = connection
+        connection.requestCount += 1
         connection.delegate = self
         exchange.reusedConnection = reused
         phase = .forwarding
@@ -109,6 +114,16 @@ extension ProxyHandler {
         // cope with whatever phase that leaves.
         connection.flush()
         updateReads()
+    }
+
+    /// The attempt could not reach its worker: retry elsewhere when the rule allows, else 502.
+    func connectFailed() {
+        if canRetry, exchange.rule.retry.retriesConnectFailure {
+            retryAttempt(after: .connectFailed)
+            return
+        }
+        releaseLease(.connectFailed)
+        fail(with: .upstreamConnectFailed)
     }
 
     /// Detaches and closes the worker connection, if any (it is mid-exchange, so not reusable).
@@ -148,8 +163,8 @@ extension ProxyHandler {
         } else {
             acquireTask?.cancel()
             acquireTask = nil
-            releaseLease(.completed)
-            fail(with: .gatewayTimeout(exchange.target?.timeout ?? .zero))
+            releaseLease(.timedOut)
+            fail(with: .gatewayTimeout(exchange.rule.timeout ?? exchange.target?.timeout ?? .zero))
         }
     }
 
@@ -158,6 +173,7 @@ extension ProxyHandler {
     /// Fails the request before any response byte was sent: 5xx from the gateway.
     func fail(with error: ProxyError) {
         cancelTimeout()
+        cancelAttemptTimer()
         dropUpstream()
         releaseLease(.completed)
         respond(with: error)
@@ -166,6 +182,9 @@ extension ProxyHandler {
     /// Drops everything the exchange holds (client gone or connection failing).
     func abandonExchange() {
         cancelTimeout()
+        cancelAttemptTimer()
+        exchange.mirror?.cancel()
+        exchange.mirror = nil
         acquireTask?.cancel()
         acquireTask = nil
         dropUpstream()
@@ -179,24 +198,25 @@ extension ProxyHandler {
         let connection = upstream
         upstream = nil
         cancelTimeout()
-        releaseLease(.completed)
+        releaseLease(.responded(status: exchange.responseCode))
         if let connection {
             connection.delegate = nil
-            if exchange.upstreamKeepAlive && exchange.requestEndForwarded {
+            let spent = exchange.maxRequestsPerConnection.map { connection.requestCount >= $0 } ?? false
+            if exchange.upstreamKeepAlive && exchange.requestEndForwarded && !spent {
                 loop.pool.checkin(connection)
             } else {
                 connection.close()
             }
         }
         // A response that ended before its request did leaves unread body bytes: close.
-        endResponse(trailers, closing: !exchange.keepAlive || !exchange.requestEndReceived)
+        endResponse(trailers, closing: !exchange.keepAlive || !exchange.requestEndReceived, flags: completedFlags)
     }
 
-    /// Counts the exchange and writes the response's end; then the connection takes the next
-    /// request, or closes when `closing`.
-    func endResponse(_ trailers: HTTPHeaders?, closing: Bool) {
+    /// Counts the exchange with `flags` and writes the response's end; then the connection takes
+    /// the next request, or closes when `closing`.
+    func endResponse(_ trailers: HTTPHeaders?, closing: Bool, flags: ResponseFlags = .none) {
         guard let context else { return }
-        finishTelemetry(.none)
+        finishTelemetry(flags)
         // Set before writing `.end`: the pipeline handler may deliver the next request inside it.
         phase = closing ? .closed : .idle
         let end = wrapOutboundOut(.end(trailers))
@@ -217,13 +237,22 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         guard phase == .forwarding, let context else { return }
         switch part {
         case .head(let head):
+            let status = Int(head.status.code)
+            if status >= 200, canRetry, exchange.rule.retry.retries(status: status) {
+                retryAttempt(after: .responded(status: status))
+                return
+            }
+            cancelAttemptTimer()
             exchange.responseHeadReceived = true
             exchange.upstreamKeepAlive = head.isKeepAlive
             exchange.upstreamHead = nil
+            exchange.replay = []
+            exchange.replayEnd = nil
             if exchange.log != nil { exchange.log?.upstreamHeadNanoseconds = NIODeadline.now().uptimeNanoseconds }
             var keepAlive = exchange.keepAlive
-            let response = ProxyHeaders.downstreamResponseHead(
+            var response = ProxyHeaders.downstreamResponseHead(
                 from: head, version: exchange.version, keepAlive: &keepAlive, requestID: exchange.telemetry?.requestID)
+            if !exchange.rule.responseHeaders.isEmpty { Self.apply(exchange.rule.responseHeaders, to: &response.headers) }
             exchange.keepAlive = keepAlive
             exchange.responseHeadSent = true
             exchange.responseCode = Int(head.status.code)
@@ -252,12 +281,17 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 // Keep-alive race: the worker closed the idle connection as we reused it.
                 // Nothing of the body was sent, so send the request again on a fresh connection.
                 exchange.retried = true
+                exchange.replayEnd = nil  // only the end was forwarded; it goes again from `pending`
                 if exchange.requestEndForwarded {
                     exchange.requestEndForwarded = false
                     pending.prepend(.end(nil))
                 }
                 phase = .connecting
                 connect(port: lease.port)
+                return
+            }
+            if canRetry, exchange.rule.retry.retriesReset {
+                retryAttempt(after: .connectFailed)
                 return
             }
             releaseLease(.connectFailed)

@@ -67,6 +67,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var upstreamPort: Int?
         /// Access-log facts, gathered only when the access log is on.
         var log: AccessLogFacts?
+        // Traffic policy (see ProxyHandler+Policy.swift and ProxyHandler+Retry.swift).
+        /// The policy rule the request matched.
+        var rule = RouteRule.default
+        /// The service's shared limits, when its policy has any.
+        var runtime: RouteRuntime?
+        /// Counted towards `maxConnections` / `http1MaxPendingRequests` (given back once).
+        var countedInFlight = false
+        var countedPending = false
+        /// `connectionPool.http.maxRequestsPerConnection` of the service.
+        var maxRequestsPerConnection: Int?
+        /// The consistent-hash key of the request, if the policy hashes.
+        var hash: UInt64?
+        /// Retries still allowed, and retries done so far.
+        var retriesLeft = 0
+        var retryCount = 0
+        /// Body parts forwarded so far, kept to send them again on a retry (while `replayBytes`
+        /// stays within ``RetryPolicy/maxReplayBytes``); the forwarded end is kept apart, so a
+        /// bodiless request allocates nothing for it.
+        var replay: [ByteBuffer] = []
+        var replayBytes = 0
+        var replayEnd: HTTPHeaders??
+        /// The worker of the last failed attempt, avoided by the next one.
+        var failedWorkerID: UInt64?
+        /// A fault delay was injected.
+        var delayInjected = false
+        /// The copy of this request going to the mirror service, while it takes parts.
+        var mirror: MirrorExchange?
     }
 
     let environment: ProxyEnvironment
@@ -83,6 +110,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var pending = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 4)
     /// The request timeout (``RouteTarget/timeout``) while an exchange runs.
     var timeout: NIOScheduledCallback?
+    /// The per-try timeout of the current attempt, or a pending delay (fault or backoff).
+    var attemptTimer: Scheduled<Void>?
     var acquireTask: Task<Void, Never>?
     var readPending = false
     /// The request body collected for an in-process worker.
@@ -229,19 +258,29 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         exchange.target = target
         exchange.expectsContinue = info.expectsContinue && exchange.version == .http1_1
-        exchange.upstreamHead = ProxyHeaders.upstreamRequestHead(
+        var upstreamHead = ProxyHeaders.upstreamRequestHead(
             from: head, info: info, client: client, telemetry: exchange.telemetry)
+        guard admit(head, route: route, table: table, upstreamHead: &upstreamHead) else { return }
+        exchange.upstreamHead = upstreamHead
         phase = .acquiring
-        armTimeout(target.timeout)
-        if let lease = environment.resolver.tryAcquire(target.revision) {
-            leaseAcquired(lease)
+        if let delay = exchange.rule.fault?.delay, roll(percent: delay.percent) {
+            // Istio's fixed delay comes before the route (and its timeout) starts.
+            exchange.delayInjected = true
+            delayAttempt(by: delay.duration) { [self] in beginForwarding(target) }
         } else {
-            acquireSlowly(target)
+            beginForwarding(target)
         }
+    }
+
+    /// Arms the request timeout and starts the first attempt.
+    func beginForwarding(_ target: RouteTarget) {
+        armTimeout(exchange.rule.timeout ?? target.timeout)
+        startAttempt()
     }
 
     func receiveBody(_ body: ByteBuffer) {
         exchange.requestBytes &+= body.readableBytes
+        exchange.mirror?.send(.body(body))
         switch phase {
         case .acquiring, .connecting: pending.append(.body(body))
         case .forwarding: forward(.body(body))
@@ -252,6 +291,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func receiveEnd(_ trailers: HTTPHeaders?) {
         exchange.requestEndReceived = true
+        exchange.mirror?.send(.end(trailers))
+        exchange.mirror = nil
         switch phase {
         case .acquiring, .connecting:
             pending.append(.end(trailers))
@@ -276,9 +317,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             preconditionFailure("request heads are never buffered")
         case .body(let body):
             if body.readableBytes > 0 { exchange.bodyBytesForwarded = true }
+            keepForReplay(body)
             upstream.send(.body(.byteBuffer(body)))
         case .end(let trailers):
             exchange.requestEndForwarded = true
+            if exchange.retriesLeft > 0 { exchange.replayEnd = .some(trailers) }
             upstream.send(.end(trailers))
         }
     }
@@ -334,6 +377,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(error.body.readableBytes))
         if let requestID = exchange.telemetry?.requestID { headers.add(name: "x-request-id", value: requestID) }
+        for (name, value) in error.extraHeaders { headers.add(name: name, value: value) }
         if closing {
             headers.add(name: "connection", value: "close")
         } else if exchange.version == .http1_0 {

@@ -32,6 +32,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var isPooled = false
     /// When the connection was last returned to the pool.
     var idleSince = NIODeadline.distantPast
+    /// Requests sent on this connection (for `maxRequestsPerConnection`).
+    var requestCount = 0
 
     private var context: ChannelHandlerContext?
     private var readsPaused = false

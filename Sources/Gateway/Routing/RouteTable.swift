@@ -45,13 +45,19 @@ public struct Route: Hashable, Sendable {
     /// Tagged targets: each answers on its own host `<tag>-<service>.<namespace>.<domain>` and
     /// to the `Knative-Serving-Tag: <tag>` header on the service's host.
     public var tags: [String: RouteTarget]
+    /// The service's traffic policy (rules, retries, faults, limits).
+    public var policy: RoutePolicy
 
     /// Creates a route.
-    public init(namespace: String, service: String, targets: [RouteTarget], tags: [String: RouteTarget] = [:]) {
+    public init(
+        namespace: String, service: String, targets: [RouteTarget], tags: [String: RouteTarget] = [:],
+        policy: RoutePolicy = .default
+    ) {
         self.namespace = namespace
         self.service = service
         self.targets = targets
         self.tags = tags
+        self.policy = policy
     }
 
     /// The host this route answers to: `<service>.<namespace>.<domain>`.
@@ -76,6 +82,8 @@ public struct RouteTable: Sendable {
     public let domain: String
     /// Routes keyed by lowercased host name without port.
     private let routesByHost: [String: Route]
+    /// Shared counters of the services whose policy limits requests.
+    let runtimes: [ServiceKey: RouteRuntime]
 
     /// Compiles a table. Later routes for the same host replace earlier ones.
     public init(domain: String, routes: [Route]) {
@@ -87,11 +95,40 @@ public struct RouteTable: Sendable {
             for (tag, target) in route.tags {
                 // A tag host sends everything to its target.
                 let tagged = Route(namespace: route.namespace, service: route.service, targets: [RouteTarget(
-                    revision: target.revision, percent: 100, timeout: target.timeout)])
+                    revision: target.revision, percent: 100, timeout: target.timeout)], policy: route.policy)
                 byHost["\(tag)-\(route.service).\(route.namespace).\(self.domain)".lowercased()] = tagged
             }
         }
         self.routesByHost = byHost
+        var runtimes: [ServiceKey: RouteRuntime] = [:]
+        for route in routes where route.policy.needsRuntime {
+            runtimes[ServiceKey(route)] = RouteRuntime(rateLimit: route.policy.rateLimit, limits: route.policy.connectionPool)
+        }
+        self.runtimes = runtimes
+    }
+
+    private init(domain: String, routesByHost: [String: Route], runtimes: [ServiceKey: RouteRuntime]) {
+        self.domain = domain
+        self.routesByHost = routesByHost
+        self.runtimes = runtimes
+    }
+
+    /// This table with the token buckets and counters of `previous` kept for every service
+    /// whose limits did not change, so publishing a table does not refill buckets.
+    func inheritingRuntime(from previous: RouteTable) -> RouteTable {
+        guard !runtimes.isEmpty, !previous.runtimes.isEmpty else { return self }
+        var merged = runtimes
+        for (key, runtime) in runtimes {
+            if let old = previous.runtimes[key], old.rateLimit == runtime.rateLimit, old.limits == runtime.limits {
+                merged[key] = old
+            }
+        }
+        return RouteTable(domain: domain, routesByHost: routesByHost, runtimes: merged)
+    }
+
+    /// The shared counters of a route's service, if its policy has limits.
+    func runtime(for route: Route) -> RouteRuntime? {
+        runtimes.isEmpty ? nil : runtimes[ServiceKey(route)]
     }
 
     /// An empty table: every host is unknown.
@@ -115,5 +152,16 @@ public struct RouteTable: Sendable {
         var name = host[host.startIndex..<end]
         if name.last == "." { name = name.dropLast() }
         return name.lowercased()
+    }
+}
+
+/// A service's identity in the route table.
+struct ServiceKey: Hashable, Sendable {
+    var namespace: String
+    var service: String
+
+    init(_ route: Route) {
+        namespace = route.namespace
+        service = route.service
     }
 }

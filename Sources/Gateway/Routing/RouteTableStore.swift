@@ -15,7 +15,7 @@ final class RouteTableStore: Sendable {
     func publish(_ newTable: RouteTable) {
         table.withLock { current in
             let next = current.version &+ 1
-            current = (next, newTable)
+            current = (next, newTable.inheritingRuntime(from: current.table))
             version.store(next, ordering: .releasing)
         }
     }

@@ -18,12 +18,32 @@ public struct UpstreamLease: Sendable {
     }
 }
 
-/// How a leased request ended, so the resolver can account for it.
-public enum UpstreamOutcome: Sendable {
-    /// The worker answered (whatever the status code).
+/// How a leased request ended, so the resolver can account for it (and eject a worker that
+/// keeps failing: see DestinationRule `outlierDetection`).
+public enum UpstreamOutcome: Sendable, Hashable {
+    /// The exchange ended without a verdict on the worker (the client left, or the gateway
+    /// answered itself before using the worker).
     case completed
-    /// The connection to the worker failed before a response started.
+    /// The worker answered with this status code.
+    case responded(status: Int)
+    /// The connection to the worker failed (or closed) before a response started.
     case connectFailed
+    /// The worker did not answer within the request or per-try timeout.
+    case timedOut
+}
+
+/// Preferences for choosing a worker; a resolver with one worker may ignore them.
+public struct LeaseHint: Sendable, Hashable {
+    /// A worker to avoid when another one has capacity (the one a retried attempt failed on).
+    public var avoiding: UInt64?
+    /// The request's consistent-hash key, for `loadBalancer.consistentHash`.
+    public var hash: UInt64?
+
+    /// Creates a hint.
+    public init(avoiding: UInt64? = nil, hash: UInt64? = nil) {
+        self.avoiding = avoiding
+        self.hash = hash
+    }
 }
 
 /// Why no worker could be leased. The gateway turns it into a 503 with `reason` in the body.
@@ -49,8 +69,17 @@ public struct UpstreamUnavailable: Error, Sendable {
 public protocol UpstreamResolver: AnyObject, Sendable {
     /// Leases a ready worker with free capacity without waiting, or returns `nil`.
     func tryAcquire(_ revision: RevisionID) -> UpstreamLease?
+    /// Like ``tryAcquire(_:)``, choosing among workers by `hint`.
+    func tryAcquire(_ revision: RevisionID, hint: LeaseHint) -> UpstreamLease?
     /// Waits up to `timeout` for a worker; throws ``UpstreamUnavailable`` when none comes.
     func acquire(_ revision: RevisionID, timeout: Duration) async throws -> UpstreamLease
     /// Returns a lease.
     func release(_ lease: UpstreamLease, outcome: UpstreamOutcome)
+}
+
+extension UpstreamResolver {
+    /// Ignores the hint: right for resolvers that have one worker per revision.
+    public func tryAcquire(_ revision: RevisionID, hint: LeaseHint) -> UpstreamLease? {
+        tryAcquire(revision)
+    }
 }

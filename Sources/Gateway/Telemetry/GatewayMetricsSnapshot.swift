@@ -17,6 +17,16 @@ public enum ResponseFlags: String, Sendable, Hashable, CaseIterable {
     case downstreamConnectionTermination = "DC"
     /// `DPE`: the request was not valid HTTP or had ambiguous framing (400, 431).
     case downstreamProtocolError = "DPE"
+    /// `FI`: the traffic policy's fault injection aborted the request.
+    case faultInjected = "FI"
+    /// `RL`: the local rate limit refused the request (429).
+    case rateLimited = "RL"
+    /// `UO`: a connection-pool limit (circuit breaker) refused the request (503).
+    case upstreamOverflow = "UO"
+    /// `URX`: the response is a failure the retry policy covers, and no retry was left.
+    case upstreamRetryLimitExceeded = "URX"
+    /// `DI`: the traffic policy's fault injection delayed the request.
+    case delayInjected = "DI"
 }
 
 /// All request metrics of one gateway at one moment, merged over its event loops.

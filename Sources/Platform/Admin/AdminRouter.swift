@@ -46,5 +46,6 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     if let authority = dependencies.authority {
         CertificateController(authority: authority).addRoutes(to: api)
     }
+    TrafficPolicyController(store: dependencies.store).addRoutes(to: api)
     return router
 }

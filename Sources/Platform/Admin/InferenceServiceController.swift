@@ -154,7 +154,7 @@ enum InferenceServiceValidation {
         if let problem = shape.problem(in: json, at: "") { throw problem }
         guard json["spec"] != nil else { throw FieldError(field: "spec", "spec is required", code: "MissingField") }
         if json["metadata"] == nil { json["metadata"] = [String: Any]() }
-        let dto = try ResourceBody.decode(InferenceServiceDTO.self, from: json, kind: "an inference service")
+        let dto = try ResourceBody.decode(InferenceServiceDTO.self, from: json, kind: "inference service")
         let (name, resourceVersion) = try ResourceBody.checkedMetadata(dto.metadata, pathNamespace: pathNamespace, pathName: pathName)
 
         let predictor = dto.spec.predictor

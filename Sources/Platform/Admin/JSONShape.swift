@@ -9,6 +9,7 @@ indirect enum JSONShape: Sendable {
     case map(JSONShape)
     case string
     case integer
+    case number
     case boolean
 
     /// Returns a validation error for the first problem found, or nil.
@@ -43,6 +44,11 @@ indirect enum JSONShape: Sendable {
             guard let number = value as? NSNumber, !Self.isBoolean(number),
                   number.doubleValue == number.doubleValue.rounded(), abs(number.doubleValue) < 1e15 else {
                 return .init(field: path, "\(name(path)) must be an integer")
+            }
+            return nil
+        case .number:
+            guard let number = value as? NSNumber, !Self.isBoolean(number), number.doubleValue.isFinite else {
+                return .init(field: path, "\(name(path)) must be a number")
             }
             return nil
         case .boolean:

@@ -34,45 +34,6 @@ enum Names {
     static let maxServiceNameLength = 57
 }
 
-/// Decoding and metadata checks every resource body shares.
-enum ResourceBody {
-    /// Decodes a body already checked against its `JSONShape`; a missing field is named.
-    static func decode<T: Decodable>(_ type: T.Type, from object: [String: Any], kind: String) throws(FieldError) -> T {
-        do {
-            let normalized = try JSONSerialization.data(withJSONObject: object)
-            return try APIJSON.decoder().decode(T.self, from: normalized)
-        } catch DecodingError.keyNotFound(let key, let context) {
-            let path = (context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
-            throw FieldError(field: path, "\(path) is required", code: "MissingField")
-        } catch {
-            throw FieldError(field: "", "the body does not describe \(kind): \(error)")
-        }
-    }
-
-    /// The resource's name (from the body or the URL, which must agree; a DNS-1035 label short
-    /// enough for revision names) and the `resourceVersion` it was read at, if given. The body's
-    /// namespace, when given, must match the URL's.
-    static func checkedMetadata(
-        _ metadata: MetadataDTO, pathNamespace: String, pathName: String?
-    ) throws(FieldError) -> (name: String, resourceVersion: Int64?) {
-        if let namespace = metadata.namespace, namespace != pathNamespace {
-            throw FieldError(field: "metadata.namespace", "metadata.namespace \"\(namespace)\" does not match the namespace in the URL (\"\(pathNamespace)\")")
-        }
-        let name = metadata.name ?? pathName ?? ""
-        if let pathName, name != pathName {
-            throw FieldError(field: "metadata.name", "metadata.name \"\(name)\" does not match the name in the URL (\"\(pathName)\")")
-        }
-        if let problem = Names.dns1035Problem(name, maxLength: Names.maxServiceNameLength) {
-            throw FieldError(field: "metadata.name", "metadata.name \(problem)")
-        }
-        guard let text = metadata.resourceVersion else { return (name, nil) }
-        guard let version = Int64(text) else {
-            throw FieldError(field: "metadata.resourceVersion", "metadata.resourceVersion must be the string of a number, got \"\(text)\"")
-        }
-        return (name, version)
-    }
-}
-
 enum ServiceValidation {
     static let reservedEnv: Set<String> = ["PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"]
 
@@ -86,7 +47,7 @@ enum ServiceValidation {
             throw FieldError(field: "spec", "spec is required", code: "MissingField")
         }
         if object["metadata"] == nil { object["metadata"] = [String: Any]() }  // the URL may name it
-        let dto = try ResourceBody.decode(ServiceDTO.self, from: object, kind: "a service")
+        let dto = try ResourceBody.decode(ServiceDTO.self, from: object, kind: "service")
         let (name, resourceVersion) = try ResourceBody.checkedMetadata(dto.metadata, pathNamespace: pathNamespace, pathName: pathName)
 
         let templateSpec = dto.spec.template.spec

@@ -81,6 +81,12 @@ struct PoolState {
     var retryAfter: ContinuousClock.Instant?
     var closed = false
     var nextWorkerID: UInt64 = 1
+    /// Load balancing and outlier detection from the service's traffic policy.
+    var workerPolicy = WorkerPolicy()
+    /// Outlier-detection state per worker (see PoolState+Policies.swift).
+    var outliers: [UInt64: OutlierRecord] = [:]
+    /// The worker `ROUND_ROBIN` chose last.
+    var roundRobinCursor: UInt64 = 0
 
     /// Failures of a revision that never became ready before it is marked failed.
     static let startAttempts = 3
@@ -91,8 +97,17 @@ struct PoolState {
     /// In flight plus waiting: the concurrency the autoscaler sees.
     var observedConcurrency: Int { inFlight + waiters.count }
 
-    /// Leases a ready worker with capacity, by the balancing policy.
-    mutating func lease(now: ContinuousClock.Instant) -> UpstreamLease? {
+    /// Leases a ready worker with capacity, by the balancing policy (and the traffic policy's
+    /// load balancer, outlier ejections and `hint`).
+    mutating func lease(now: ContinuousClock.Instant, hint: LeaseHint = LeaseHint()) -> UpstreamLease? {
+        let best = needsPolicyChoice(hint) ? chooseWorker(hint: hint, now: now) : defaultChoice()
+        guard let id = best, workers[id]!.machine.lease() else { return nil }
+        meter.set(level: observedConcurrency, now: now)
+        return UpstreamLease(revision: revision, port: workers[id]!.port, workerID: id, local: workers[id]!.model)
+    }
+
+    /// Knative's activator choice over every worker with capacity.
+    private func defaultChoice() -> UInt64? {
         var best: UInt64?
         var bestLoad = Int.max
         for (id, slot) in workers where slot.machine.hasCapacity {
@@ -106,9 +121,7 @@ struct PoolState {
                 }
             }
         }
-        guard let id = best, workers[id]!.machine.lease() else { return nil }
-        meter.set(level: observedConcurrency, now: now)
-        return UpstreamLease(revision: revision, port: workers[id]!.port, workerID: id, local: workers[id]!.model)
+        return best
     }
 
     /// Hands free capacity to waiters in arrival order, then brings the active workers to the

@@ -69,10 +69,10 @@ final class RevisionPool: Sendable {
 
     // MARK: Leasing (called by the gateway through the manager)
 
-    func tryAcquire() -> UpstreamLease? {
+    func tryAcquire(hint: LeaseHint = LeaseHint()) -> UpstreamLease? {
         let now = ContinuousClock.now
         return state.withLock { state in
-            guard !state.closed, let lease = state.lease(now: now) else { return nil }
+            guard !state.closed, let lease = state.lease(now: now, hint: hint) else { return nil }
             state.meter.countArrival(now: now)
             return lease
         }
@@ -130,6 +130,7 @@ final class RevisionPool: Sendable {
             guard state.workers[lease.workerID] != nil else { return [] }
             let now = ContinuousClock.now
             var actions: [PoolAction] = []
+            state.recordOutcome(outcome, workerID: lease.workerID, now: now)
             if state.workers[lease.workerID]!.machine.release() == .terminate, state.workers[lease.workerID]!.isStarted {
                 actions.append(.terminate(workerID: lease.workerID, pid: state.workers[lease.workerID]!.pid))
             }

@@ -27,7 +27,7 @@ struct ProxyHandlerTests {
         #expect(seen.last?.bodyBytes == 4)
         #expect(resolver.leaseCount == 2)
         #expect(resolver.everyLeaseReleasedOnce)
-        #expect(resolver.outcomes == ["completed", "completed"])
+        #expect(resolver.outcomes == ["responded 200", "responded 200"])
 
         await client.close()
         try await gateway.stop()
@@ -210,7 +210,7 @@ struct ProxyHandlerTests {
         #expect(second.status == .ok)
         #expect(second.text == "hello GET /second")
         #expect(upstream.connectionCount == 2)
-        #expect(resolver.outcomes == ["completed", "completed"])
+        #expect(resolver.outcomes == ["responded 200", "responded 200"])
         await client.close()
         try await gateway.stop()
         await upstream.stop()
@@ -248,7 +248,7 @@ struct ProxyHandlerTests {
         try await gateway.stop()
     }
 
-    @Test("refused upstream → 502 and the lease is released as connectFailed")
+    @Test("refused upstream → 502 after Istio's two default retries; each lease is released as connectFailed")
     func refusedUpstream() async throws {
         let resolver = FakeResolver(.ready(port: try await closedPort()))
         let gateway = try await GatewayHarness.start(resolver: resolver)
@@ -256,7 +256,7 @@ struct ProxyHandlerTests {
         let response = try await client.send(.GET, "/", host: TestRoutes.host)
         #expect(response.status == .badGateway)
         #expect(ErrorBody(response)?.error.code == "UpstreamConnectFailed")
-        #expect(resolver.outcomes == ["connectFailed"])
+        #expect(resolver.outcomes == ["connectFailed", "connectFailed", "connectFailed"])
         // The client connection survives a 502.
         let again = try await client.send(.GET, "/", host: TestRoutes.host)
         #expect(again.status == .badGateway)
@@ -305,7 +305,7 @@ struct ProxyHandlerTests {
         #expect(response.status == .ok)
         #expect(response.body == body)
         #expect(resolver.slowCalls == 1)
-        #expect(resolver.outcomes == ["completed"])
+        #expect(resolver.outcomes == ["responded 200"])
         await client.close()
         try await gateway.stop()
         await upstream.stop()
@@ -320,7 +320,7 @@ struct ProxyHandlerTests {
         let response = try await client.send(.GET, "/slow/2000", host: TestRoutes.host)
         #expect(response.status == .gatewayTimeout)
         #expect(ErrorBody(response)?.error.code == "GatewayTimeout")
-        #expect(resolver.outcomes == ["completed"])
+        #expect(resolver.outcomes == ["timedOut"])
         await client.close()
         try await gateway.stop()
 

@@ -19,6 +19,7 @@ final class FakeResolver: UpstreamResolver {
         var revisions: [String] = []
         var released: [(UInt64, UpstreamOutcome)] = []
         var slowCalls = 0
+        var hints: [LeaseHint] = []
     }
 
     private let state: Mutex<State>
@@ -32,6 +33,11 @@ final class FakeResolver: UpstreamResolver {
             guard case .ready(let port) = state.behaviour else { return nil }
             return Self.lease(revision, port: port, state: &state)
         }
+    }
+
+    func tryAcquire(_ revision: RevisionID, hint: LeaseHint) -> UpstreamLease? {
+        state.withLock { $0.hints.append(hint) }
+        return tryAcquire(revision)
     }
 
     func acquire(_ revision: RevisionID, timeout: Duration) async throws -> UpstreamLease {
@@ -64,17 +70,21 @@ final class FakeResolver: UpstreamResolver {
 
     /// The revision name of every lease, in order.
     var leasedRevisions: [String] { state.withLock { $0.revisions } }
+    /// The hints of every `tryAcquire(_:hint:)` call, in order.
+    var hints: [LeaseHint] { state.withLock { $0.hints } }
     /// Leases handed out.
     var leaseCount: Int { state.withLock { $0.leased.count } }
     /// Calls of the async slow path.
     var slowCalls: Int { state.withLock { $0.slowCalls } }
-    /// Outcomes of the releases, in order, as `completed` / `connectFailed`.
+    /// Outcomes of the releases, in order, as `completed`, `responded 200`, `connectFailed`, `timedOut`.
     var outcomes: [String] {
         state.withLock { state in
             state.released.map { outcome in
                 switch outcome.1 {
                 case .completed: "completed"
+                case .responded(let status): "responded \(status)"
                 case .connectFailed: "connectFailed"
+                case .timedOut: "timedOut"
                 }
             }
         }

@@ -22,6 +22,8 @@ struct RecordedRequest: Sendable {
 /// - `/drop`: closes the connection without answering.
 /// - `/trickle/<ms>`: sends the head and `first` at once, `rest` and the end after the delay.
 /// - `/stall`: stops reading the request (to test upload back-pressure); never answers.
+/// - `/status/<code>`: answers with that status.
+/// - `/flaky/<n>`: the first n requests to this path get 503, later ones 200.
 /// - anything else: `hello <method> <uri>` with a content-length.
 /// With `x-test-close: 1` the response carries `Connection: close` and the connection closes.
 /// With `x-test-drop-if-reused: 1`, a request that is not the first on its connection gets
@@ -181,6 +183,11 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
                 context.write(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "rest")))), promise: nil)
                 context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
             }
+        } else if path.hasPrefix("/status/"), let code = Int(path.dropFirst(8)) {
+            writeSimple("status \(code)", context: context, status: HTTPResponseStatus(statusCode: code))
+        } else if path.hasPrefix("/flaky/"), let failures = Int(path.dropFirst(7)) {
+            let seen = state.requests.count { $0.uri == path }
+            writeSimple(seen <= failures ? "flaky" : "recovered", context: context, status: seen <= failures ? .serviceUnavailable : .ok)
         } else if path.hasPrefix("/big/"), let size = Int(path.dropFirst(5)) {
             var headers = HTTPHeaders()
             headers.add(name: "content-length", value: "\(size)")
@@ -201,7 +208,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         }
     }
 
-    private func writeSimple(_ text: String, context: ChannelHandlerContext, close: Bool = false) {
+    private func writeSimple(_ text: String, context: ChannelHandlerContext, close: Bool = false, status: HTTPResponseStatus = .ok) {
         var headers = HTTPHeaders()
         if close { headers.add(name: "connection", value: "close") }
         headers.add(name: "content-length", value: "\(text.utf8.count)")
@@ -210,7 +217,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         headers.add(name: "keep-alive", value: "timeout=5")
         headers.add(name: "connection", value: "x-upstream-private")
         headers.add(name: "x-upstream-private", value: "secret")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in

@@ -1,0 +1,234 @@
+public import Gateway
+public import Store
+
+/// A stored traffic policy that does not compile; `field` is its JSON path, e.g.
+/// `http[0].retries.perTryTimeout`.
+public struct TrafficPolicyError: Error, Hashable, Sendable {
+    /// Path of the offending field.
+    public var field: String
+    /// What is wrong and what is expected.
+    public var message: String
+
+    /// Creates an error.
+    public init(field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+}
+
+/// A traffic policy split by where it acts: the gateway's part goes into the route table, the
+/// workers' part (load balancing and outlier detection) into the service's revision pools.
+public struct CompiledTrafficPolicy: Hashable, Sendable {
+    /// Rules and limits the gateway applies.
+    public var route: RoutePolicy
+    /// How the pools choose and eject workers.
+    public var workers: WorkerPolicy
+
+    /// Creates a compiled policy.
+    public init(route: RoutePolicy = .default, workers: WorkerPolicy = WorkerPolicy()) {
+        self.route = route
+        self.workers = workers
+    }
+}
+
+/// Turns a ``TrafficPolicySpec`` (Istio names, strings) into checked values with Istio's
+/// defaults. The admin API calls it to validate a policy before storing it, so a stored policy
+/// always compiles.
+public enum TrafficPolicyCompiler {
+    /// Compiles `spec` for a service in `namespace`.
+    public static func compile(_ spec: TrafficPolicySpec, namespace: String) throws(TrafficPolicyError) -> CompiledTrafficPolicy {
+        var compiled = CompiledTrafficPolicy()
+        for (index, rule) in (spec.http ?? []).enumerated() {
+            compiled.route.rules.append(try compile(rule, at: "http[\(index)]", namespace: namespace))
+        }
+        if let limit = spec.rateLimit {
+            let interval = try duration(limit.fillInterval, at: "rateLimit.fillInterval")
+            try positive(limit.maxTokens, at: "rateLimit.maxTokens")
+            let perFill = limit.tokensPerFill ?? limit.maxTokens
+            try positive(perFill, at: "rateLimit.tokensPerFill")
+            compiled.route.rateLimit = LocalRateLimit(maxTokens: limit.maxTokens, tokensPerFill: perFill, fillInterval: interval)
+        }
+        guard let destination = spec.trafficPolicy else { return compiled }
+        if let pool = destination.connectionPool {
+            let path = "trafficPolicy.connectionPool"
+            let maxConnections = pool.tcp?.maxConnections
+            let pending = pool.http?.http1MaxPendingRequests
+            let perConnection = pool.http?.maxRequestsPerConnection
+            if let maxConnections { try positive(maxConnections, at: "\(path).tcp.maxConnections") }
+            if let pending { try positive(pending, at: "\(path).http.http1MaxPendingRequests") }
+            if let perConnection, perConnection < 0 {
+                throw TrafficPolicyError(field: "\(path).http.maxRequestsPerConnection", "must be 0 (unlimited) or more")
+            }
+            compiled.route.connectionPool = ConnectionPoolLimits(
+                maxConnections: maxConnections, maxPendingRequests: pending,
+                maxRequestsPerConnection: perConnection == 0 ? nil : perConnection)
+        }
+        if let balancer = destination.loadBalancer {
+            compiled.workers.loadBalancer = try loadBalancer(balancer, hashKey: &compiled.route.hashKey)
+        }
+        if let outlier = destination.outlierDetection {
+            compiled.workers.outlierDetection = try outlierDetection(outlier)
+        }
+        return compiled
+    }
+
+    private static func compile(_ spec: HTTPRouteSpec, at path: String, namespace: String) throws(TrafficPolicyError) -> RouteRule {
+        var rule = RouteRule(name: spec.name)
+        for (index, match) in (spec.match ?? []).enumerated() {
+            let at = "\(path).match[\(index)]"
+            var compiled = RequestMatch()
+            if let uri = match.uri { compiled.uri = try stringMatch(uri, at: "\(at).uri") }
+            if let method = match.method { compiled.method = try stringMatch(method, at: "\(at).method") }
+            for (name, condition) in match.headers ?? [:] {
+                compiled.headers[name.lowercased()] = try stringMatch(condition, at: "\(at).headers.\(name)")
+            }
+            rule.matches.append(compiled)
+        }
+        if let request = spec.headers?.request { rule.requestHeaders = operations(request) }
+        if let response = spec.headers?.response { rule.responseHeaders = operations(response) }
+        if let rewrite = spec.rewrite {
+            if let uri = rewrite.uri, !uri.hasPrefix("/") {
+                throw TrafficPolicyError(field: "\(path).rewrite.uri", "must start with '/'")
+            }
+            rule.rewrite = RouteRewrite(uri: rewrite.uri, authority: rewrite.authority)
+        }
+        if let redirect = spec.redirect {
+            let code = redirect.redirectCode ?? 301
+            guard [301, 302, 303, 307, 308].contains(code) else {
+                throw TrafficPolicyError(field: "\(path).redirect.redirectCode", "must be 301, 302, 303, 307 or 308, got \(code)")
+            }
+            if let uri = redirect.uri, !uri.hasPrefix("/") {
+                throw TrafficPolicyError(field: "\(path).redirect.uri", "must start with '/'")
+            }
+            rule.redirect = RouteRedirect(uri: redirect.uri, authority: redirect.authority, redirectCode: code)
+        }
+        if let timeout = spec.timeout { rule.timeout = try duration(timeout, at: "\(path).timeout") }
+        if let retries = spec.retries {
+            guard retries.attempts >= 0 else {
+                throw TrafficPolicyError(field: "\(path).retries.attempts", "must be 0 (no retries) or more")
+            }
+            let perTry = try retries.perTryTimeout.map { text throws(TrafficPolicyError) in
+                try duration(text, at: "\(path).retries.perTryTimeout")
+            }
+            do {
+                rule.retry = try RetryPolicy(attempts: retries.attempts, perTryTimeout: perTry, retryOn: retries.retryOn)
+            } catch {
+                throw TrafficPolicyError(
+                    field: "\(path).retries.retryOn",
+                    "unknown retry condition \"\(error.token)\"; use Envoy's (5xx, gateway-error, reset, connect-failure, retriable-4xx, retriable-status-codes, refused-stream) or status codes")
+            }
+        }
+        if let fault = spec.fault {
+            var compiled = FaultInjection()
+            if let delay = fault.delay {
+                compiled.delay = FaultInjection.Delay(
+                    percent: try percent(delay.percentage, at: "\(path).fault.delay.percentage"),
+                    duration: try duration(delay.fixedDelay, at: "\(path).fault.delay.fixedDelay"))
+            }
+            if let abort = fault.abort {
+                guard (200...599).contains(abort.httpStatus) else {
+                    throw TrafficPolicyError(field: "\(path).fault.abort.httpStatus", "must be an HTTP status between 200 and 599")
+                }
+                compiled.abort = FaultInjection.Abort(
+                    percent: try percent(abort.percentage, at: "\(path).fault.abort.percentage"), status: abort.httpStatus)
+            }
+            rule.fault = compiled
+        }
+        if let mirror = spec.mirror {
+            let parts = mirror.host.split(separator: ".", omittingEmptySubsequences: false)
+            guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else {
+                throw TrafficPolicyError(field: "\(path).mirror.host", "must be a service name or <service>.<namespace>, got \"\(mirror.host)\"")
+            }
+            rule.mirror = MirrorPolicy(
+                namespace: parts.count == 2 ? String(parts[1]) : namespace, service: String(parts[0]),
+                percent: try percent(spec.mirrorPercentage, at: "\(path).mirrorPercentage"))
+        } else if spec.mirrorPercentage != nil {
+            throw TrafficPolicyError(field: "\(path).mirrorPercentage", "needs a mirror")
+        }
+        return rule
+    }
+
+    private static func stringMatch(_ spec: StringMatchSpec, at path: String) throws(TrafficPolicyError) -> StringMatch {
+        switch (spec.exact, spec.prefix, spec.regex) {
+        case (let exact?, nil, nil): return .exact(exact)
+        case (nil, let prefix?, nil): return .prefix(prefix)
+        case (nil, nil, let regex?):
+            do {
+                return .regex(try MatchPattern(regex))
+            } catch {
+                throw TrafficPolicyError(field: "\(path).regex", "is not a valid regular expression: \(error)")
+            }
+        default:
+            throw TrafficPolicyError(field: path, "must have exactly one of exact, prefix or regex")
+        }
+    }
+
+    private static func operations(_ spec: HeaderOperationsSpec) -> HeaderOperations {
+        HeaderOperations(set: spec.set ?? [:], add: spec.add ?? [:], remove: spec.remove ?? [])
+    }
+
+    private static func loadBalancer(_ spec: LoadBalancerSpec, hashKey: inout HashKeySource?) throws(TrafficPolicyError) -> LoadBalancer {
+        let path = "trafficPolicy.loadBalancer"
+        switch (spec.simple, spec.consistentHash) {
+        case (let simple?, nil):
+            switch simple {
+            case "LEAST_REQUEST", "UNSPECIFIED", "LEAST_CONN": return .leastRequest
+            case "ROUND_ROBIN": return .roundRobin
+            case "RANDOM": return .random
+            default:
+                throw TrafficPolicyError(field: "\(path).simple", "must be LEAST_REQUEST, ROUND_ROBIN or RANDOM, got \"\(simple)\"")
+            }
+        case (nil, let hash?):
+            switch (hash.httpHeaderName, hash.httpCookie) {
+            case (let header?, nil) where !header.isEmpty: hashKey = .header(header.lowercased())
+            case (nil, let cookie?) where !cookie.name.isEmpty: hashKey = .cookie(cookie.name)
+            default:
+                throw TrafficPolicyError(field: "\(path).consistentHash", "must have exactly one of httpHeaderName or httpCookie")
+            }
+            return .consistentHash
+        case (nil, nil):
+            return .leastRequest
+        default:
+            throw TrafficPolicyError(field: path, "must have only one of simple or consistentHash")
+        }
+    }
+
+    private static func outlierDetection(_ spec: OutlierDetectionSpec) throws(TrafficPolicyError) -> OutlierDetection {
+        let path = "trafficPolicy.outlierDetection"
+        var detection = OutlierDetection()
+        if let count = spec.consecutive5xxErrors {
+            guard count >= 0 else { throw TrafficPolicyError(field: "\(path).consecutive5xxErrors", "must be 0 (off) or more") }
+            detection.consecutive5xxErrors = count
+        }
+        if let count = spec.consecutiveGatewayErrors {
+            guard count >= 0 else { throw TrafficPolicyError(field: "\(path).consecutiveGatewayErrors", "must be 0 (off) or more") }
+            detection.consecutiveGatewayErrors = count
+        }
+        if let text = spec.interval { detection.interval = try duration(text, at: "\(path).interval") }
+        if let text = spec.baseEjectionTime { detection.baseEjectionTime = try duration(text, at: "\(path).baseEjectionTime") }
+        if let value = spec.maxEjectionPercent {
+            guard (0...100).contains(value) else { throw TrafficPolicyError(field: "\(path).maxEjectionPercent", "must be between 0 and 100") }
+            detection.maxEjectionPercent = value
+        }
+        return detection
+    }
+
+    private static func duration(_ text: String, at path: String) throws(TrafficPolicyError) -> Duration {
+        guard let value = DurationText.parse(text), value >= .milliseconds(1) else {
+            throw TrafficPolicyError(field: path, "must be a duration of at least 1ms such as 250ms or 5s, got \"\(text)\"")
+        }
+        return value
+    }
+
+    private static func percent(_ spec: PercentSpec?, at path: String) throws(TrafficPolicyError) -> Double {
+        guard let spec else { return 100 }
+        guard spec.value.isFinite, (0...100).contains(spec.value) else {
+            throw TrafficPolicyError(field: "\(path).value", "must be between 0 and 100")
+        }
+        return spec.value
+    }
+
+    private static func positive(_ value: Int, at path: String) throws(TrafficPolicyError) {
+        guard value > 0 else { throw TrafficPolicyError(field: path, "must be at least 1") }
+    }
+}
