@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond the build: a Python venv with the stock Triton HTTP client,
-# which the inference interoperability test drives the daemon with. Idempotent: does nothing when
-# the venv already imports tritonclient.http. The venv lives outside the repository, at
+# Installs what the tests need beyond the build: a Python venv with the stock Triton HTTP client
+# (the inference interoperability test drives the daemon with it) and `cryptography` (the mTLS
+# test signs an expired certificate with it). Idempotent: does nothing when the venv already
+# imports both. The venv lives outside the repository, at
 # $OUTPOST_TEST_VENV (default ~/.cache/outpost-test-venv); the tests find it there.
 set -euo pipefail
 
 venv=${OUTPOST_TEST_VENV:-$HOME/.cache/outpost-test-venv}
 python=${PYTHON:-python3}
 
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import tritonclient.http, numpy' 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import tritonclient.http, numpy, cryptography' 2>/dev/null; then
   echo "install-test-deps: tritonclient present in $venv"
   exit 0
 fi
@@ -20,7 +21,7 @@ if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepi
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv
 fi
-echo "install-test-deps: creating $venv with tritonclient[http]"
-"$python" -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check 'tritonclient[http]==2.73.0' 'numpy>=1.24'
+echo "install-test-deps: filling $venv with tritonclient[http] and cryptography"
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'tritonclient[http]==2.73.0' 'numpy>=1.24' 'cryptography>=42'
 "$venv/bin/python" -c 'import tritonclient.http' && echo "install-test-deps: done"

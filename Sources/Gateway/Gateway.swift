@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
@@ -38,6 +39,7 @@ public final class Gateway: Service, Sendable {
     private let environment: ProxyEnvironment
     let loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)]
     private let tracker = ConnectionTracker()
+    private let tls = TLSState()
     private let lifecycle = Mutex(Lifecycle())
 
     /// Creates a gateway; nothing is bound until ``run()``. Routes start empty (every host 404)
@@ -56,7 +58,7 @@ public final class Gateway: Service, Sendable {
         self.routes = routes
         self.environment = ProxyEnvironment(
             resolver: resolver, routes: routes, roll: trafficRoll,
-            maxHeaderBytes: configuration.maxHeaderBytes, logger: logger, accessLog: configuration.accessLog)
+            maxHeaderBytes: configuration.maxHeaderBytes, logger: logger, accessLog: configuration.accessLog, tls: tls)
         var loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let context = Self.makeLoopContext(on: loop, configuration: configuration, routes: routes)
@@ -64,6 +66,16 @@ public final class Gateway: Service, Sendable {
         }
         self.loops = loops
     }
+
+    /// Sets the TLS listener's certificate, trusted client roots and peer-authentication mode.
+    /// Connections accepted afterwards use them; open connections keep what they started with,
+    /// so certificates rotate without dropping anything. Throws on unusable PEM.
+    public func configureTLS(material: GatewayTLSMaterial, mode: PeerAuthenticationMode) throws {
+        try tls.update(material: material, mode: mode)
+    }
+
+    /// The peer-authentication mode in force.
+    public var peerAuthentication: PeerAuthenticationMode { tls.mode }
 
     /// Replaces the route table; requests that start afterwards use the new one.
     public func publish(_ table: RouteTable) {
@@ -83,21 +95,36 @@ public final class Gateway: Service, Sendable {
             state.started = true
         }
         let server: any Channel
+        var tlsServer: (any Channel)?
         do {
-            server = try await makeBootstrap().bind(host: configuration.host, port: configuration.port).get()
+            server = try await makeBootstrap(tls: false).bind(host: configuration.host, port: configuration.port).get()
+            if let address = configuration.tlsAddress {
+                do {
+                    tlsServer = try await makeBootstrap(tls: true).bind(host: address.host, port: address.port).get()
+                } catch {
+                    server.close(promise: nil)
+                    throw error
+                }
+            }
         } catch {
             finish(with: .failure(error))
             throw error
         }
+        let secureServer = tlsServer
         let port = server.localAddress?.port ?? configuration.port
         finish(with: .success(port))
         logger.info("gateway listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+        if let tlsServer, let address = configuration.tlsAddress {
+            logger.info("gateway TLS listening", metadata: ["host": "\(address.host)", "port": "\(tlsServer.localAddress?.port ?? address.port)"])
+        }
 
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await server.closeFuture.get()
         } onCancelOrGracefulShutdown: {
             server.close(promise: nil)
+            secureServer?.close(promise: nil)
         }
+        secureServer?.close(promise: nil)
         await drain(on: server.eventLoop)
         lifecycle.withLock { $0.stopped = true }
         logger.info("gateway stopped")
@@ -159,8 +186,9 @@ public final class Gateway: Service, Sendable {
         return LoopContext(pool: pool, routes: RouteTableCache(store: routes))
     }
 
-    private func makeBootstrap() -> ServerBootstrap {
+    private func makeBootstrap(tls secure: Bool) -> ServerBootstrap {
         let configuration = self.configuration
+        let tls = self.tls
         let environment = self.environment
         let loops = self.loops
         let tracker = self.tracker
@@ -176,6 +204,14 @@ public final class Gateway: Service, Sendable {
                     return channel.eventLoop.makeSucceededVoidFuture()
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if secure {
+                        // No certificate yet: nothing to handshake with.
+                        guard let context = tls.current.context else {
+                            channel.close(promise: nil)
+                            return
+                        }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
                     // A loop the group did not enumerate gets a private pool (no sharing).
                     let loop =
                         loops[ObjectIdentifier(channel.eventLoop)]?.context.value

@@ -6,6 +6,9 @@ public struct GatewayConfiguration: Sendable {
     public var host: String
     /// Port to bind; `0` picks an ephemeral port (see ``Gateway/waitUntilListening()``).
     public var port: Int
+    /// Address of the TLS listener; nil runs none. It serves once ``Gateway/configureTLS(material:mode:)``
+    /// has given it a certificate (until then it closes new connections).
+    public var tlsAddress: (host: String, port: Int)?
     /// Bound on establishing a TCP connection to a worker on 127.0.0.1.
     public var connectTimeout: Duration
     /// Bound on graceful shutdown: how long in-flight requests may take to finish before the
@@ -29,6 +32,7 @@ public struct GatewayConfiguration: Sendable {
     public init(
         host: String = "0.0.0.0",
         port: Int = 8080,
+        tlsAddress: (host: String, port: Int)? = nil,
         connectTimeout: Duration = .seconds(2),
         drainTimeout: Duration = .seconds(30),
         maxHeaderBytes: Int = 64 * 1024,
@@ -41,6 +45,7 @@ public struct GatewayConfiguration: Sendable {
         precondition(maxIdleConnectionsPerUpstream >= 0, "maxIdleConnectionsPerUpstream must not be negative")
         self.host = host
         self.port = port
+        self.tlsAddress = tlsAddress
         self.connectTimeout = connectTimeout
         self.drainTimeout = drainTimeout
         self.maxHeaderBytes = maxHeaderBytes

@@ -9,6 +9,8 @@ public final class Daemon: @unchecked Sendable {
     public let gatewayPort: Int
     /// Admin API port on 127.0.0.1.
     public let adminPort: Int
+    /// The gateway's TLS listener port.
+    public let tlsPort: Int
     /// Extra `serve` flags.
     public let extraArguments: [String]
     private var process: Process?
@@ -26,6 +28,7 @@ public final class Daemon: @unchecked Sendable {
         self.dataDirectory = dataDirectory
         self.gatewayPort = freePort()
         self.adminPort = freePort()
+        self.tlsPort = freePort()
         self.extraArguments = extraArguments
     }
 
@@ -36,6 +39,7 @@ public final class Daemon: @unchecked Sendable {
         process.arguments = [
             "serve", "--data-dir", dataDirectory,
             "--gateway-address", "127.0.0.1:\(gatewayPort)", "--admin-address", "127.0.0.1:\(adminPort)",
+            "--tls-address", "127.0.0.1:\(tlsPort)",
         ] + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"

@@ -302,6 +302,7 @@ class Daemon:
         command = [self.outpost, "serve", "--data-dir", self.data_dir,
                    "--gateway-address", f"{LOOPBACK}:{self.gateway_port}",
                    "--admin-address", f"{LOOPBACK}:{self.admin_port}",
+                   "--tls-address", f"{LOOPBACK}:{free_port()}",
                    "--scale-to-zero-grace-period", grace]
         if stable_window:
             command += ["--stable-window", stable_window]

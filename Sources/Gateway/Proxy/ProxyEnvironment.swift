@@ -15,12 +15,15 @@ final class ProxyEnvironment: Sendable {
     let logger: Logger
     /// Receives access-log lines; `nil` when the access log is off.
     let accessLog: (@Sendable (String) -> Void)?
+    /// TLS state and the peer-authentication mode.
+    let tls: TLSState
 
     init(
         resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, logger: Logger,
-        accessLog: (@Sendable (String) -> Void)? = nil
+        accessLog: (@Sendable (String) -> Void)? = nil, tls: TLSState = TLSState()
     ) {
         self.accessLog = accessLog
+        self.tls = tls
         self.resolver = resolver
         self.routes = routes
         self.roll = roll

@@ -155,6 +155,11 @@ extension ProxyError {
 }
 
 extension ProxyError {
+    /// 403: plaintext while peer authentication is STRICT.
+    static let mutualTLSRequired = ProxyError(
+        status: .forbidden, code: "MutualTLSRequired",
+        message: "peer authentication is STRICT: connect over TLS with a client certificate from the platform's CA", flags: .downstreamProtocolError)
+
     /// 413: a body for an in-process worker larger than the gateway buffers.
     static func bodyTooLarge(limit: Int) -> ProxyError {
         ProxyError(

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Proxies the requests of one downstream HTTP/1.1 connection to workers, on the connection's
 /// event loop.
@@ -116,6 +117,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var readPending = false
     /// The request body collected for an in-process worker.
     var localBody: [UInt8] = []
+    /// TLS facts of this connection, read at its first request (after the handshake).
+    var peer: PeerInfo?
 
     init(environment: ProxyEnvironment, loop: LoopContext) {
         self.environment = environment
@@ -242,6 +245,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             respond(with: problem)
             return
         }
+        if peer == nil { peer = connectionPeer() }
+        if peer?.secure == false, environment.tls.mode == .strict {
+            respond(with: .mutualTLSRequired)
+            return
+        }
         let host = info.host ?? ""
         let table = loop.routes.current
         guard let route = table.route(forHost: host) else {
@@ -259,7 +267,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.target = target
         exchange.expectsContinue = info.expectsContinue && exchange.version == .http1_1
         var upstreamHead = ProxyHeaders.upstreamRequestHead(
-            from: head, info: info, client: client, telemetry: exchange.telemetry)
+            from: head, info: info, client: client, telemetry: exchange.telemetry, peer: peer ?? .plaintext)
         guard admit(head, route: route, table: table, upstreamHead: &upstreamHead) else { return }
         exchange.upstreamHead = upstreamHead
         phase = .acquiring
@@ -324,6 +332,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if exchange.retriesLeft > 0 { exchange.replayEnd = .some(trailers) }
             upstream.send(.end(trailers))
         }
+    }
+
+    /// The connection's TLS peer: plaintext, or TLS with the client certificate's SPIFFE ID.
+    func connectionPeer() -> PeerInfo {
+        guard let context, let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) else {
+            return .plaintext
+        }
+        return PeerInfo.from(handler, gatewayIdentity: environment.tls.current.identity)
     }
 
     // MARK: Reads (back-pressure)

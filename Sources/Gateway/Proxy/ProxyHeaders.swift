@@ -101,7 +101,7 @@ struct RequestHeadInfo {
 enum ProxyHeaders {
     /// The role a header plays for the proxy, decided by name.
     enum Role {
-        case hopByHop, xForwardedFor, xForwardedProto, forwarded, expect, requestID, traceparent, other
+        case hopByHop, xForwardedFor, xForwardedProto, forwarded, expect, requestID, traceparent, clientCert, other
     }
 
     /// Classifies a header name (length first, so most names cost one integer compare).
@@ -120,6 +120,7 @@ enum ProxyHeaders {
         case 16 where name.equalsIgnoringASCIICase("proxy-connection"): return .hopByHop
         case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): return .hopByHop
         case 17 where name.equalsIgnoringASCIICase("x-forwarded-proto"): return .xForwardedProto
+        case 23 where name.equalsIgnoringASCIICase("x-forwarded-client-cert"): return .clientCert
         default: return .other
         }
     }
@@ -144,12 +145,14 @@ enum ProxyHeaders {
     /// The request head sent to the worker: always HTTP/1.1 with keep-alive, `Host` as sent,
     /// hop-by-hop headers removed, `X-Forwarded-For`/`-Proto` and `Forwarded` added. With
     /// `telemetry`, the client's `X-Request-Id` and `traceparent` are replaced by its values
-    /// (`tracestate` passes unchanged).
+    /// (`tracestate` passes unchanged). A client's `X-Forwarded-Client-Cert` is always dropped;
+    /// the gateway sets its own from the verified client certificate of `peer`.
     static func upstreamRequestHead(
         from head: HTTPRequestHead,
         info: RequestHeadInfo,
         client: ClientAddress,
-        telemetry: RequestTelemetry? = nil
+        telemetry: RequestTelemetry? = nil,
+        peer: PeerInfo = .plaintext
     ) -> HTTPRequestHead {
         let options = connectionOptions(in: head.headers)
         var headers = HTTPHeaders()
@@ -158,7 +161,7 @@ enum ProxyHeaders {
         var forwarded: String?
         for (name, value) in head.headers {
             switch role(of: name) {
-            case .hopByHop, .xForwardedProto:
+            case .hopByHop, .xForwardedProto, .clientCert:
                 continue
             case .expect where info.expectsContinue:
                 continue
@@ -177,12 +180,16 @@ enum ProxyHeaders {
             headers.add(name: "transfer-encoding", value: "chunked")
         }
         headers.add(name: "x-forwarded-for", value: forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip)
-        headers.add(name: "x-forwarded-proto", value: "http")
-        let element = "\(client.forwardedNode);proto=http;host=\(forwardedValue(info.host ?? ""))"
+        let proto = peer.secure ? "https" : "http"
+        headers.add(name: "x-forwarded-proto", value: proto)
+        let element = "\(client.forwardedNode);proto=\(proto);host=\(forwardedValue(info.host ?? ""))"
         headers.add(name: "forwarded", value: forwarded.map { "\($0), \(element)" } ?? element)
         if let telemetry {
             headers.add(name: "x-request-id", value: telemetry.requestID)
             headers.add(name: "traceparent", value: telemetry.trace.traceparent)
+        }
+        if let certificate = peer.forwardedClientCert {
+            headers.add(name: "x-forwarded-client-cert", value: certificate)
         }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
     }

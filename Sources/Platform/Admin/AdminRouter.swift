@@ -10,6 +10,8 @@ struct AdminDependencies: Sendable {
     var modelDirectory: String
     /// The built-in CA; nil serves no certificate routes.
     var authority: CertificateAuthority? = nil
+    /// The gateway's certificate and peer-authentication mode; nil serves no security routes.
+    var gatewayCertificates: GatewayCertificates? = nil
     /// Public URL of a service: `http://<name>.<namespace>.<domain>[:port]`.
     var serviceURL: @Sendable (_ namespace: String, _ name: String) -> String
     /// Whether the daemon is ready to serve (store open, controllers running).
@@ -45,6 +47,9 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     ModelUploadController(directory: dependencies.modelDirectory).addRoutes(to: api)
     if let authority = dependencies.authority {
         CertificateController(authority: authority).addRoutes(to: api)
+    }
+    if let certificates = dependencies.gatewayCertificates {
+        SecurityController(certificates: certificates).addRoutes(to: api)
     }
     TrafficPolicyController(store: dependencies.store).addRoutes(to: api)
     return router

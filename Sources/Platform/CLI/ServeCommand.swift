@@ -15,6 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where the gateway listens for service traffic.")
     var gatewayAddress = "0.0.0.0:8080"
 
+    @Option(help: "Where the gateway's TLS listener (HTTPS, mutual TLS) listens; \"off\" runs none.")
+    var tlsAddress = "0.0.0.0:8443"
+
     @Option(help: "Where the admin API listens.")
     var adminAddress = "127.0.0.1:8090"
 
@@ -93,6 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = DaemonConfiguration(dataDirectory: DataDirectory.resolve(dataDir))
         (configuration.gatewayHost, configuration.gatewayPort) = gateway
         (configuration.adminHost, configuration.adminPort) = admin
+        configuration.tlsAddress = tlsAddress == "off" ? nil : try parseAddress(tlsAddress, option: "--tls-address")
         configuration.domain = domain.lowercased()
         guard Names.dns1035Problem(trustDomain.replacingOccurrences(of: ".", with: "-"), maxLength: 253) == nil else {
             throw ValidationError("--trust-domain must be a DNS name such as outpost.local, got \"\(trustDomain)\"")

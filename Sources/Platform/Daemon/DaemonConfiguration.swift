@@ -6,6 +6,8 @@ struct DaemonConfiguration: Sendable {
     var dataDirectory: DataDirectory
     var gatewayHost: String = "0.0.0.0"
     var gatewayPort: Int = 8080
+    /// The gateway's TLS listener; nil runs none.
+    var tlsAddress: (host: String, port: Int)? = ("0.0.0.0", 8443)
     var adminHost: String = "127.0.0.1"
     var adminPort: Int = 8090
     var domain: String = "localhost"

@@ -26,6 +26,7 @@ struct DataDirectory: Sendable {
     var logDirectory: String { "\(path)/logs" }
     var modelDirectory: String { "\(path)/models" }
     var caDirectory: String { "\(path)/ca" }
+    var securityDirectory: String { "\(path)/security" }
     var lockPath: String { "\(path)/outpost.lock" }
 
     /// Creates the folder (mode 0700) if needed.

@@ -42,16 +42,21 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     logBLAS(logger)  // after the manager, which sets OpenBLAS's thread count
     let gateway = Gateway(
         configuration: GatewayConfiguration(
-            host: configuration.gatewayHost, port: configuration.gatewayPort, drainTimeout: configuration.drainTimeout,
+            host: configuration.gatewayHost, port: configuration.gatewayPort, tlsAddress: configuration.tlsAddress,
+            drainTimeout: configuration.drainTimeout,
             accessLog: try configuration.accessLogPath.map(AccessLogWriter.init(path:))?.sink),
         resolver: manager, eventLoopGroup: eventLoopGroup, logger: logger.with(label: "gateway"))
     relay.attach(gateway)
+    let gatewayCertificates = try GatewayCertificates(
+        authority: authority, gateway: gateway, domain: configuration.domain,
+        securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"),
+        namespaces: { Set(((try? store.services()) ?? []).map(\.meta.namespace)) })
 
     let ready = Atomic<Bool>(false)
     let gatewayPort = configuration.gatewayPort
     let router = buildAdminRouter(AdminDependencies(
         store: store, token: token, logDirectory: dataDirectory.logDirectory, modelDirectory: dataDirectory.modelDirectory,
-        authority: authority,
+        authority: authority, gatewayCertificates: gatewayCertificates,
         serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
         isReady: { ready.load(ordering: .relaxed) },
         metrics: {
@@ -75,6 +80,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(
         services: [
             .init(service: manager),
+            .init(service: gatewayCertificates),
             .init(service: gateway),
             .init(service: admin),
         ],
