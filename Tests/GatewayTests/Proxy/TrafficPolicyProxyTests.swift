@@ -236,6 +236,26 @@ struct TrafficPolicyProxyTests {
         await upstream.stop()
     }
 
+    @Test("consistentHash httpCookie with ttl: a new client gets a cookie, and its key sticks")
+    func issuedCookie() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let policy = RoutePolicy(hashKey: .cookie("route", issue: IssuedCookie(path: "/", ttl: .seconds(3600))))
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: Self.table(policy))
+        let client = try await gateway.client()
+        let first = try await client.send(.GET, "/", host: TestRoutes.host)
+        let setCookie = try #require(first.headers["set-cookie"].first)
+        #expect(setCookie.hasPrefix("route=") && setCookie.hasSuffix("; Path=/; Max-Age=3600; HttpOnly"))
+        let pair = String(setCookie.prefix { $0 != ";" })
+        let again = try await client.send(.GET, "/", host: TestRoutes.host, headers: [("cookie", pair)])
+        #expect(again.headers["set-cookie"].isEmpty, "a client that has the cookie keeps it")
+        let hashes = resolver.hints.map(\.hash)
+        #expect(hashes.count == 2 && hashes[0] != nil && hashes[0] == hashes[1])
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test("mirror: a copy goes to the mirror service with a -shadow host; the answer is the primary's")
     func mirror() async throws {
         let upstream = try await TestUpstreamServer.start()
