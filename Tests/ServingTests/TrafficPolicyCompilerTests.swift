@@ -19,7 +19,7 @@ import Testing
                 mirror: DestinationSpec(host: "shadow.team"), mirrorPercentage: PercentSpec(value: 25))],
             rateLimit: LocalRateLimitSpec(maxTokens: 10, fillInterval: "500ms"),
             trafficPolicy: DestinationPolicySpec(
-                loadBalancer: LoadBalancerSpec(consistentHash: .init(httpCookie: .init(name: "session"))),
+                loadBalancer: LoadBalancerSpec(consistentHash: .init(httpCookie: .init(name: "session", path: "/", ttl: "1h"))),
                 connectionPool: ConnectionPoolSpec(http: .init(maxRequestsPerConnection: 0)),
                 outlierDetection: OutlierDetectionSpec(consecutive5xxErrors: 3)))
         let compiled = try TrafficPolicyCompiler.compile(spec, namespace: "default")
@@ -31,7 +31,7 @@ import Testing
         #expect(rule.mirror == MirrorPolicy(namespace: "team", service: "shadow", percent: 25))
         #expect(compiled.route.rateLimit == LocalRateLimit(maxTokens: 10, tokensPerFill: 10, fillInterval: .milliseconds(500)))
         #expect(compiled.route.connectionPool.maxRequestsPerConnection == nil, "0 means unlimited")
-        #expect(compiled.route.hashKey == .cookie("session"))
+        #expect(compiled.route.hashKey == .cookie("session", issue: IssuedCookie(path: "/", ttl: .seconds(3600))))
         #expect(compiled.workers.loadBalancer == .consistentHash)
         let outlier = try #require(compiled.workers.outlierDetection)
         #expect(outlier.consecutive5xxErrors == 3)

@@ -37,7 +37,15 @@ extension ProxyHandler {
             exchange.countedInFlight = true
         }
         exchange.maxRequestsPerConnection = policy.connectionPool.maxRequestsPerConnection
-        if let key = policy.hashKey { exchange.hash = key.hash(headers: head.headers) }
+        if let key = policy.hashKey {
+            exchange.hash = key.hash(headers: head.headers)
+            if exchange.hash == nil, case .cookie(let name, let issue?) = key {
+                // No cookie yet: pick a key now and hand it to the client with the response.
+                let value = String(loop.random.next(), radix: 16)
+                exchange.hash = HashKeySource.fnv1a(value)
+                exchange.setCookie = issue.setCookie(name: name, value: value)
+            }
+        }
         if let rewrite = rule.rewrite {
             Self.apply(rewrite, prefix: rule.matchedPrefix(method: head.method.rawValue, path: path, headers: head.headers), to: &upstreamHead)
         }

@@ -253,6 +253,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             var response = ProxyHeaders.downstreamResponseHead(
                 from: head, version: exchange.version, keepAlive: &keepAlive, requestID: exchange.telemetry?.requestID)
             if !exchange.rule.responseHeaders.isEmpty { Self.apply(exchange.rule.responseHeaders, to: &response.headers) }
+            if let cookie = exchange.setCookie { response.headers.add(name: "set-cookie", value: cookie) }
             exchange.keepAlive = keepAlive
             exchange.responseHeadSent = true
             exchange.responseCode = Int(head.status.code)

@@ -80,6 +80,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var maxRequestsPerConnection: Int?
         /// The consistent-hash key of the request, if the policy hashes.
         var hash: UInt64?
+        /// A consistent-hash cookie issued to the client with the response.
+        var setCookie: String?
         /// Retries still allowed, and retries done so far.
         var retriesLeft = 0
         var retryCount = 0

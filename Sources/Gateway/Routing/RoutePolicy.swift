@@ -348,15 +348,17 @@ public struct ConnectionPoolLimits: Sendable, Hashable {
 public enum HashKeySource: Sendable, Hashable {
     /// The value of this request header (`httpHeaderName`).
     case header(String)
-    /// The value of this cookie (`httpCookie.name`).
-    case cookie(String)
+    /// The value of this cookie (`httpCookie.name`). With `issue`, a request without the
+    /// cookie gets a new random value, and its response sets the cookie, so the client sticks to
+    /// its worker from then on (Envoy's generated cookie).
+    case cookie(String, issue: IssuedCookie? = nil)
 
     /// The key's hash for a request, or `nil` when the request does not carry the key.
     func hash(headers: some Sequence<(name: String, value: String)>) -> UInt64? {
         switch self {
         case .header(let name):
             return headers.first { $0.name.equalsIgnoringASCIICase(name) }.map { Self.fnv1a($0.value) }
-        case .cookie(let name):
+        case .cookie(let name, _):
             for (header, value) in headers where header.equalsIgnoringASCIICase("cookie") {
                 for pair in value.split(separator: ";") {
                     let trimmed = pair.trimmingASCIIWhitespace()
@@ -376,5 +378,27 @@ public enum HashKeySource: Sendable, Hashable {
             hash &*= 0x100_0000_01b3
         }
         return hash
+    }
+}
+
+/// How the gateway issues a consistent-hash cookie (Istio `httpCookie` `path` and `ttl`).
+public struct IssuedCookie: Sendable, Hashable {
+    /// The cookie's `Path`, if any.
+    public var path: String?
+    /// The cookie's lifetime; zero makes a session cookie (no `Max-Age`), as in Envoy.
+    public var ttl: Duration
+
+    /// Creates the settings.
+    public init(path: String? = nil, ttl: Duration) {
+        self.path = path
+        self.ttl = ttl
+    }
+
+    /// The `Set-Cookie` value for cookie `name` with `value`.
+    public func setCookie(name: String, value: String) -> String {
+        var text = "\(name)=\(value)"
+        if let path { text += "; Path=\(path)" }
+        if ttl > .zero { text += "; Max-Age=\(max(1, ttl.components.seconds))" }
+        return text + "; HttpOnly"
     }
 }

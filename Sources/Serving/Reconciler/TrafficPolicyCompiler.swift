@@ -181,7 +181,14 @@ public enum TrafficPolicyCompiler {
         case (nil, let hash?):
             switch (hash.httpHeaderName, hash.httpCookie) {
             case (let header?, nil) where !header.isEmpty: hashKey = .header(header.lowercased())
-            case (nil, let cookie?) where !cookie.name.isEmpty: hashKey = .cookie(cookie.name)
+            case (nil, let cookie?) where !cookie.name.isEmpty:
+                let issue = try cookie.ttl.map { text throws(TrafficPolicyError) in
+                    guard let ttl = DurationText.parse(text), ttl >= .zero else {
+                        throw TrafficPolicyError(field: "\(path).consistentHash.httpCookie.ttl", "must be a duration such as 0s or 1h, got \"\(text)\"")
+                    }
+                    return IssuedCookie(path: cookie.path, ttl: ttl)
+                }
+                hashKey = .cookie(cookie.name, issue: issue)
             default:
                 throw TrafficPolicyError(field: "\(path).consistentHash", "must have exactly one of httpHeaderName or httpCookie")
             }

@@ -288,9 +288,9 @@ public struct ConsistentHashSpec: Codable, Hashable, Sendable {
     public struct Cookie: Codable, Hashable, Sendable {
         /// Cookie name.
         public var name: String
-        /// Accepted for compatibility; Outpost does not issue the cookie.
+        /// `Path` of an issued cookie.
         public var path: String?
-        /// Accepted for compatibility; Outpost does not issue the cookie.
+        /// Lifetime of an issued cookie (`0s`: a session cookie); absent: no cookie is issued.
         public var ttl: String?
 
         /// Creates a cookie key.

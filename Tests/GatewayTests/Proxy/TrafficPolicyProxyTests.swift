@@ -78,9 +78,11 @@ struct TrafficPolicyProxyTests {
         let response = try await client.send(.GET, "/slow/2000", host: TestRoutes.host)
         #expect(response.status == .gatewayTimeout)
         #expect(ContinuousClock.now - start < .milliseconds(1500))
-        #expect(upstream.requests.count == 2)
+        // Two attempts, each cut by its per-try timeout. (On a loaded machine the second request
+        // can time out before the test server has read it, so the releases tell, not the server.)
         try await resolver.waitForReleases(2)
         #expect(resolver.outcomes == ["timedOut", "timedOut"])
+        #expect((1...2).contains(upstream.requests.count))
         await client.close()
         try await gateway.stop()
         await upstream.stop()
@@ -231,6 +233,26 @@ struct TrafficPolicyProxyTests {
         connections = []
         for _ in 0..<3 { connections += try await client.send(.GET, "/", host: TestRoutes.host).headers["x-upstream-connection"] }
         #expect(Set(connections).count == 1)
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("consistentHash httpCookie with ttl: a new client gets a cookie, and its key sticks")
+    func issuedCookie() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let policy = RoutePolicy(hashKey: .cookie("route", issue: IssuedCookie(path: "/", ttl: .seconds(3600))))
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: Self.table(policy))
+        let client = try await gateway.client()
+        let first = try await client.send(.GET, "/", host: TestRoutes.host)
+        let setCookie = try #require(first.headers["set-cookie"].first)
+        #expect(setCookie.hasPrefix("route=") && setCookie.hasSuffix("; Path=/; Max-Age=3600; HttpOnly"))
+        let pair = String(setCookie.prefix { $0 != ";" })
+        let again = try await client.send(.GET, "/", host: TestRoutes.host, headers: [("cookie", pair)])
+        #expect(again.headers["set-cookie"].isEmpty, "a client that has the cookie keeps it")
+        let hashes = resolver.hints.map(\.hash)
+        #expect(hashes.count == 2 && hashes[0] != nil && hashes[0] == hashes[1])
         await client.close()
         try await gateway.stop()
         await upstream.stop()
