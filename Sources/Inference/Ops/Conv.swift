@@ -95,10 +95,11 @@ struct ConvKernel: Kernel {
     /// im2col + one `cblas_sgemm` per chunk of images and group.
     private func runIm2col(_ frame: inout Frame, _ x: Value, _ w: Value, _ biasValues: [Float], _ out: Int, _ g: Geometry) {
         let spatial = g.oh * g.ow, kdim = g.kdim, mg = g.mg, n = g.n
-        let direct = g.kh == 1 && g.kw == 1 && window.strides == [1, 1] && g.pads.allSatisfy { $0 == 0 }
+        // 1×1, stride 1, unpadded: the input planes are the column matrix.
+        let multiplyInput = g.kh == 1 && g.kw == 1 && window.strides == [1, 1] && g.pads.allSatisfy { $0 == 0 }
         // Small images: unroll several into one column matrix so one GEMM covers them.
-        let chunk = direct ? 1 : max(1, min(n, (1 << 18) / (kdim * spatial)))
-        let colSize = direct ? 0 : kdim * chunk * spatial
+        let chunk = multiplyInput ? 1 : max(1, min(n, (1 << 18) / (kdim * spatial)))
+        let colSize = multiplyInput ? 0 : kdim * chunk * spatial
         // The GEMM writes the output tensor itself only for one image without a pool.
         let inPlace = chunk == 1 && pool == nil
         let tmpSize = inPlace ? 0 : mg * chunk * spatial
@@ -115,7 +116,7 @@ struct ConvKernel: Kernel {
                             let ld = count * spatial
                             for gi in 0..<group {
                                 let col: UnsafePointer<Float>
-                                if direct {
+                                if multiplyInput {
                                     col = xp.baseAddress! + (first * g.c + gi * g.cg) * g.h * g.w
                                 } else {
                                     for i in 0..<count {
