@@ -59,11 +59,15 @@ let package = Package(
             path: "Sources/COpenBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        /// Direct-convolution kernels compiled for AVX-512, AVX2 + FMA and the baseline, picked at run
+        /// time (Swift has no per-function target features). Used by Inference only.
+        .target(name: "CInferenceKernels", path: "Sources/CInferenceKernels"),
         /// ONNX model loading, the graph executor on OpenBLAS and the V1/V2 inference protocol codecs.
         .target(
             name: "Inference",
             dependencies: [
                 "COpenBLAS",
+                "CInferenceKernels",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["Proto/onnx-ml.proto"],

@@ -1,3 +1,4 @@
+import CInferenceKernels
 import COpenBLAS
 
 /// The OpenBLAS library the engine runs on: which kernel it picked and how many threads it uses.
@@ -16,4 +17,11 @@ public enum BLASRuntime {
     /// Sets the threads OpenBLAS uses per call (process-wide). With concurrent requests on a
     /// small host, 1 is usually best.
     public static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+}
+
+/// The engine's own kernels next to OpenBLAS (the direct convolution of `ConvKernel`): which
+/// instruction set they run with, chosen once from the CPU's features.
+public enum KernelRuntime {
+    /// `avx512`, `avx2` (with FMA) or `baseline`.
+    public static var directConvolution: String { String(cString: outpost_direct_conv_isa()) }
 }

@@ -6,16 +6,20 @@
 // load time with the node's name and operator — never on a request. The graph is then rewritten
 // once: Identity/Dropout are bypassed, nodes whose inputs are all constants are evaluated and
 // replaced by their results, BatchNormalization is folded into the preceding Conv's weights and
-// bias, MatMul + bias Add becomes one MatMul with a bias, and Relu/LeakyRelu/Clip/Sigmoid/Tanh are
-// fused into the Gemm/Conv/MatMul that feeds them.
+// bias, MatMul + bias Add becomes one MatMul with a bias, Relu/LeakyRelu/Clip/Sigmoid/Tanh are
+// fused into the Gemm/Conv/MatMul that feeds them, and a MaxPool into the Conv that feeds it.
 //
 // Execution (`ExecutionPlan`, `InferenceSession`) walks the steps in order. Every intermediate
 // value gets a slot at load time; slots are shared between values whose lifetimes do not overlap,
 // and a session keeps its slots' buffers between runs (they grow to the largest batch seen), so
 // the steady state allocates only the output tensors it hands back. GEMM-shaped work goes to
-// `cblas_sgemm`, and batch-1 products to `cblas_sgemv` on the weights' native layout; Conv is
-// im2col + sgemm (1×1 stride-1 convolutions multiply the input directly). Shapes are computed
-// per run, so a dynamic batch dimension costs nothing extra.
+// `cblas_sgemm`, and batch-1 products to `cblas_sgemv` on the weights' native layout. Conv with
+// stride 1 and few output channels per group runs a direct convolution (`Ops/Conv+Direct.swift`:
+// a C kernel, `CInferenceKernels`, compiled for AVX-512, AVX2 + FMA and the baseline and picked
+// at run time, since Swift code is compiled for the baseline x86-64 only); other Convs are
+// im2col + sgemm (1×1 stride-1 convolutions multiply the input directly). Each Conv output plane
+// gets its bias, activation and fused pool while it is in cache. Shapes are computed per run, so
+// a dynamic batch dimension costs nothing extra.
 //
 // Thread safety: `OnnxModel` is immutable and Sendable. A session is single-caller; `run` on the
 // model borrows a pooled session under a lock and returns it afterwards. OpenBLAS's own thread

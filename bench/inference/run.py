@@ -10,17 +10,25 @@ LeNet-style) at batch 1, 32 and 256 and 1 and 2 threads, it times per-call laten
 in ROUNDS interleaved rounds of BLOCK_S seconds per configuration, and reports the median of the
 per-round p50s and the ratio onnxruntime_p50 / outpost_p50 (> 1 means Outpost is faster).
 Outpost's outputs under each core type are checked against onnxruntime's (rtol 1e-4, atol 1e-5)
-and the OpenBLAS kernel that ran is printed. Also prints Outpost's model load time.
+and the OpenBLAS kernel that ran is printed, with the instruction set of the engine's own direct
+convolution kernel. Also prints Outpost's model load time. The report is also written to
+bench/results/inference-<UTC timestamp>.txt with the host, the load average at start and end, the
+repository revision and each round's p50/p99.
 
-Env: ROUNDS=3 BLOCK_S=1.0 MODELS_DIR=../shared/anchors/models THREADS="1 2" BATCHES="1 32 256"
+Env: ROUNDS=3 BLOCK_S=1.0 MODELS_DIR=../shared/anchors/models MODELS="mlp cnn" THREADS="1 2" BATCHES="1 32 256"
 Self-installing: venv at $OUTPOST_PY_VENV (default ~/.cache/outpost-inference-venv) with numpy, onnxruntime.
 """
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import harness as h  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -42,6 +50,7 @@ def main():
     threads_list = [int(t) for t in os.environ.get("THREADS", "1 2").split()]
     batches = [int(b) for b in os.environ.get("BATCHES", "1 32 256").split()]
     preset = os.environ.get("OPENBLAS_CORETYPE", "Haswell")
+    load_at_start = h.loadavg()
 
     subprocess.check_call(["swift", "build", "-c", "release", "--product", "InferenceBench"], cwd=ROOT,
                           stdout=subprocess.DEVNULL)
@@ -51,6 +60,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="outpost-infbench.")
     rng = np.random.default_rng(20261129)
     shapes = {"mlp": (784,), "cnn": (1, 28, 28)}
+    shapes = {m: shapes[m] for m in os.environ.get("MODELS", "mlp cnn").split()}
     inputs = {}
     for m, shape in shapes.items():
         os.makedirs(os.path.join(tmp, m), exist_ok=True)
@@ -110,7 +120,7 @@ def main():
                         row = json.loads(line)
                         b = row["batch"]
                         results.setdefault((name, m, t, b), []).append((row["p50_us"], row["p99_us"]))
-                        info[(name, m)] = (row["core"], row["load_us"])
+                        info[(name, m)] = (row["core"], row["load_us"], row["conv_isa"])
                         got = np.fromfile(os.path.join(tmp, m, f"{b}.{coretype or 'auto'}.out.f32"), dtype=np.float32)
                         want = expected[(m, b)].ravel()
                         if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
@@ -119,20 +129,22 @@ def main():
 
     med = lambda xs: float(np.median([x[0] for x in xs]))
     med99 = lambda xs: float(np.median([x[1] for x in xs]))
-    print()
-    print(f"bench/inference  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  onnxruntime {ort.__version__}  "
-          f"rounds={rounds} x {block}s  loadavg {os.getloadavg()[0]:.2f}")
+    report = []
+    emit = report.append
+    emit(f"bench/inference  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  onnxruntime {ort.__version__}  "
+         f"rounds={rounds} x {block}s  loadavg {os.getloadavg()[0]:.2f}")
     for name, _ in variants:
-        core, load = info[(name, "mlp")]
-        print(f"outpost[{name}]: OpenBLAS core {core}; load time mlp {load:.0f} us, cnn {info[(name, 'cnn')][1]:.0f} us")
-    print("outputs match onnxruntime (rtol 1e-4, atol 1e-5) under both core types: " + ("yes" if not mismatches else "NO"))
+        first = info[(name, next(iter(shapes)))]
+        loads = ", ".join(f"{m} {info[(name, m)][1]:.0f} us" for m in shapes)
+        emit(f"outpost[{name}]: OpenBLAS core {first[0]}, direct conv {first[2]}; load time {loads}")
+    emit("outputs match onnxruntime (rtol 1e-4, atol 1e-5) under every core type: " + ("yes" if not mismatches else "NO"))
     for mm in mismatches:
-        print("  MISMATCH " + mm)
-    print()
+        emit("  MISMATCH " + mm)
+    emit("")
     hdr = f"{'model':<6}{'thr':>4}{'batch':>6}{'ort p50 us':>12}{'ort p99':>9}"
     for name, _ in variants:
         hdr += f"{name + ' p50':>14}{'p99':>8}{'ratio':>7}"
-    print(hdr)
+    emit(hdr)
     for m in shapes:
         for t in threads_list:
             for b in batches:
@@ -141,9 +153,34 @@ def main():
                 for name, _ in variants:
                     x = results[(name, m, t, b)]
                     line += f"{med(x):>14.1f}{med99(x):>8.1f}{med(o) / med(x):>7.2f}"
-                print(line)
-    print("(columns after onnxruntime: Outpost under each OPENBLAS_CORETYPE; ratio = onnxruntime p50 / Outpost p50,")
-    print(" above 1.00 Outpost is faster; p50/p99 in us per call, median over rounds)")
+                emit(line)
+    emit("(columns after onnxruntime: Outpost under each OPENBLAS_CORETYPE; ratio = onnxruntime p50 / Outpost p50,")
+    emit(" above 1.00 Outpost is faster; p50/p99 in us per call, median over rounds)")
+    print()
+    print("\n".join(report))
+    write_results(report, results, load_at_start, bench_bin)
+
+
+def write_results(report, results, load_at_start, bench_bin):
+    """The report, a header (host, load, revision, command) and every round's p50/p99 in bench/results/."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    git = lambda *a: subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True).stdout.strip()
+    revision = git("rev-parse", "--short", "HEAD") + (" + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    header = [
+        f"date: {h.utc_now_text()}   host: {platform.node()}   nproc: {os.cpu_count()}   cpu: {cpu}",
+        f"loadavg at start: {load_at_start}   at end: {h.loadavg()}",
+        f"repository: {ROOT} at {revision}",
+        f"binary: {bench_bin}",
+        f"command: {' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))}   "
+        + " ".join(f"{k}={os.environ[k]}" for k in ("ROUNDS", "BLOCK_S", "MODELS", "THREADS", "BATCHES", "OPENBLAS_CORETYPE", "SKIP_SKYLAKEX") if k in os.environ),
+        "",
+    ]
+    raw = ["", "raw: engine model threads batch -> [p50_us, p99_us] per round"]
+    raw += [f"{e} {m} {t} {b} {json.dumps([[round(p, 1), round(q, 1)] for p, q in v])}" for (e, m, t, b), v in sorted(results.items())]
+    path = Path(ROOT) / "bench" / "results" / f"inference-{h.utc_stamp()}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(header + report + raw) + "\n")
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

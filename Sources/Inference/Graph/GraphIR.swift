@@ -19,6 +19,9 @@ struct Node: Sendable {
     var attributes: [String: Attribute]
     /// Set by the optimiser: an activation fused into this node's output pass.
     var fused: Activation? = nil
+    /// Set by the optimiser on a Conv: the window of a `MaxPool` that reads only this Conv's
+    /// output, run on each output plane while it is in cache.
+    var fusedMaxPool: Window? = nil
 
     /// A readable label for errors: `node 'name' (Op)`.
     var label: String { "node '\(name.isEmpty ? outputs.first ?? "?" : name)' (\(domain.isEmpty ? "" : domain + ".")\(opType))" }
@@ -90,6 +93,13 @@ struct Graph: Sendable {
     var inputs: [GraphIO]
     var outputs: [GraphIO]
     var opsets: [String: Int]
+
+    /// The index of the node that writes each value name.
+    func producerIndex() -> [String: Int] {
+        var producer: [String: Int] = [:]
+        for (k, n) in nodes.enumerated() { for o in n.outputs { producer[o] = k } }
+        return producer
+    }
 
     /// How many nodes read each value name (graph outputs count as readers).
     func readerCounts() -> [String: Int] {

@@ -1,89 +1,47 @@
 import COpenBLAS
 
-/// 2-D window geometry shared by Conv and the pools (1-D ops use height 1).
-struct Window: Sendable {
-    var kernel: [Int]      // [kh, kw]
-    var strides: [Int]
-    var dilations: [Int]
-    var pads: [Int]        // [top, left, bottom, right]
-    var autoPad: String
-    var ceilMode = false
-
-    /// Reads `kernel_shape`, `strides`, `dilations`, `pads`, `auto_pad` for 1-D or 2-D windows.
-    init(_ n: Node, kernel: [Int]) throws {
-        let rank = kernel.count
-        guard rank == 1 || rank == 2 else {
-            throw n.fail(.unsupportedAttribute, "only 1-D and 2-D windows are supported (kernel_shape \(kernel))")
-        }
-        func lift(_ a: [Int], _ fill: Int) -> [Int] { rank == 1 ? [fill] + a : a }
-        self.kernel = lift(kernel, 1)
-        strides = lift(n.ints("strides") ?? Array(repeating: 1, count: rank), 1)
-        dilations = lift(n.ints("dilations") ?? Array(repeating: 1, count: rank), 1)
-        let p = n.ints("pads") ?? Array(repeating: 0, count: 2 * rank)
-        guard p.count == 2 * rank, strides.count == 2, dilations.count == 2,
-              strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else {
-            throw n.fail(.unsupportedAttribute, "strides/dilations/pads do not match kernel_shape \(kernel)")
-        }
-        pads = rank == 1 ? [0, p[0], 0, p[1]] : p
-        autoPad = n.string("auto_pad", "NOTSET")
-        guard ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].contains(autoPad) else {
-            throw n.fail(.unsupportedAttribute, "auto_pad '\(autoPad)' is not supported")
-        }
-        ceilMode = n.int("ceil_mode", 0) != 0
-    }
-
-    /// Output size and effective pads for an input of `h`×`w`.
-    func output(h: Int, w: Int) throws -> (oh: Int, ow: Int, pads: [Int]) {
-        var pads = self.pads
-        let inSize = [h, w]
-        var outSize = [0, 0]
-        for d in 0..<2 {
-            let ek = (kernel[d] - 1) * dilations[d] + 1
-            switch autoPad {
-            case "VALID":
-                pads[d] = 0; pads[d + 2] = 0
-                outSize[d] = (inSize[d] - ek) / strides[d] + 1
-            case "SAME_UPPER", "SAME_LOWER":
-                let o = (inSize[d] + strides[d] - 1) / strides[d]
-                let total = max(0, (o - 1) * strides[d] + ek - inSize[d])
-                let small = total / 2
-                pads[d] = autoPad == "SAME_UPPER" ? small : total - small
-                pads[d + 2] = total - pads[d]
-                outSize[d] = o
-            default:
-                let span = inSize[d] + pads[d] + pads[d + 2] - ek
-                if ceilMode {
-                    var o = (span + strides[d] - 1) / strides[d] + 1
-                    if (o - 1) * strides[d] >= inSize[d] + pads[d] { o -= 1 }
-                    outSize[d] = o
-                } else {
-                    outSize[d] = span < 0 ? 0 : span / strides[d] + 1
-                }
-            }
-            guard outSize[d] > 0 || inSize[d] == 0 else {
-                throw InferenceError(.shapeMismatch, "input \(h)×\(w) is smaller than the window \(kernel) (dilations \(dilations))")
-            }
-        }
-        return (outSize[0], outSize[1], pads)
-    }
-}
-
-/// `Conv` (NCHW, groups, pads, strides, dilations): im2col into the frame's scratch buffer and one
-/// `cblas_sgemm` per image and group; 1×1 stride-1 unpadded convolutions multiply the input
-/// directly. Bias and a fused activation are applied in one pass over the output.
+/// `Conv` (NCHW / NCL, groups, pads, strides, dilations) with an optional fused activation and an
+/// optional fused `MaxPool`. Two algorithms, chosen at load from the weight shape:
+/// - **direct** (`DirectConvWeights`): stride 1 and few output channels per group — the anchor
+///   CNN's K = 9 and 72 convolutions, where im2col, packing and the scatter of a GEMM's output
+///   cost more than the arithmetic. SIMD over output positions, bias in the accumulators.
+/// - **im2col + `cblas_sgemm`** otherwise, several small images unrolled into one column matrix so
+///   that one GEMM covers them; 1×1 stride-1 unpadded convolutions multiply the input directly.
+/// Either way each output plane is finished while it is in cache: activation, then the pool (or a
+/// copy into the output tensor).
 struct ConvKernel: Kernel {
     let window: Window
     let group: Int
     let activation: Activation?
+    let pool: Pooling?
+    /// Packed weights when the direct algorithm applies, else nil.
+    let direct: DirectConvWeights?
 
-    init(_ n: Node, weightShape: [Int]?) throws {
-        guard let ws = weightShape, ws.count == 3 || ws.count == 4 else {
-            throw n.fail(.unsupportedAttribute, "only 1-D and 2-D convolutions with a known weight shape are supported")
+    init(_ n: Node, weight: Value?) throws {
+        guard let weight, weight.type == .float32, weight.shape.count == 3 || weight.shape.count == 4 else {
+            throw n.fail(.unsupportedAttribute, "only 1-D and 2-D convolutions with constant float weights are supported")
         }
+        let ws = weight.shape
         window = try Window(n, kernel: n.ints("kernel_shape") ?? Array(ws.dropFirst(2)))
         group = n.int("group", 1)
         activation = n.fused
+        pool = n.fusedMaxPool.map { Pooling(window: $0, isMax: true, countIncludePad: false) }
         guard group >= 1, ws[0] % group == 0 else { throw n.fail(.unsupportedAttribute, "group \(group) does not divide \(ws[0]) output channels") }
+        direct = window.strides == [1, 1] && DirectConvWeights.suits(outputChannelsPerGroup: ws[0] / group)
+            ? DirectConvWeights(weight, group: group) : nil
+    }
+
+    /// The shapes of one run: input, convolution output, pooled output.
+    struct Geometry {
+        var n, c, h, w, m, cg, kh, kw: Int
+        var oh, ow: Int
+        var pads: [Int]
+        /// The output tensor's plane: the pooled size when a pool is fused, else `oh`×`ow`.
+        var poh, pow: Int
+        var poolPads: [Int]
+        var mg: Int { m / group }
+        var kdim: Int { cg * kh * kw }
+        let group: Int
     }
 
     func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
@@ -102,52 +60,79 @@ struct ConvKernel: Kernel {
             throw InferenceError(.shapeMismatch, "Conv bias has \(bias.count) values for \(m) output channels")
         }
         let (oh, ow, pads) = try window.output(h: h, w: wd)
+        var g = Geometry(n: n, c: c, h: h, w: wd, m: m, cg: cg, kh: kh, kw: kw, oh: oh, ow: ow, pads: pads,
+                         poh: oh, pow: ow, poolPads: [0, 0, 0, 0], group: group)
+        if let pool, oh > 0, ow > 0 { (g.poh, g.pow, g.poolPads) = try pool.window.output(h: oh, w: ow) }
         let out = outputs[0]
-        frame.slots[out].reset(.float32, oneD ? [n, m, ow] : [n, m, oh, ow])
-        let mg = m / group, kdim = cg * kh * kw, spatial = oh * ow
-        guard n > 0, spatial > 0, mg > 0, kdim > 0 else { return }
-        let direct = kh == 1 && kw == 1 && window.strides == [1, 1] && pads.allSatisfy { $0 == 0 }
+        frame.slots[out].reset(.float32, oneD ? [n, m, g.pow] : [n, m, g.poh, g.pow])
+        guard n > 0, oh * ow > 0, g.mg > 0, g.kdim > 0 else { return }
+        let biasValues = bias?.asFloats ?? Array(repeating: 0, count: m)
+        if let direct {
+            runDirect(direct, &frame, x, biasValues, out, g)
+        } else {
+            runIm2col(&frame, x, w, biasValues, out, g)
+        }
+    }
+
+    /// Finishes one convolution output plane `src` (rows `ld` apart, `span` values from the first
+    /// to the last output): adds `bias`, applies the activation unless `activate` is false (done
+    /// already), then pools it (or copies it) into the output plane `dst`, which may be `src`
+    /// itself when there is no pool.
+    func finish(_ src: UnsafeMutablePointer<Float>, ld: Int, span: Int, bias: Float, activate: Bool = true,
+                into dst: UnsafeMutablePointer<Float>, _ g: Geometry) {
+        if activate, let activation {
+            activation.applyWithBias(src, span, bias)
+        } else if bias != 0 {
+            for j in 0..<span { src[j] += bias }
+        }
+        if let pool {
+            pool.plane(src, ld: ld, h: g.oh, w: g.ow, dst, oh: g.poh, ow: g.pow, pads: g.poolPads)
+        } else if src != dst {
+            for oy in 0..<g.oh { (dst + oy * g.ow).update(from: src + oy * ld, count: g.ow) }
+        }
+    }
+
+    /// im2col + one `cblas_sgemm` per chunk of images and group.
+    private func runIm2col(_ frame: inout Frame, _ x: Value, _ w: Value, _ biasValues: [Float], _ out: Int, _ g: Geometry) {
+        let spatial = g.oh * g.ow, kdim = g.kdim, mg = g.mg, n = g.n
+        // 1×1, stride 1, unpadded: the input planes are the column matrix.
+        let multiplyInput = g.kh == 1 && g.kw == 1 && window.strides == [1, 1] && g.pads.allSatisfy { $0 == 0 }
         // Small images: unroll several into one column matrix so one GEMM covers them.
-        let chunk = direct ? 1 : max(1, min(n, (1 << 18) / (kdim * spatial)))
-        let colSize = direct ? 0 : kdim * chunk * spatial
-        let tmpSize = chunk > 1 ? mg * chunk * spatial : 0
+        let chunk = multiplyInput ? 1 : max(1, min(n, (1 << 18) / (kdim * spatial)))
+        let colSize = multiplyInput ? 0 : kdim * chunk * spatial
+        // The GEMM writes the output tensor itself only for one image without a pool.
+        let inPlace = chunk == 1 && pool == nil
+        let tmpSize = inPlace ? 0 : mg * chunk * spatial
         if frame.scratch.count < colSize + tmpSize { Value.resize(&frame.scratch, colSize + tmpSize, 0) }  // grows only
         let win = window
-        let biasValues = bias?.asFloats
-        let activation = activation
         x.f.withUnsafeBufferPointer { xp in
             w.f.withUnsafeBufferPointer { wp in
                 frame.scratch.withUnsafeMutableBufferPointer { sp in
                     frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
-                        let y = yp.baseAddress!
+                        let y = yp.baseAddress!, plane = g.poh * g.pow
                         var first = 0
                         while first < n {
                             let count = min(chunk, n - first)
                             let ld = count * spatial
-                            for g in 0..<group {
+                            for gi in 0..<group {
                                 let col: UnsafePointer<Float>
-                                if direct {
-                                    col = xp.baseAddress! + (first * c + g * cg) * h * wd
+                                if multiplyInput {
+                                    col = xp.baseAddress! + (first * g.c + gi * g.cg) * g.h * g.w
                                 } else {
                                     for i in 0..<count {
-                                        im2col(xp.baseAddress! + ((first + i) * c + g * cg) * h * wd, sp.baseAddress! + i * spatial, ld: ld,
-                                               c: cg, h: h, w: wd, kh: kh, kw: kw, oh: oh, ow: ow, win: win, pads: pads)
+                                        im2col(xp.baseAddress! + ((first + i) * g.c + gi * g.cg) * g.h * g.w, sp.baseAddress! + i * spatial,
+                                               ld: ld, c: g.cg, h: g.h, w: g.w, kh: g.kh, kw: g.kw, oh: g.oh, ow: g.ow, win: win, pads: g.pads)
                                     }
                                     col = UnsafePointer(sp.baseAddress!)
                                 }
-                                let target = count == 1 ? y + (first * m + g * mg) * spatial : sp.baseAddress! + colSize
+                                let target = inPlace ? y + (first * g.m + gi * mg) * spatial : sp.baseAddress! + colSize
                                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(ld), Int32(kdim), 1,
-                                            wp.baseAddress! + g * mg * kdim, Int32(kdim), col, Int32(ld), 0, target, Int32(ld))
+                                            wp.baseAddress! + gi * mg * kdim, Int32(kdim), col, Int32(ld), 0, target, Int32(ld))
                                 for i in 0..<count {
                                     for ch in 0..<mg {
-                                        let plane = y + ((first + i) * m + g * mg + ch) * spatial
-                                        if count > 1 { plane.update(from: target + ch * ld + i * spatial, count: spatial) }
-                                        let b = biasValues?[g * mg + ch] ?? 0
-                                        if let activation {
-                                            activation.applyWithBias(plane, spatial, b)
-                                        } else if b != 0 {
-                                            for j in 0..<spatial { plane[j] += b }
-                                        }
+                                        let oc = gi * mg + ch
+                                        finish(target + ch * ld + i * spatial, ld: g.ow, span: spatial, bias: biasValues[oc],
+                                               into: y + ((first + i) * g.m + oc) * plane, g)
                                     }
                                 }
                             }

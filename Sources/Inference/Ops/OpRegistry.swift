@@ -47,15 +47,16 @@ enum OpRegistry {
         add("Softmax", ["axis"]) { n, _ in SoftmaxKernel(axis: n.int("axis", -1), log: false) }
         add("LogSoftmax", ["axis"]) { n, _ in SoftmaxKernel(axis: n.int("axis", -1), log: true) }
         add("Conv", window.union(["group"])) { n, c in
-            try ConvKernel(n, weightShape: n.input(1).flatMap { c[$0]?.shape })
+            try ConvKernel(n, weight: n.input(1).flatMap { c[$0] })
         }
         add("MaxPool", window.union(["ceil_mode", "storage_order"])) { n, _ in
             guard n.outputs.count == 1 || n.outputs[1].isEmpty else { throw n.fail(.unsupportedAttribute, "the Indices output is not supported") }
             guard n.int("storage_order", 0) == 0 else { throw n.fail(.unsupportedAttribute, "storage_order=1 is not supported") }
-            return PoolKernel(window: try Window(n, kernel: try kernelShape(n)), isMax: true, countIncludePad: false)
+            return PoolKernel(pooling: Pooling(window: try Window(n, kernel: try kernelShape(n)), isMax: true, countIncludePad: false))
         }
         add("AveragePool", window.union(["ceil_mode", "count_include_pad"])) { n, _ in
-            PoolKernel(window: try Window(n, kernel: try kernelShape(n)), isMax: false, countIncludePad: n.int("count_include_pad", 0) != 0)
+            PoolKernel(pooling: Pooling(window: try Window(n, kernel: try kernelShape(n)), isMax: false,
+                                        countIncludePad: n.int("count_include_pad", 0) != 0))
         }
         add("GlobalAveragePool") { _, _ in GlobalPoolKernel(isMax: false) }
         add("GlobalMaxPool") { _, _ in GlobalPoolKernel(isMax: true) }

@@ -1,94 +1,130 @@
 /// `MaxPool` and `AveragePool` over 1-D or 2-D windows (NCHW / NCL).
 struct PoolKernel: Kernel {
-    let window: Window
-    let isMax: Bool
-    let countIncludePad: Bool
+    let pooling: Pooling
 
     func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
         let x = try floatInput(frame, inputs, 0)
-        let oneD = window.kernel[0] == 1 && x.shape.count == 3
+        let oneD = pooling.window.kernel[0] == 1 && x.shape.count == 3
         guard x.shape.count == (oneD ? 3 : 4) else {
-            throw InferenceError(.shapeMismatch, "pooling input \(x.shape) does not match kernel \(window.kernel)")
+            throw InferenceError(.shapeMismatch, "pooling input \(x.shape) does not match kernel \(pooling.window.kernel)")
         }
         let planes = x.shape[0] * x.shape[1], h = oneD ? 1 : x.shape[2], w = x.shape[x.shape.count - 1]
-        let (oh, ow, pads) = try window.output(h: h, w: w)
+        let (oh, ow, pads) = try pooling.window.output(h: h, w: w)
         let out = outputs[0]
         frame.slots[out].reset(.float32, oneD ? [x.shape[0], x.shape[1], ow] : [x.shape[0], x.shape[1], oh, ow])
-        let win = window, isMax = isMax, includePad = countIncludePad
-        let kh = win.kernel[0], kw = win.kernel[1], dy = win.dilations[0], dx = win.dilations[1]
-        let sh = win.strides[0], sw = win.strides[1], pt = pads[0], pl = pads[1], pb = pads[2], pr = pads[3]
+        let pooling = pooling
         x.f.withUnsafeBufferPointer { xp in
             frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
                 guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
                 for p in 0..<planes {
-                    let src = xb + p * h * w, dst = yb + p * oh * ow
-                    for oy in 0..<oh {
-                        let y0 = oy * sh - pt
-                        let rowInside = y0 >= 0 && y0 + (kh - 1) * dy < h
-                        // Columns whose whole window is inside the image.
-                        let lo = rowInside ? min(ow, (pl + sw - 1) / sw) : 0
-                        let hi = rowInside ? max(lo, min(ow, (w - 1 - (kw - 1) * dx + pl) >= 0 ? (w - 1 - (kw - 1) * dx + pl) / sw + 1 : 0)) : 0
-                        if hi > lo && isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dy == 1 && dx == 1 {
-                            // The common 2×2 stride-2 max pool, unrolled.
-                            let r0 = src + y0 * w - pl, r1 = r0 + w, row = dst + oy * ow
-                            for ox in lo..<hi {
-                                let i = ox &* 2
-                                let a = r0[i] > r0[i &+ 1] ? r0[i] : r0[i &+ 1]
-                                let b = r1[i] > r1[i &+ 1] ? r1[i] : r1[i &+ 1]
-                                row[ox] = a > b ? a : b
-                            }
-                        } else if hi > lo {
-                            // Interior: accumulate tap by tap across the row (no bounds checks,
-                            // independent lanes instead of one dependency chain per window).
-                            let row = dst + oy * ow
-                            for ox in lo..<hi { row[ox] = isMax ? -.infinity : 0 }
-                            for ky in 0..<kh {
-                                let line = src + (y0 + ky * dy) * w - pl
-                                for kx in 0..<kw {
-                                    let tap = line + kx * dx
-                                    if isMax {
-                                        for ox in lo..<hi { let v = tap[ox &* sw]; row[ox] = v > row[ox] ? v : row[ox] }
-                                    } else {
-                                        for ox in lo..<hi { row[ox] += tap[ox &* sw] }
-                                    }
-                                }
-                            }
-                            if !isMax {
-                                let inv = 1 / Float(kh * kw)
-                                for ox in lo..<hi { row[ox] *= inv }
-                            }
-                        }
-                        for ox in 0..<ow where ox < lo || ox >= hi {
-                            let x0 = ox * sw - pl
-                            var acc: Float = isMax ? -.infinity : 0
-                            var n = 0
-                            for ky in 0..<kh {
-                                let iy = y0 + ky * dy
-                                guard iy >= 0 && iy < h else { continue }
-                                for kx in 0..<kw {
-                                    let ix = x0 + kx * dx
-                                    guard ix >= 0 && ix < w else { continue }
-                                    let v = src[iy * w + ix]
-                                    if isMax { acc = v > acc ? v : acc } else { acc += v }
-                                    n += 1
-                                }
-                            }
-                            if !isMax {
-                                var denom = n
-                                if includePad {
-                                    // Count the window positions inside the padded input (not beyond it).
-                                    let yEnd = min(y0 + (kh - 1) * dy + 1, h + pb)
-                                    let xEnd = min(x0 + (kw - 1) * dx + 1, w + pr)
-                                    denom = ((yEnd - y0 + dy - 1) / dy) * ((xEnd - x0 + dx - 1) / dx)
-                                }
-                                acc = denom > 0 ? acc / Float(denom) : 0
-                            }
-                            dst[oy * ow + ox] = acc
-                        }
-                    }
+                    pooling.plane(xb + p * h * w, ld: w, h: h, w: w, yb + p * oh * ow, oh: oh, ow: ow, pads: pads)
                 }
             }
         }
+    }
+}
+
+/// One max or average pooling, applied plane by plane: by `PoolKernel`, and by `ConvKernel` to a
+/// convolution's output while it is still in cache (a `MaxPool` fused by the optimiser).
+struct Pooling: Sendable {
+    let window: Window
+    let isMax: Bool
+    let countIncludePad: Bool
+
+    /// Pools one `h`×`w` plane whose rows start `ld` values apart into the dense `oh`×`ow` plane
+    /// `dst`, with the effective `pads` from `Window.output`.
+    func plane(_ src: UnsafePointer<Float>, ld: Int, h: Int, w: Int, _ dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int, pads: [Int]) {
+        let win = window, isMax = isMax
+        let kh = win.kernel[0], kw = win.kernel[1], dy = win.dilations[0], dx = win.dilations[1]
+        let sh = win.strides[0], sw = win.strides[1], pt = pads[0], pl = pads[1]
+        let max2x2 = isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dy == 1 && dx == 1
+        // Columns whose whole window is inside the image (on rows whose window is).
+        let lastStart = w - 1 - (kw - 1) * dx + pl
+        let colLo = min(ow, (pl + sw - 1) / sw), colHi = max(colLo, min(ow, lastStart >= 0 ? lastStart / sw + 1 : 0))
+        for oy in 0..<oh {
+            let y0 = oy * sh - pt
+            let rowInside = y0 >= 0 && y0 + (kh - 1) * dy < h
+            let lo = rowInside ? colLo : 0, hi = rowInside ? colHi : 0
+            let row = dst + oy * ow
+            if hi > lo && max2x2 {
+                maxPool2x2Row(src + y0 * ld - pl, ld: ld, row, lo: lo, hi: hi)
+            } else if hi > lo {
+                // Interior: accumulate tap by tap across the row (no bounds checks,
+                // independent lanes instead of one dependency chain per window).
+                for ox in lo..<hi { row[ox] = isMax ? -.infinity : 0 }
+                for ky in 0..<kh {
+                    let line = src + (y0 + ky * dy) * ld - pl
+                    for kx in 0..<kw {
+                        let tap = line + kx * dx
+                        if isMax {
+                            for ox in lo..<hi { let v = tap[ox &* sw]; row[ox] = v > row[ox] ? v : row[ox] }
+                        } else {
+                            for ox in lo..<hi { row[ox] += tap[ox &* sw] }
+                        }
+                    }
+                }
+                if !isMax {
+                    let inv = 1 / Float(kh * kw)
+                    for ox in lo..<hi { row[ox] *= inv }
+                }
+            }
+            for ox in 0..<lo { row[ox] = edge(src, ld: ld, h: h, w: w, y0: y0, x0: ox * sw - pl, pads: pads) }
+            for ox in hi..<ow { row[ox] = edge(src, ld: ld, h: h, w: w, y0: y0, x0: ox * sw - pl, pads: pads) }
+        }
+    }
+
+    /// One output whose window reaches into the padding: taps outside the image are skipped.
+    private func edge(_ src: UnsafePointer<Float>, ld: Int, h: Int, w: Int, y0: Int, x0: Int, pads: [Int]) -> Float {
+        let kh = window.kernel[0], kw = window.kernel[1], dy = window.dilations[0], dx = window.dilations[1]
+        var acc: Float = isMax ? -.infinity : 0
+        var n = 0
+        for ky in 0..<kh {
+            let iy = y0 + ky * dy
+            guard iy >= 0 && iy < h else { continue }
+            for kx in 0..<kw {
+                let ix = x0 + kx * dx
+                guard ix >= 0 && ix < w else { continue }
+                let v = src[iy * ld + ix]
+                if isMax { acc = v > acc ? v : acc } else { acc += v }
+                n += 1
+            }
+        }
+        if isMax { return acc }
+        var denom = n
+        if countIncludePad {
+            // Count the window positions inside the padded input (not beyond it).
+            let yEnd = min(y0 + (kh - 1) * dy + 1, h + pads[2])
+            let xEnd = min(x0 + (kw - 1) * dx + 1, w + pads[3])
+            denom = ((yEnd - y0 + dy - 1) / dy) * ((xEnd - x0 + dx - 1) / dx)
+        }
+        return denom > 0 ? acc / Float(denom) : 0
+    }
+}
+
+/// The common 2×2 stride-2 max pool over one output row: `r0` is the window's top input row
+/// (already offset by the left pad), outputs `lo..<hi` have their windows inside the image.
+/// Four outputs per step: one 8-wide load per input row, pairs split into even and odd lanes.
+@inline(__always)
+private func maxPool2x2Row(_ r0: UnsafePointer<Float>, ld: Int, _ row: UnsafeMutablePointer<Float>, lo: Int, hi: Int) {
+    let r1 = r0 + ld
+    var ox = lo
+    while ox + 4 <= hi {
+        let i = ox &* 2
+        let a = UnsafeRawPointer(r0 + i).loadUnaligned(as: SIMD8<Float>.self)
+        let b = UnsafeRawPointer(r1 + i).loadUnaligned(as: SIMD8<Float>.self)
+        // Same selection as the scalar tail: the left/upper value unless the other is greater.
+        let ma = a.oddHalf.replacing(with: a.evenHalf, where: a.evenHalf .> a.oddHalf)
+        let mb = b.oddHalf.replacing(with: b.evenHalf, where: b.evenHalf .> b.oddHalf)
+        let m = mb.replacing(with: ma, where: ma .> mb)
+        UnsafeMutableRawPointer(row + ox).storeBytes(of: m, as: SIMD4<Float>.self)
+        ox += 4
+    }
+    while ox < hi {
+        let i = ox &* 2
+        let a = r0[i] > r0[i &+ 1] ? r0[i] : r0[i &+ 1]
+        let b = r1[i] > r1[i &+ 1] ? r1[i] : r1[i &+ 1]
+        row[ox] = a > b ? a : b
+        ox += 1
     }
 }
 

@@ -4,7 +4,8 @@
 //
 // For each batch it reads <inputs-dir>/<batch>.in.f32 (little-endian float32, row-major), runs
 // the model once and writes <inputs-dir>/<batch>.<coretype>.out.f32 for the output check, then
-// times back-to-back calls on one session for <seconds> and prints one JSON line per batch.
+// times back-to-back calls on one session for <seconds> and prints one JSON line per batch
+// (p50/p99, load time, the OpenBLAS core and the direct convolution kernel's instruction set).
 // Model load time is the median of 20 loads.
 import Foundation
 import Inference
@@ -54,7 +55,8 @@ struct InferenceBench {
             samples.sort()
             let p50 = samples[samples.count / 2], p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
             print("{\"batch\":\(batch),\"threads\":\(threads),\"calls\":\(samples.count),\"p50_us\":\(p50),\"p99_us\":\(p99)," +
-                  "\"load_us\":\(loads[loads.count / 2]),\"core\":\"\(BLASRuntime.coreName)\",\"blas_threads\":\(BLASRuntime.threadCount)}")
+                  "\"load_us\":\(loads[loads.count / 2]),\"core\":\"\(BLASRuntime.coreName)\",\"blas_threads\":\(BLASRuntime.threadCount)," +
+                  "\"conv_isa\":\"\(KernelRuntime.directConvolution)\"}")
         }
     }
 }
