@@ -31,3 +31,12 @@ test: deps
 
 clean:
 	rm -rf .build
+
+# Benchmarks run by hand, one at a time (they share the cores), against the release build.
+bench: build
+	bench/cold-start/run.py
+	bench/autoscale/run.py
+	bench/footprint/run.py
+	bench/gateway/run.py
+	bench/inference/run.py
+	bench/inference/v2-http.py
