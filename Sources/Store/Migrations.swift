@@ -58,6 +58,7 @@ enum Migrations {
                 """)
         }
         registerTrafficPolicies(&migrator)
+        registerAdminAccess(&migrator)
         return migrator
     }
 

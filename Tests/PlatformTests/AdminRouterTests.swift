@@ -10,8 +10,9 @@ import Testing
 
     func application(ready: Bool = true) throws -> some ApplicationProtocol {
         let store = try Store(inMemory: ())
+        try AdminTokens.register(bootstrap: token, in: store)
         let router = buildAdminRouter(AdminDependencies(
-            store: store, token: token, logDirectory: "/nonexistent", modelDirectory: "/nonexistent",
+            store: store, logDirectory: "/nonexistent", modelDirectory: "/nonexistent",
             serviceURL: { "http://\($1).\($0).localhost:8080" }, isReady: { ready }))
         return Application(router: router)
     }

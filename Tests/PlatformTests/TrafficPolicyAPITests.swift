@@ -11,8 +11,10 @@ import Testing
     let path = "/api/v1/namespaces/default/trafficpolicies/hello"
 
     func application() throws -> some ApplicationProtocol {
+        let store = try Store(inMemory: ())
+        try AdminTokens.register(bootstrap: token, in: store)
         let router = buildAdminRouter(AdminDependencies(
-            store: try Store(inMemory: ()), token: token, logDirectory: "/nonexistent", modelDirectory: "/nonexistent",
+            store: store, logDirectory: "/nonexistent", modelDirectory: "/nonexistent",
             serviceURL: { "http://\($1).\($0).localhost:8080" }, isReady: { true }))
         return Application(router: router)
     }

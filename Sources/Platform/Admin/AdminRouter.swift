@@ -4,7 +4,6 @@ import Store
 /// What the admin API needs from the daemon.
 struct AdminDependencies: Sendable {
     var store: Store
-    var token: String
     var logDirectory: String
     /// Where uploaded models are kept.
     var modelDirectory: String
@@ -20,7 +19,8 @@ struct AdminDependencies: Sendable {
     var metrics: (@Sendable () async -> [UInt8])? = nil
 }
 
-/// Mounts every admin route: health probes unauthenticated, `/api/v1` behind the bearer token.
+/// Mounts every admin route: health probes unauthenticated, `/api/v1` behind a bearer token from
+/// the store (see ``AdminAccessMiddleware``), every mutating call audited.
 func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.get("healthz") { _, _ in
@@ -39,7 +39,8 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
                 body: .init(byteBuffer: ByteBuffer(bytes: await metrics())))
         }
     }
-    let api = router.group("api/v1").add(middleware: BearerAuthMiddleware(token: dependencies.token))
+    let api = router.group("api/v1").add(middleware: AdminAccessMiddleware(store: dependencies.store))
+    AdminAccessController(store: dependencies.store).addRoutes(to: api)
     ServiceController(store: dependencies.store, url: dependencies.serviceURL, logDirectory: dependencies.logDirectory)
         .addRoutes(to: api)
     RevisionController(store: dependencies.store).addRoutes(to: api)

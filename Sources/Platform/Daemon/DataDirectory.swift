@@ -53,8 +53,7 @@ struct DataDirectory: Sendable {
             let token = existing.trimmingCharacters(in: .whitespacesAndNewlines)
             if !token.isEmpty { return (token, false) }
         }
-        var generator = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let token = AdminTokens.generate()
         let temporary = tokenPath + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw DaemonError("cannot write \(temporary): \(String(cString: strerror(errno)))") }

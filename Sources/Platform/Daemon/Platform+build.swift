@@ -31,6 +31,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     _ = try dataDirectory.lock()
     let store = try Store(path: dataDirectory.databasePath)
     let (token, tokenCreated) = try dataDirectory.adminToken()
+    try AdminTokens.register(bootstrap: token, in: store)
     let authority = try CertificateAuthority(directory: dataDirectory.caDirectory, trustDomain: configuration.trustDomain)
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
@@ -55,7 +56,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let ready = Atomic<Bool>(false)
     let gatewayPort = configuration.gatewayPort
     let router = buildAdminRouter(AdminDependencies(
-        store: store, token: token, logDirectory: dataDirectory.logDirectory, modelDirectory: dataDirectory.modelDirectory,
+        store: store, logDirectory: dataDirectory.logDirectory, modelDirectory: dataDirectory.modelDirectory,
         authority: authority, gatewayCertificates: gatewayCertificates,
         serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
         isReady: { ready.load(ordering: .relaxed) },

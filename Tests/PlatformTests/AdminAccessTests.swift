@@ -1,0 +1,81 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+@testable import Platform
+import Store
+import Testing
+
+/// Tokens, revocation and the audit log, over every mutating route the admin router has.
+@Suite struct AdminAccessTests {
+    let token = "bootstrap-token"
+
+    func router(_ store: Store) -> Router<BasicRequestContext> {
+        buildAdminRouter(AdminDependencies(
+            store: store, logDirectory: "/nonexistent", modelDirectory: "/nonexistent",
+            serviceURL: { "http://\($1).\($0).localhost:8080" }, isReady: { true }))
+    }
+
+    func json(_ buffer: ByteBuffer) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: Any] ?? [:]
+    }
+
+    @Test func everyMutatingRouteRefusesMissingWrongAndRevokedTokens() async throws {
+        let store = try Store(inMemory: ())
+        try AdminTokens.register(bootstrap: token, in: store)
+        let router = router(store)
+        // Every route with a method that changes something, path parameters filled in.
+        let mutating = router.routes.filter { $0.method != .get && $0.method != .head }.map { route in
+            let path = route.path.description
+                .replacingOccurrences(of: ":namespace", with: "default").replacingOccurrences(of: ":name", with: "x")
+            return (route.method, path.hasPrefix("/") ? path : "/" + path)
+        }
+        #expect(mutating.count >= 15, "the walk covers the admin API: \(mutating.map { "\($0.0) \($0.1)" })")
+        #expect(mutating.allSatisfy { $0.1.hasPrefix("/api/v1/") }, "no mutating route outside the authenticated group")
+        let application = Application(router: router)
+        try await application.test(.router) { client in
+            // A second token, used once and then revoked.
+            let created = try await client.execute(
+                uri: "/api/v1/tokens", method: .post, headers: [.authorization: "Bearer \(token)"],
+                body: ByteBuffer(string: #"{"name":"ci"}"#))
+            #expect(created.status == .created)
+            let secondToken = try #require(json(created.body)["token"] as? String)
+            try await client.execute(uri: "/api/v1/tokens", method: .get, headers: [.authorization: "Bearer \(secondToken)"]) {
+                #expect($0.status == .ok)
+                #expect(!String(buffer: $0.body).contains(secondToken), "secrets are never listed")
+            }
+            try await client.execute(uri: "/api/v1/tokens/ci", method: .delete, headers: [.authorization: "Bearer \(token)"]) {
+                #expect($0.status == .ok)
+            }
+            for (method, path) in mutating {
+                let body = ByteBuffer(string: "{}")
+                try await client.execute(uri: path, method: method, body: body) {
+                    #expect($0.status == .unauthorized, "\(method) \(path) without a token")
+                }
+                try await client.execute(uri: path, method: method, headers: [.authorization: "Bearer wrong"], body: body) {
+                    #expect($0.status == .forbidden, "\(method) \(path) with a wrong token")
+                }
+                try await client.execute(uri: path, method: method, headers: [.authorization: "Bearer \(secondToken)"], body: body) {
+                    #expect($0.status == .forbidden, "\(method) \(path) with a revoked token")
+                }
+            }
+            // Every refused call is in the audit log, with who tried.
+            let audit = try await client.execute(uri: "/api/v1/audit?limit=10000", method: .get, headers: [.authorization: "Bearer \(token)"])
+            let entries = json(audit.body)["items"] as? [[String: Any]] ?? []
+            let actors = Dictionary(grouping: entries, by: { $0["actor"] as? String ?? "" }).mapValues(\.count)
+            #expect(actors["anonymous"] == mutating.count && actors["invalid-token"] == mutating.count && actors["revoked:ci"] == mutating.count, "\(actors)")
+            #expect(actors["admin"] == 2, "the token creation and the revocation: \(actors)")
+        }
+    }
+
+    @Test func tokensAreStoredHashedAndTheBootstrapTokenIsNamedAdmin() throws {
+        let store = try Store(inMemory: ())
+        try AdminTokens.register(bootstrap: token, in: store)
+        try AdminTokens.register(bootstrap: token, in: store)  // idempotent
+        #expect(try store.adminTokens().map(\.name) == ["admin"])
+        #expect(try store.lookupAdminToken(hash: AdminAccessMiddleware<BasicRequestContext>.hash(token)) == .valid("admin"))
+        #expect(try store.lookupAdminToken(hash: token) == .unknown, "the plain token is not what is stored")
+        _ = try store.revokeAdminToken(name: "admin")
+        try AdminTokens.register(bootstrap: token, in: store)
+        #expect(try store.lookupAdminToken(hash: AdminAccessMiddleware<BasicRequestContext>.hash(token)) == .revoked("admin"), "a restart does not revive a revoked token")
+    }
+}
