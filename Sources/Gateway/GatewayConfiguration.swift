@@ -16,6 +16,13 @@ public struct GatewayConfiguration: Sendable {
     public var drainTimeout: Duration
     /// Largest request head (all header names and values) accepted; larger heads get 431.
     public var maxHeaderBytes: Int
+    /// Most header fields a request head may have (Envoy's `max_headers_count` default); more
+    /// get 431.
+    public var maxHeaderCount: Int
+    /// Once the first byte of a request head has arrived, the whole head must arrive within
+    /// this time, or the gateway answers 408 and closes (a slowly dribbled head cannot hold a
+    /// connection open indefinitely).
+    public var requestHeadersTimeout: Duration
     /// A downstream connection that has read nothing for this long while no request is in
     /// flight is closed (keep-alive idle timeout; also bounds a slowly sent request head).
     public var idleTimeout: Duration
@@ -36,6 +43,8 @@ public struct GatewayConfiguration: Sendable {
         connectTimeout: Duration = .seconds(2),
         drainTimeout: Duration = .seconds(30),
         maxHeaderBytes: Int = 64 * 1024,
+        maxHeaderCount: Int = 100,
+        requestHeadersTimeout: Duration = .seconds(10),
         idleTimeout: Duration = .seconds(60),
         maxIdleConnectionsPerUpstream: Int = 32,
         upstreamIdleTimeout: Duration = .seconds(30),
@@ -49,6 +58,8 @@ public struct GatewayConfiguration: Sendable {
         self.connectTimeout = connectTimeout
         self.drainTimeout = drainTimeout
         self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.requestHeadersTimeout = requestHeadersTimeout
         self.idleTimeout = idleTimeout
         self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
         self.upstreamIdleTimeout = upstreamIdleTimeout

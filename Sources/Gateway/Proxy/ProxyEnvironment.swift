@@ -11,6 +11,8 @@ final class ProxyEnvironment: Sendable {
     let roll: TrafficRoll
     /// The request-head limit, for the 431 message.
     let maxHeaderBytes: Int
+    /// Most header fields in a request head.
+    let maxHeaderCount: Int
     /// Where connection-level problems are logged.
     let logger: Logger
     /// Receives access-log lines; `nil` when the access log is off.
@@ -19,7 +21,7 @@ final class ProxyEnvironment: Sendable {
     let tls: TLSState
 
     init(
-        resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, logger: Logger,
+        resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, maxHeaderCount: Int = 100, logger: Logger,
         accessLog: (@Sendable (String) -> Void)? = nil, tls: TLSState = TLSState()
     ) {
         self.accessLog = accessLog
@@ -28,6 +30,7 @@ final class ProxyEnvironment: Sendable {
         self.routes = routes
         self.roll = roll
         self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
         self.logger = logger
     }
 }

@@ -85,6 +85,13 @@ extension ProxyError {
             message: "the request headers exceed \(limit) bytes", flags: .downstreamProtocolError)
     }
 
+    /// 431: more header fields than the configured limit.
+    static func tooManyHeaders(limit: Int) -> ProxyError {
+        ProxyError(
+            status: .requestHeaderFieldsTooLarge, code: "RequestHeaderFieldsTooLarge",
+            message: "the request has more than \(limit) header fields", flags: .downstreamProtocolError)
+    }
+
     /// 404: no route for the host.
     static func routeNotFound(host: String, domain: String) -> ProxyError {
         ProxyError(

@@ -36,6 +36,7 @@ extension ProxyHandler {
     func finishTelemetry(_ flags: ResponseFlags) {
         guard exchange.awaitingCount else { return }
         exchange.awaitingCount = false
+        headTimer?.exchangeEnded()
         releaseRouteSlots()
         let now = NIODeadline.now().uptimeNanoseconds
         let duration = Int64(truncatingIfNeeded: now &- exchange.startNanoseconds)

@@ -122,9 +122,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// TLS facts of this connection, read at its first request (after the handshake).
     var peer: PeerInfo?
 
-    init(environment: ProxyEnvironment, loop: LoopContext) {
+    /// Bounds the arrival of each request head; told when a head arrives and an exchange ends.
+    let headTimer: RequestHeadTimer?
+
+    init(environment: ProxyEnvironment, loop: LoopContext, headTimer: RequestHeadTimer? = nil) {
         self.environment = environment
         self.loop = loop
+        self.headTimer = headTimer
     }
 
     // MARK: Channel events
@@ -234,6 +238,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context?.close(promise: nil)
             return
         }
+        headTimer?.headArrived()
         generation &+= 1
         exchange = Exchange()
         exchange.version = head.version == .http1_0 ? .http1_0 : .http1_1
@@ -245,6 +250,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A malformed head leaves the connection's framing in doubt: answer and close.
             exchange.keepAlive = false
             respond(with: problem)
+            return
+        }
+        if head.headers.count > environment.maxHeaderCount {
+            exchange.keepAlive = false
+            respond(with: .tooManyHeaders(limit: environment.maxHeaderCount))
             return
         }
         if peer == nil { peer = connectionPeer() }

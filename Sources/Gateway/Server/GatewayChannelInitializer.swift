@@ -1,8 +1,10 @@
 import NIOCore
 import NIOHTTP1
 
-/// Builds the pipeline of one downstream connection, top to bottom:
+/// Builds the pipeline of one downstream connection, top to bottom (after TLS, if any):
 ///
+/// 0. ``RequestHeadTimer``: a request head must arrive within `requestHeadersTimeout` of its
+///    first byte, or the connection gets a 408 and closes.
 /// 1. `IdleStateHandler`: reports a connection that read nothing for `idleTimeout`
 ///    (``ProxyHandler`` closes it if no request is in flight).
 /// 2. NIO's HTTP/1.1 server codec: response encoder, request decoder (with the header size
@@ -22,6 +24,8 @@ func configureGatewayConnection(
     limits.maxHeaderListSize = configuration.maxHeaderBytes
     limits.maxHeaderFieldSize = configuration.maxHeaderBytes
     let pipeline = channel.pipeline.syncOperations
+    let headTimer = RequestHeadTimer(timeout: TimeAmount(configuration.requestHeadersTimeout))
+    try pipeline.addHandler(headTimer)
     try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)))
     try pipeline.configureHTTPServerPipeline(
         withPipeliningAssistance: true,
@@ -31,5 +35,5 @@ func configureGatewayConnection(
         withEncoderConfiguration: .init(),
         withDecoderLimitConfiguration: limits
     )
-    try pipeline.addHandler(ProxyHandler(environment: environment, loop: loop))
+    try pipeline.addHandler(ProxyHandler(environment: environment, loop: loop, headTimer: headTimer))
 }

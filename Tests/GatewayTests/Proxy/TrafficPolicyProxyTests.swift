@@ -78,11 +78,12 @@ struct TrafficPolicyProxyTests {
         let response = try await client.send(.GET, "/slow/2000", host: TestRoutes.host)
         #expect(response.status == .gatewayTimeout)
         #expect(ContinuousClock.now - start < .milliseconds(1500))
-        // Two attempts, each cut by its per-try timeout. (On a loaded machine the second request
-        // can time out before the test server has read it, so the releases tell, not the server.)
+        // Two attempts, each cut by its per-try timeout. (On a loaded machine an attempt can time
+        // out before the test server has read its request, so the releases tell, not the server;
+        // the server must not have seen a third.)
         try await resolver.waitForReleases(2)
         #expect(resolver.outcomes == ["timedOut", "timedOut"])
-        #expect((1...2).contains(upstream.requests.count))
+        #expect(upstream.requests.count <= 2)
         await client.close()
         try await gateway.stop()
         await upstream.stop()
