@@ -22,7 +22,7 @@ extension ProxyHandler {
         switch part {
         case .head:
             preconditionFailure("request heads are never buffered")
-        case .body(var body):
+        case .body(let body):
             guard localBody.count + body.readableBytes <= Self.maxLocalBodyBytes else {
                 localBody = []
                 fail(with: .bodyTooLarge(limit: Self.maxLocalBodyBytes))
@@ -32,7 +32,7 @@ extension ProxyHandler {
                length <= Self.maxLocalBodyBytes {
                 localBody.reserveCapacity(length)
             }
-            localBody += body.readBytes(length: body.readableBytes) ?? []
+            body.withUnsafeReadableBytes { localBody.append(contentsOf: $0) }
         case .end:
             dispatchLocal()
         }

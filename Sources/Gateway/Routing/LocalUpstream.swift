@@ -32,9 +32,16 @@ public struct LocalRequest: Sendable {
         self.body = body
     }
 
-    /// The first value of header `name` (case-insensitive).
+    /// The first value of header `name` (ASCII case-insensitive).
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name }?.value
+        headers.first { field in
+            field.name.utf8.count == name.utf8.count
+                && zip(field.name.utf8, name.utf8).allSatisfy { Self.lowercased($0) == Self.lowercased($1) }
+        }?.value
+    }
+
+    private static func lowercased(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
     }
 
     /// The path without the query.

@@ -64,7 +64,7 @@ final class TLSState: Sendable {
         state.withLock { $0 = Current(context: context, mode: mode, identity: material.identity) }
     }
 
-    /// Changes only the mode (the context is rebuilt from the same material by the caller).
+    /// The peer-authentication mode in force.
     var mode: PeerAuthenticationMode { state.withLock { $0.mode } }
 }
 

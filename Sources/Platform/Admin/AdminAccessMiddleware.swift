@@ -10,10 +10,6 @@ import Store
 struct AdminAccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: Store
 
-    static func hash(_ token: some StringProtocol) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let mutating = request.method != .get && request.method != .head && request.method != .options
         let at = Date()
@@ -53,7 +49,7 @@ struct AdminAccessMiddleware<Context: RequestContext>: RouterMiddleware {
         let presented = header.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)
         let lookup: TokenLookup
         do {
-            lookup = try store.lookupAdminToken(hash: Self.hash(presented))
+            lookup = try store.lookupAdminToken(hash: AdminTokens.hash(presented))
         } catch {
             throw Refusal(actor: "unknown", error: APIError(.internalServerError, code: "StorageError", "cannot check the token: \(error)"))
         }
@@ -104,7 +100,7 @@ struct AdminAccessController<Context: RequestContext>: Sendable {
             throw APIError(.badRequest, code: "InvalidField", "name \(problem)", field: "name")
         }
         let token = AdminTokens.generate()
-        let created = try storeCall { try store.createAdminToken(name: name, hash: AdminAccessMiddleware<Context>.hash(token)) }
+        let created = try storeCall { try store.createAdminToken(name: name, hash: AdminTokens.hash(token)) }
         return try jsonResponse(NewTokenDTO(name: created.name, token: token, createdAt: created.createdAt), status: .created)
     }
 }
@@ -117,6 +113,11 @@ struct NewTokenDTO: Codable, Sendable {
 }
 
 enum AdminTokens {
+    /// What the store keeps of a token: its SHA-256, hex.
+    static func hash(_ token: some StringProtocol) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// 32 random bytes, hex.
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -126,7 +127,7 @@ enum AdminTokens {
     /// Makes sure the bootstrap token of `<data-dir>/admin.token` is known to the store (by its
     /// hash, as `admin`); a revoked one stays revoked.
     static func register(bootstrap token: String, in store: Store) throws {
-        let hash = AdminAccessMiddleware<BasicRequestContext>.hash(token)
+        let hash = Self.hash(token)
         guard try store.lookupAdminToken(hash: hash) == .unknown else { return }
         do {
             _ = try store.createAdminToken(name: "admin", hash: hash)

@@ -50,8 +50,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     relay.attach(gateway)
     let gatewayCertificates = try GatewayCertificates(
         authority: authority, gateway: gateway, domain: configuration.domain,
-        securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"),
-        namespaces: { Set(((try? store.services()) ?? []).map(\.meta.namespace)) })
+        securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"), store: store)
 
     let ready = Atomic<Bool>(false)
     let gatewayPort = configuration.gatewayPort

@@ -3,6 +3,7 @@ import Gateway
 import Glibc
 import Logging
 import ServiceLifecycle
+import Store
 import Synchronization
 
 /// Keeps the gateway's TLS listener supplied: a server certificate from the built-in CA for
@@ -17,7 +18,7 @@ final class GatewayCertificates: Service, Sendable {
     private let modePath: String
     private let logger: Logger
     private let lifetime: TimeInterval
-    private let namespaces: @Sendable () -> Set<String>
+    private let store: Store
     private let installedNamespaces = Mutex<Set<String>>([])
     private let mode: Mutex<PeerAuthenticationMode>
     private let renewals: AsyncStream<Void>
@@ -25,9 +26,8 @@ final class GatewayCertificates: Service, Sendable {
 
     /// Loads the saved mode (PERMISSIVE when none) and installs a first certificate.
     init(authority: CertificateAuthority, gateway: Gateway, domain: String, securityDirectory: String,
-         lifetime: TimeInterval = CertificateAuthority.defaultLifetime, logger: Logger,
-         namespaces: @escaping @Sendable () -> Set<String>) throws {
-        self.namespaces = namespaces
+         lifetime: TimeInterval = CertificateAuthority.defaultLifetime, logger: Logger, store: Store) throws {
+        self.store = store
         self.authority = authority
         self.gateway = gateway
         self.domain = domain
@@ -58,7 +58,7 @@ final class GatewayCertificates: Service, Sendable {
         logger.notice("peer authentication mode changed", metadata: ["mode": "\(newMode.rawValue)"])
     }
 
-    /// Issues a fresh certificate and hands it to the gateway now (also used by tests of rotation).
+    /// Issues a fresh certificate and hands it to the gateway now (the admin API's rotate).
     func rotate() {
         renewNow.yield()
     }
@@ -75,11 +75,9 @@ final class GatewayCertificates: Service, Sendable {
                     }
                 }
                 group.addTask { [self] in
-                    // A new namespace needs its own wildcard name.
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(2))
-                        let wanted = namespaces().union(["default"])
-                        if !wanted.isSubset(of: installedNamespaces.withLock({ $0 })) { renewNow.yield() }
+                    // A service in a new namespace needs that namespace's wildcard name.
+                    for await change in store.changes() where change.kind == .service {
+                        if !installedNamespaces.withLock({ $0.contains(change.namespace) }) { renewNow.yield() }
                     }
                 }
                 group.addTask { [self] in
@@ -96,7 +94,7 @@ final class GatewayCertificates: Service, Sendable {
 
     private func install() throws {
         let identity = authority.spiffeID(namespace: "outpost-system", name: "gateway")
-        let inUse = namespaces().union(["default"])
+        let inUse = Set(((try? store.services()) ?? []).map(\.meta.namespace)).union(["default"])
         let names = ["*.\(domain)", domain, "localhost"] + inUse.sorted().map { "*.\($0).\(domain)" }
         let issued = try authority.issue(spiffeID: identity, commonName: "*.\(domain)", dnsNames: names, lifetime: lifetime)
         try gateway.configureTLS(

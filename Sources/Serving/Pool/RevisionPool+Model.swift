@@ -31,8 +31,8 @@ extension RevisionPool {
         let worker = ModelWorker(
             endpoint: ModelEndpoint(name: spec.name, version: id.name, model: loaded), batcher: spec.batcher,
             label: "\(id.name)-\(workerID)")
-        let actions = state.withLock { state -> [PoolAction] in
-            guard state.workers[workerID] != nil else { return [] }
+        let actions = state.withLock { state -> [PoolAction]? in
+            guard state.workers[workerID] != nil else { return nil }
             state.workers[workerID]!.model = worker
             if state.workers[workerID]!.machine.state == .terminating {
                 return [.terminate(workerID: workerID, pid: nil)]
@@ -43,7 +43,11 @@ extension RevisionPool {
             state.consecutiveFailures = 0
             return state.dispatch(now: .now)
         }
-        if state.withLock({ $0.workers[workerID]?.model }) == nil { worker.stop() }
+        guard let actions else {
+            // The slot went away while the model loaded (the revision is being removed).
+            worker.stop()
+            return
+        }
         let elapsed = ContinuousClock.now - started
         runtime.metrics?.coldStart(revision: id, duration: elapsed, kind: .started)
         log("model \(spec.name) loaded from \(spec.storageUri) in \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
