@@ -92,10 +92,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        /// CloudEvents codec, brokers, triggers, the durable event log, the dispatcher, sources.
+        .target(
+            name: "Eventing",
+            dependencies: [
+                "Store", "Gateway",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "Platform",
             dependencies: [
-                "Store", "Gateway", "Serving", "Inference",
+                "Store", "Gateway", "Serving", "Inference", "Eventing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -122,6 +135,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "EventingTests", dependencies: ["Eventing", "Store", "Gateway", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",

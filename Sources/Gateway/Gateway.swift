@@ -58,7 +58,8 @@ public final class Gateway: Service, Sendable {
         self.routes = routes
         self.environment = ProxyEnvironment(
             resolver: resolver, routes: routes, roll: trafficRoll,
-            maxHeaderBytes: configuration.maxHeaderBytes, maxHeaderCount: configuration.maxHeaderCount, logger: logger, accessLog: configuration.accessLog, tls: tls)
+            maxHeaderBytes: configuration.maxHeaderBytes, maxHeaderCount: configuration.maxHeaderCount, logger: logger, accessLog: configuration.accessLog, tls: tls,
+            mounts: configuration.mounts)
         var loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let context = Self.makeLoopContext(on: loop, configuration: configuration, routes: routes)

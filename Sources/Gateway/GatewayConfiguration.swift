@@ -34,6 +34,8 @@ public struct GatewayConfiguration: Sendable {
     /// access log (then nothing is formatted). Called on a gateway event loop: it must return
     /// quickly and never block (hand the line to a buffered writer or a queue).
     public var accessLog: (@Sendable (String) -> Void)?
+    /// Hosts answered in process (see ``GatewayMount``); checked before the route table.
+    public var mounts: [GatewayMount] = []
 
     /// Creates a configuration; every parameter has a default suitable for a small host.
     public init(

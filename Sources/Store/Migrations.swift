@@ -59,6 +59,7 @@ enum Migrations {
         }
         registerTrafficPolicies(&migrator)
         registerAdminAccess(&migrator)
+        registerEventing(&migrator)
         return migrator
     }
 

@@ -16,6 +16,12 @@ public struct StoreChange: Hashable, Sendable {
         case revision
         /// A traffic policy (set or deleted); its name is the service's.
         case trafficPolicy
+        /// A broker (spec or status).
+        case broker
+        /// A trigger (spec or status).
+        case trigger
+        /// A ping source (spec or status).
+        case pingSource
     }
     /// Kind of resource.
     public var kind: Kind
@@ -34,7 +40,7 @@ public struct StoreChange: Hashable, Sendable {
 
 /// The platform's durable state: one SQLite file.
 public final class Store: Sendable {
-    private let writer: any DatabaseWriter
+    let writer: any DatabaseWriter
     private let subscribers = Mutex<[UInt64: AsyncStream<StoreChange>.Continuation]>([:])
     private let nextSubscriber = Atomic<UInt64>(0)
 

@@ -19,11 +19,14 @@ final class ProxyEnvironment: Sendable {
     let accessLog: (@Sendable (String) -> Void)?
     /// TLS state and the peer-authentication mode.
     let tls: TLSState
+    /// Hosts answered in process, keyed by lowercased host name.
+    let mounts: [String: GatewayMount]
 
     init(
         resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, maxHeaderCount: Int = 100, logger: Logger,
-        accessLog: (@Sendable (String) -> Void)? = nil, tls: TLSState = TLSState()
+        accessLog: (@Sendable (String) -> Void)? = nil, tls: TLSState = TLSState(), mounts: [GatewayMount] = []
     ) {
+        self.mounts = Dictionary(mounts.map { (RouteTable.normalize(host: $0.host), $0) }, uniquingKeysWith: { _, last in last })
         self.accessLog = accessLog
         self.tls = tls
         self.resolver = resolver

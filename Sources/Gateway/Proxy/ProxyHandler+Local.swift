@@ -12,6 +12,11 @@ extension ProxyHandler {
     func beginLocal(_ local: any LocalUpstream) {
         phase = .local
         localBody = []
+        if exchange.expectsContinue, !exchange.requestEndReceived, let context {
+            // The client waits for this before sending the body (curl does above 1 KiB).
+            exchange.expectsContinue = false
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
         while let part = pending.popFirst(), phase == .local {
             collectLocal(part)
         }
@@ -23,13 +28,13 @@ extension ProxyHandler {
         case .head:
             preconditionFailure("request heads are never buffered")
         case .body(let body):
-            guard localBody.count + body.readableBytes <= Self.maxLocalBodyBytes else {
+            guard localBody.count + body.readableBytes <= exchange.localBodyLimit else {
                 localBody = []
-                fail(with: .bodyTooLarge(limit: Self.maxLocalBodyBytes))
+                fail(with: .bodyTooLarge(limit: exchange.localBodyLimit))
                 return
             }
             if localBody.isEmpty, let length = exchange.upstreamHead?.headers.first(name: "content-length").flatMap(Int.init),
-               length <= Self.maxLocalBodyBytes {
+               length <= exchange.localBodyLimit {
                 localBody.reserveCapacity(length)
             }
             body.withUnsafeReadableBytes { localBody.append(contentsOf: $0) }
@@ -37,6 +42,27 @@ extension ProxyHandler {
             dispatchLocal()
         }
     }
+
+    /// Starts an exchange with a ``GatewayMount``: no route, no policy, no resolver.
+    func beginMounted(_ mount: GatewayMount, head: HTTPRequestHead, info: RequestHeadInfo) {
+        exchange.service = mount.host
+        exchange.mounted = true
+        exchange.localBodyLimit = mount.maxBodyBytes
+        exchange.expectsContinue = info.expectsContinue && exchange.version == .http1_1
+        if let length = info.contentLength, length > mount.maxBodyBytes {
+            exchange.keepAlive = false
+            respond(with: .bodyTooLarge(limit: mount.maxBodyBytes))
+            return
+        }
+        exchange.upstreamHead = ProxyHeaders.upstreamRequestHead(
+            from: head, info: info, client: client, telemetry: exchange.telemetry, peer: peer ?? .plaintext)
+        armTimeout(Self.mountTimeout)
+        lease = UpstreamLease(revision: RevisionID(namespace: "", name: mount.host), port: 0, workerID: 0, local: mount.upstream)
+        beginLocal(mount.upstream)
+    }
+
+    /// Bound on an in-process host's answer.
+    static let mountTimeout: Duration = .seconds(30)
 
     /// Hands the complete request to the in-process worker.
     private func dispatchLocal() {

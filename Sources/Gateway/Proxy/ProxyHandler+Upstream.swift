@@ -62,7 +62,7 @@ extension ProxyHandler {
     func releaseLease(_ outcome: UpstreamOutcome) {
         guard let lease else { return }
         self.lease = nil
-        environment.resolver.release(lease, outcome: outcome)
+        if !exchange.mounted { environment.resolver.release(lease, outcome: outcome) }
     }
 
     // MARK: Worker connection

@@ -97,6 +97,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var delayInjected = false
         /// The copy of this request going to the mirror service, while it takes parts.
         var mirror: MirrorExchange?
+        /// The request goes to a ``GatewayMount`` (no resolver lease to give back).
+        var mounted = false
+        /// The largest body collected for an in-process worker.
+        var localBodyLimit = ProxyHandler.maxLocalBodyBytes
     }
 
     let environment: ProxyEnvironment
@@ -263,6 +267,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let host = info.host ?? ""
+        if !environment.mounts.isEmpty, let mount = environment.mounts[RouteTable.normalize(host: host)] {
+            beginMounted(mount, head: head, info: info)
+            return
+        }
         let table = loop.routes.current
         guard let route = table.route(forHost: host) else {
             respond(with: .routeNotFound(host: host, domain: table.domain))

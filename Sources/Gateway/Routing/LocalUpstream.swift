@@ -76,3 +76,22 @@ public protocol LocalUpstream: AnyObject, Sendable {
     /// happens elsewhere and `respond` is called exactly once, from any thread.
     func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void)
 }
+
+/// A host the gateway answers in process instead of through the route table, for example the
+/// broker ingress `broker-ingress.<domain>`. Requests to it skip traffic splitting and policies:
+/// the body is collected (up to `maxBodyBytes`, else 413) and handed to `upstream`.
+public struct GatewayMount: Sendable {
+    /// The host name (compared without case and port), e.g. `broker-ingress.localhost`.
+    public var host: String
+    /// Who answers the requests.
+    public var upstream: any LocalUpstream
+    /// The largest request body accepted.
+    public var maxBodyBytes: Int
+
+    /// Creates a mount.
+    public init(host: String, upstream: any LocalUpstream, maxBodyBytes: Int) {
+        self.host = host
+        self.upstream = upstream
+        self.maxBodyBytes = maxBodyBytes
+    }
+}

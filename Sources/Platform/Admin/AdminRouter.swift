@@ -1,3 +1,4 @@
+import Eventing
 import Hummingbird
 import Store
 
@@ -17,6 +18,8 @@ struct AdminDependencies: Sendable {
     var isReady: @Sendable () -> Bool
     /// Renders `/metrics` (Prometheus text format); nil serves no metrics.
     var metrics: (@Sendable () async -> [UInt8])? = nil
+    /// The event bus; nil serves no eventing routes.
+    var eventing: EventingSystem? = nil
 }
 
 /// Mounts every admin route: health probes unauthenticated, `/api/v1` behind a bearer token from
@@ -53,5 +56,11 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
         SecurityController(certificates: certificates).addRoutes(to: api)
     }
     TrafficPolicyController(store: dependencies.store).addRoutes(to: api)
+    if let eventing = dependencies.eventing {
+        EventingResourceController<BrokerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
+        EventingResourceController<TriggerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
+        EventingResourceController<PingSourceKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
+        EventLogController(store: dependencies.store, eventing: eventing).addRoutes(to: api)
+    }
     return router
 }

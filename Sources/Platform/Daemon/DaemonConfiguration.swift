@@ -20,6 +20,19 @@ struct DaemonConfiguration: Sendable {
     var logLevel: String = "info"
     /// Where the gateway writes one JSON line per request (`-` = standard error); nil = off.
     var accessLogPath: String?
+    /// Largest request the broker ingress accepts (413 above).
+    var maxEventBytes: Int = 256 << 10
+
+    /// The gateway as the daemon itself reaches it (deliveries to services go through it).
+    var loopbackGatewayURL: String {
+        let host: String
+        switch gatewayHost {
+        case "0.0.0.0", "": host = "127.0.0.1"
+        case "::", "[::]": host = "[::1]"
+        default: host = gatewayHost.contains(":") && !gatewayHost.hasPrefix("[") ? "[\(gatewayHost)]" : gatewayHost
+        }
+        return "http://\(host):\(gatewayPort)"
+    }
 
     var servingConfiguration: ServingConfiguration {
         ServingConfiguration(

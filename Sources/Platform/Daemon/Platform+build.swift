@@ -1,3 +1,4 @@
+import Eventing
 import Foundation
 import Glibc
 import Gateway
@@ -41,12 +42,19 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         store: store, configuration: configuration.servingConfiguration, domain: configuration.domain,
         logger: logger.with(label: "serving"), metrics: metrics, publish: { relay.publish($0) })
     logBLAS(logger)  // after the manager, which sets OpenBLAS's thread count
+    let eventing = EventingSystem(
+        store: store,
+        configuration: EventingConfiguration(
+            domain: configuration.domain, gatewayURL: configuration.loopbackGatewayURL, publicPort: configuration.gatewayPort,
+            maxEventBytes: configuration.maxEventBytes),
+        logger: logger.with(label: "eventing"))
+    var gatewayConfiguration = GatewayConfiguration(
+        host: configuration.gatewayHost, port: configuration.gatewayPort, tlsAddress: configuration.tlsAddress,
+        drainTimeout: configuration.drainTimeout,
+        accessLog: try configuration.accessLogPath.map(AccessLogWriter.init(path:))?.sink)
+    gatewayConfiguration.mounts = [eventing.ingressMount]
     let gateway = Gateway(
-        configuration: GatewayConfiguration(
-            host: configuration.gatewayHost, port: configuration.gatewayPort, tlsAddress: configuration.tlsAddress,
-            drainTimeout: configuration.drainTimeout,
-            accessLog: try configuration.accessLogPath.map(AccessLogWriter.init(path:))?.sink),
-        resolver: manager, eventLoopGroup: eventLoopGroup, logger: logger.with(label: "gateway"))
+        configuration: gatewayConfiguration, resolver: manager, eventLoopGroup: eventLoopGroup, logger: logger.with(label: "gateway"))
     relay.attach(gateway)
     let gatewayCertificates = try GatewayCertificates(
         authority: authority, gateway: gateway, domain: configuration.domain,
@@ -65,7 +73,8 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
             if let last = text.last, last != UInt8(ascii: "\n") { text.append(UInt8(ascii: "\n")) }
             text += Array(await gateway.metricsSnapshot().prometheusText().utf8)
             return text
-        }))
+        },
+        eventing: eventing))
     let admin = Application(
         router: router,
         configuration: ApplicationConfiguration(
@@ -81,6 +90,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         services: [
             .init(service: manager),
             .init(service: gatewayCertificates),
+            .init(service: eventing),
             .init(service: gateway),
             .init(service: admin),
         ],

@@ -1,0 +1,36 @@
+/// A problem with a user-supplied delivery setting.
+///
+/// The error names the field the way the user wrote it (`delivery.backoffDelay`,
+/// `spec.subscriber.uri`, …) and the message says what to write instead, so the
+/// CLI and the API can show it verbatim without further context.
+public struct DeliverySpecError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Dotted path of the offending field, e.g. `delivery.deadLetterSink.uri`.
+    public let path: String
+    /// What is wrong and how to fix it, without the path prefix.
+    public let message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+extension DeliverySpecError {
+    /// Renders a decoder's coding path (`delivery`, `backoffDelay`) as `delivery.backoffDelay`.
+    ///
+    /// Decoding errors are the most common way a bad value reaches us (JSON and YAML
+    /// manifests), so the path is derived from the decoder instead of being guessed.
+    static func path(from codingPath: [any CodingKey], fallback: String) -> String {
+        var rendered = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                rendered += "[\(index)]"
+            } else {
+                rendered += rendered.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return rendered.isEmpty ? fallback : rendered
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+public import Store
+
+/// A batch of events from one request, waiting for the log writer.
+struct PendingAppend {
+    var events: [NewEvent]
+    var durability: CommitDurability
+    var completion: @Sendable (Result<[Int64], StoreError>) -> Void
+}
+
+/// The one writer of the event log: a thread that commits whatever has queued up since its
+/// last commit in one SQLite transaction (group commit), then acknowledges every request in it.
+///
+/// Nothing waits on purpose: while one commit (and its fsync) runs, new events queue, and the
+/// next commit takes them all. One producer at a time gets one commit per event; many in flight
+/// share commits, which is where the throughput comes from. A commit is `synchronous=FULL` when
+/// any of its events belongs to an fsync broker, else `NORMAL`.
+///
+/// The queue is bounded: ``submit(_:durability:completion:)`` refuses when it is full, and the
+/// ingress answers 429 with `Retry-After`. Delivery progress is queued without a bound because
+/// the dispatcher's in-flight limit bounds it already.
+final class EventLogWriter: @unchecked Sendable {
+    // Everything mutable is guarded by `condition`.
+    private let condition = NSCondition()
+    private var appends: [PendingAppend] = []
+    private var queuedEvents = 0
+    private var progress: [DeliveryProgress] = []
+    private var stopping = false
+    private var stopped = false
+    private var thread: Thread?
+
+    private let store: Store
+    private let maxQueuedEvents: Int
+    private let maxEventsPerCommit: Int
+    private let logger: Logger
+    private let clock: @Sendable () -> Double
+    /// Called on the writer thread after each commit with the new events and their sequence numbers.
+    private let onCommitted: @Sendable ([(NewEvent, Int64)]) -> Void
+
+    init(
+        store: Store, maxQueuedEvents: Int = 16_384, maxEventsPerCommit: Int = 4_096, logger: Logger,
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+        onCommitted: @escaping @Sendable ([(NewEvent, Int64)]) -> Void
+    ) {
+        self.store = store
+        self.maxQueuedEvents = maxQueuedEvents
+        self.maxEventsPerCommit = maxEventsPerCommit
+        self.logger = logger
+        self.clock = clock
+        self.onCommitted = onCommitted
+    }
+
+    /// Starts the writer thread.
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "outpost-event-log"
+        thread.qualityOfService = .userInitiated
+        condition.lock()
+        self.thread = thread
+        condition.unlock()
+        thread.start()
+    }
+
+    /// Queues events for the next commit; `completion` runs on the writer thread once they are
+    /// committed (or the commit failed). Returns false, without calling `completion`, when the
+    /// queue is full or the writer has stopped.
+    func submit(_ events: [NewEvent], durability: CommitDurability, completion: @escaping @Sendable (Result<[Int64], StoreError>) -> Void) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping, queuedEvents + events.count <= maxQueuedEvents || queuedEvents == 0 else { return false }
+        appends.append(PendingAppend(events: events, durability: durability, completion: completion))
+        queuedEvents += events.count
+        condition.signal()
+        return true
+    }
+
+    /// Queues a change to delivery rows for the next commit.
+    func record(_ items: [DeliveryProgress]) {
+        guard !items.isEmpty else { return }
+        condition.lock()
+        progress.append(contentsOf: items)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Events waiting for a commit.
+    var backlog: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queuedEvents
+    }
+
+    /// Commits what is queued, then stops the thread. Blocks until it has.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while thread != nil && !stopped { condition.wait() }
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while appends.isEmpty && progress.isEmpty && !stopping { condition.wait() }
+            if appends.isEmpty && progress.isEmpty && stopping {
+                stopped = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let batch = takeBatch()
+            let items = progress
+            progress = []
+            condition.unlock()
+            commit(batch, progress: items)
+        }
+    }
+
+    /// Takes whole requests up to ``maxEventsPerCommit`` events (at least one request).
+    private func takeBatch() -> [PendingAppend] {
+        var count = 0
+        var taken = 0
+        for append in appends {
+            if taken > 0 && count + append.events.count > maxEventsPerCommit { break }
+            count += append.events.count
+            taken += 1
+        }
+        let batch = Array(appends.prefix(taken))
+        appends.removeFirst(taken)
+        queuedEvents -= count
+        return batch
+    }
+
+    private func commit(_ batch: [PendingAppend], progress: [DeliveryProgress]) {
+        var events: [NewEvent] = []
+        events.reserveCapacity(batch.reduce(0) { $0 + $1.events.count })
+        var durability = CommitDurability.normal
+        for append in batch {
+            events.append(contentsOf: append.events)
+            if append.durability == .full { durability = .full }
+        }
+        do {
+            let seqs = try store.commitEventLog(appending: events, progress: progress, durability: durability, now: clock())
+            var offset = 0
+            for append in batch {
+                append.completion(.success(Array(seqs[offset..<offset + append.events.count])))
+                offset += append.events.count
+            }
+            if !events.isEmpty { onCommitted(Array(zip(events, seqs))) }
+        } catch {
+            let storeError = error as? StoreError ?? StoreError(.storage, "\(error)")
+            logger.error("event log commit failed", metadata: ["error": "\(storeError)", "events": "\(events.count)"])
+            for append in batch { append.completion(.failure(storeError)) }
+            if !progress.isEmpty {
+                // Delivery progress is not acknowledged to anyone; put it back for the next commit.
+                record(progress)
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+    }
+}
