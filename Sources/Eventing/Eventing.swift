@@ -82,7 +82,7 @@ public final class EventingSystem: Service, Sendable {
 
     /// The broker ingress, for the gateway's configuration.
     public var ingressMount: GatewayMount {
-        GatewayMount(host: addresses.brokerIngressHost, upstream: ingress, maxBodyBytes: configuration.maxEventBytes)
+        GatewayMount(host: addresses.brokerIngressHost, upstream: ingress, maxBodyBytes: configuration.maxEventBytes, answersAddressHosts: true)
     }
 
     /// The URL of a broker's ingress.
@@ -90,9 +90,12 @@ public final class EventingSystem: Service, Sendable {
         addresses.brokerURL(namespace: namespace, name: name)
     }
 
-    /// Resolves a destination to the URL a workload should post to (`K_SINK`).
+    /// Resolves a destination to the URL a workload should post to (`K_SINK`). A broker gets
+    /// the gateway's loopback address (which serves the broker ingress for address hosts), so
+    /// the workload needs no DNS for `broker-ingress.<domain>`.
     public func sinkURL(_ destination: Destination, namespace: String) -> String? {
-        addresses.resolve(destination, namespace: namespace)?.display
+        guard let resolved = addresses.resolve(destination, namespace: namespace) else { return nil }
+        return resolved.host == addresses.brokerIngressHost ? resolved.url : resolved.display
     }
 
     public func run() async throws {

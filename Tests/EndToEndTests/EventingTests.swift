@@ -34,7 +34,10 @@ extension EndToEnd {
         var url: String { "http://127.0.0.1:\(port)" }
 
         /// Every request received so far.
-        func records() -> [[String: Any]] {
+        func records() -> [[String: Any]] { Self.records(in: log) }
+
+        /// Every request a subscriber logged to `log`.
+        static func records(in log: String) -> [[String: Any]] {
             guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }
             return text.split(separator: "\n").compactMap { line in
                 try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -211,6 +214,37 @@ extension EndToEnd {
             let redrive = try Self.cli(daemon, ["dlq", "redrive", "--trigger", "failing"])
             #expect(redrive.stdout.contains("1 deliveries"), "\(redrive.stdout)")
             #expect(eventually(timeout: .seconds(20)) { subscriber.records(at: "/fail").count == 6 && subscriber.records(at: "/ok?t=dls").count == 2 })
+
+            // A service as the subscriber: delivered through the gateway (traffic split, activation).
+            // The same service declares a sink, so its workers get K_SINK (the broker at the
+            // gateway's own address, reachable without DNS).
+            try Self.cli(daemon, ["broker", "create", "platform", "--platform-events"])
+            try Self.cli(daemon, ["trigger", "create", "platform-all", "--broker", "platform", "--subscriber", "\(url)/ok?t=platform"])
+            #expect(Self.waitReady(daemon, "triggers", "platform-all"))
+            let serviceLog = "\(directory.path)/service.jsonl"
+            try Self.cli(daemon, [
+                "service", "create", "sub", "--command", InferenceServiceTests.testPython,
+                "--arg", "\(Self.repository)/scripts/interop/ce_subscriber.py", "--arg=--log", "--arg", serviceLog, "--sink", "broker:main",
+            ])
+            try Self.cli(daemon, ["trigger", "create", "to-service", "--broker", "main", "--filter", "type=com.example.svc", "--subscriber", "service:sub"])
+            #expect(Self.waitReady(daemon, "triggers", "to-service"))
+            #expect(Self.ingress(daemon, "/default/main", headers: Self.binaryHeaders(id: "svc-1", type: "com.example.svc"), body: "{}").status == 202)
+            #expect(eventually(timeout: .seconds(30)) { Self.ids(Subscriber.records(in: serviceLog)).contains("svc-1") }, "the service did not receive the event")
+            let service = daemon.api("GET", "/api/v1/namespaces/default/services/sub").json
+            let env = (((service?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?["env"] as? [[String: Any]] ?? []
+            let sink = env.first { $0["name"] as? String == "K_SINK" }?["value"] as? String
+            #expect(sink == "http://127.0.0.1:\(daemon.gatewayPort)/default/main", "K_SINK: \(String(describing: sink))")
+            let viaSink = try run("/usr/bin/curl", [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "ce-specversion: 1.0", "-H", "ce-id: sink-1", "-H", "ce-source: /workload",
+                "-H", "ce-type: com.example.order", "-d", "{}", sink ?? "http://127.0.0.1:1/",
+            ])
+            #expect(viaSink.stdout == "202", "POST to K_SINK: \(viaSink.stdout)")
+            // The platform's own events reached the broker that asked for them.
+            let platformTypes: Set<String> = ["dev.outpost.service.created", "dev.outpost.revision.created", "dev.outpost.revision.ready"]
+            #expect(eventually(timeout: .seconds(10)) {
+                let types = subscriber.records(at: "/ok?t=platform").compactMap { ($0["event"] as? [String: Any])?["type"] as? String }
+                return platformTypes.isSubset(of: Set(types))
+            }, "platform events: \(subscriber.records(at: "/ok?t=platform").count)")
 
             // The ping source fired at the minute boundary (at most a minute after it was made).
             #expect(eventually(timeout: .seconds(75)) { !subscriber.records(at: "/ok?t=pings").isEmpty }, "no ping arrived")

@@ -21,12 +21,15 @@ final class ProxyEnvironment: Sendable {
     let tls: TLSState
     /// Hosts answered in process, keyed by lowercased host name.
     let mounts: [String: GatewayMount]
+    /// The mount that also answers IP-address and `localhost` hosts.
+    let addressMount: GatewayMount?
 
     init(
         resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, maxHeaderCount: Int = 100, logger: Logger,
         accessLog: (@Sendable (String) -> Void)? = nil, tls: TLSState = TLSState(), mounts: [GatewayMount] = []
     ) {
         self.mounts = Dictionary(mounts.map { (RouteTable.normalize(host: $0.host), $0) }, uniquingKeysWith: { _, last in last })
+        self.addressMount = mounts.last { $0.answersAddressHosts }
         self.accessLog = accessLog
         self.tls = tls
         self.resolver = resolver

@@ -273,6 +273,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let table = loop.routes.current
         guard let route = table.route(forHost: host) else {
+            if let mount = environment.addressMount, RouteTable.isAddressHost(host) {
+                beginMounted(mount, head: head, info: info)
+                return
+            }
             respond(with: .routeNotFound(host: host, domain: table.domain))
             return
         }

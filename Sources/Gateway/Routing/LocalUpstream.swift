@@ -87,11 +87,15 @@ public struct GatewayMount: Sendable {
     public var upstream: any LocalUpstream
     /// The largest request body accepted.
     public var maxBodyBytes: Int
+    /// Also answer requests whose `Host` is an IP address or `localhost` (no service can have
+    /// such a host), so clients without DNS for `host` can reach it at the gateway's address.
+    public var answersAddressHosts: Bool
 
     /// Creates a mount.
-    public init(host: String, upstream: any LocalUpstream, maxBodyBytes: Int) {
+    public init(host: String, upstream: any LocalUpstream, maxBodyBytes: Int, answersAddressHosts: Bool = false) {
         self.host = host
         self.upstream = upstream
         self.maxBodyBytes = maxBodyBytes
+        self.answersAddressHosts = answersAddressHosts
     }
 }

@@ -142,6 +142,15 @@ public struct RouteTable: Sendable {
         routesByHost[Self.normalize(host: hostHeader)]
     }
 
+    /// Whether a `Host` value names the machine rather than a service: an IPv4 or bracketed IPv6
+    /// address, or `localhost`.
+    static func isAddressHost(_ hostHeader: some StringProtocol) -> Bool {
+        let name = normalize(host: hostHeader)
+        if name == "localhost" || name.hasPrefix("[") { return true }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+
     /// Lowercases a `Host` value and strips its port and a trailing dot.
     static func normalize(host: some StringProtocol) -> String {
         var end = host.endIndex

@@ -44,7 +44,12 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     }
     let api = router.group("api/v1").add(middleware: AdminAccessMiddleware(store: dependencies.store))
     AdminAccessController(store: dependencies.store).addRoutes(to: api)
-    ServiceController(store: dependencies.store, url: dependencies.serviceURL, logDirectory: dependencies.logDirectory)
+    var sinkURL: (@Sendable (Destination, String) -> String?)?
+    if let eventing = dependencies.eventing {
+        sinkURL = { destination, namespace in eventing.sinkURL(destination, namespace: namespace) }
+    }
+    ServiceController(
+        store: dependencies.store, url: dependencies.serviceURL, logDirectory: dependencies.logDirectory, sinkURL: sinkURL)
         .addRoutes(to: api)
     RevisionController(store: dependencies.store).addRoutes(to: api)
     InferenceServiceController(store: dependencies.store, url: dependencies.serviceURL).addRoutes(to: api)

@@ -1,3 +1,4 @@
+import Eventing
 import Foundation
 import Hummingbird
 import Serving
@@ -9,6 +10,8 @@ struct ServiceController<Context: RequestContext>: Sendable {
     /// Builds the public URL of a service.
     let url: @Sendable (_ namespace: String, _ name: String) -> String
     let logDirectory: String
+    /// Resolves a workload's event sink to the URL it gets in `K_SINK`; nil serves no sinks.
+    var sinkURL: (@Sendable (_ destination: Destination, _ namespace: String) -> String?)? = nil
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.post("namespaces/:namespace/services", use: create)
@@ -82,11 +85,14 @@ struct ServiceController<Context: RequestContext>: Sendable {
 
     private func parse(_ request: Request, context: Context, namespace: String, name: String?) async throws -> ServiceInput {
         let body = try await collectBody(request)
+        var input: ServiceInput
         do {
-            return try ServiceValidation.parse(body: body, pathNamespace: namespace, pathName: name)
+            input = try ServiceValidation.parse(body: body, pathNamespace: namespace, pathName: name)
         } catch {
             throw APIError(error)
         }
+        try SinkBinding.bind(&input.spec.template, namespace: namespace, resolve: sinkURL)
+        return input
     }
 }
 
@@ -123,4 +129,31 @@ func namespaceParameter(_ context: some RequestContext) throws -> String {
 /// The `{namespace}` and `{name}` path parameters.
 func nameParameters(_ context: some RequestContext) throws -> (String, String) {
     (try namespaceParameter(context), try context.parameters.require("name"))
+}
+
+/// Knative's SinkBinding for services: a template annotation names where the workload sends
+/// events, and its workers get the resolved URL in `K_SINK`. The URL is written into the
+/// template's environment, so changing the sink cuts a new revision like any template change.
+enum SinkBinding {
+    /// The template annotation: `broker:NAME`, `service:NAME` or an absolute URL.
+    static let annotation = "eventing.outpost.dev/sink"
+
+    static func bind(
+        _ template: inout RevisionTemplate, namespace: String,
+        resolve: (@Sendable (_ destination: Destination, _ namespace: String) -> String?)?
+    ) throws {
+        template.env.removeAll { $0.name == "K_SINK" && template.annotations[annotation] != nil }
+        guard let value = template.annotations[annotation] else { return }
+        let field = "spec.template.metadata.annotations[\(annotation)]"
+        let destination: Destination
+        do {
+            destination = try Destination(cliValue: value, path: field)
+        } catch {
+            throw APIError(.badRequest, code: "Invalid", "\(error)", field: field)
+        }
+        guard let resolve, let url = resolve(destination, namespace) else {
+            throw APIError(.badRequest, code: "Invalid", "\(field): \"\(value)\" has no address", field: field)
+        }
+        template.env.append(EnvVar(name: "K_SINK", value: url))
+    }
 }

@@ -44,6 +44,9 @@ struct TemplateOptions: ParsableArguments {
     @Option(help: "Request timeout in seconds (timeoutSeconds, 1-600).")
     var timeout: Int?
 
+    @Option(help: "Where the workload sends events (SinkBinding): broker:NAME, service:NAME or a URL; passed in K_SINK.")
+    var sink: String?
+
     /// Applies the given flags to a template spec, leaving everything else as it is.
     func apply(to spec: inout TemplateSpecDTO, annotations current: inout [String: String]) throws {
         if let command { spec.command = Self.resolve(command: command) }
@@ -62,6 +65,7 @@ struct TemplateOptions: ParsableArguments {
         if let workingDir { spec.workingDir = workingDir.hasPrefix("/") ? workingDir : FileManager.default.currentDirectoryPath + "/" + workingDir }
         if let readinessPath { spec.readinessProbe = ReadinessProbe(httpGet: .init(path: readinessPath)) }
         if let timeout { spec.timeoutSeconds = timeout }
+        if let sink { current[SinkBinding.annotation] = sink }
         for entry in annotations {
             if entry.hasSuffix("-"), !entry.contains("=") {
                 current.removeValue(forKey: String(entry.dropLast()))
