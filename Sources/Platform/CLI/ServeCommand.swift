@@ -47,6 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Write a JSON access-log line per request to this file (- for standard error).")
     var accessLog: String?
 
+    @Option(help: "Largest request the broker ingress accepts, in bytes (one event or a batch; at least 65536).")
+    var maxEventSize = 256 << 10
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -106,6 +109,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.terminationGracePeriod = DurationText.parse(terminationGracePeriod)!
         configuration.progressDeadline = DurationText.parse(progressDeadline)!
         configuration.logLevel = logLevel
+        guard maxEventSize >= 64 << 10, maxEventSize <= 64 << 20 else {
+            throw ValidationError("--max-event-size must be between 65536 (the CloudEvents minimum) and 67108864 bytes")
+        }
+        configuration.maxEventBytes = maxEventSize
         configuration.accessLogPath = accessLog.map { $0 == "-" || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
 
         let platform = try buildPlatform(configuration, logger: logger)
