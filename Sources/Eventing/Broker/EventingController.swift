@@ -170,9 +170,16 @@ struct EventingReconciler: Sendable {
             return nil
         }
     }
-
-    /// Writes `status`, keeping transition times of unchanged conditions.
     func writeStatus(_ resource: EventingResource, _ status: EventingStatus, now: Date) {
+        store.writeStatus(of: resource, status, now: now, logger: logger)
+    }
+}
+
+extension Store {
+    /// Writes an eventing resource's status, keeping the transition times of conditions that
+    /// did not change, and skipping the write when nothing changed (a write wakes the
+    /// controllers, so an unchanged status must not be written).
+    func writeStatus(of resource: EventingResource, _ status: EventingStatus, now: Date, logger: Logger) {
         var merged = status
         if let old = try? EventingJSON.decode(EventingStatus.self, resource.status) {
             merged.conditions = old.conditions
@@ -183,7 +190,7 @@ struct EventingReconciler: Sendable {
             if merged == old { return }
         }
         do {
-            try store.setEventingStatus(resource.kind, namespace: resource.meta.namespace, name: resource.meta.name, status: try EventingJSON.encode(merged), now: now)
+            try setEventingStatus(resource.kind, namespace: resource.meta.namespace, name: resource.meta.name, status: try EventingJSON.encode(merged), now: now)
         } catch {
             logger.warning("cannot write status", metadata: ["resource": "\(resource.meta.namespace)/\(resource.meta.name)", "error": "\(error)"])
         }

@@ -200,13 +200,10 @@ final class Dispatcher: Sendable {
         state.withLock { state in
             guard !state.stopped else { return }
             for uid in triggers {
-                guard var queue = state.queues[uid] else { continue }
                 let limit = max(1, directory.trigger(uid: uid)?.parallelism ?? 1)
-                while queue.inFlight < limit, let job = queue.next() {
-                    queue.inFlight += 1
-                    starts.append(job)
-                }
-                state.queues[uid] = queue
+                // Mutated in place through the dictionary: a copied-out queue would share its
+                // buffers and copy them whole on the first pop.
+                while let job = state.queues[uid]?.take(limit: limit) { starts.append(job) }
             }
         }
         for job in starts {
@@ -218,11 +215,10 @@ final class Dispatcher: Sendable {
     private func finish(_ job: DeliveryJob, holdsSlot: Bool = true) {
         let reload = state.withLock { state -> Bool in
             state.known.remove(job.key)
-            if var queue = state.queues[job.trigger.uid] {
-                if holdsSlot { queue.inFlight -= 1 }
-                if let partition = job.partition { queue.release(partition) }
-                state.queues[job.trigger.uid] = queue.isIdle ? nil : queue
-            }
+            let uid = job.trigger.uid
+            if holdsSlot { state.queues[uid]?.inFlight -= 1 }
+            if let partition = job.partition { state.queues[uid]?.release(partition) }
+            if state.queues[uid]?.isIdle == true { state.queues[uid] = nil }
             return state.spilled && !state.reloading && state.known.count <= maxBuffered / 2
         }
         pump([job.trigger.uid])
@@ -413,6 +409,13 @@ extension Dispatcher.TriggerQueue {
         let wasEmpty = partitions[partition]?.isEmpty ?? true
         partitions[partition, default: CircularBuffer()].append(job)
         if wasEmpty && !busy.contains(partition) { runnable.append(partition) }
+    }
+
+    /// Starts the next job if fewer than `limit` are in flight.
+    mutating func take(limit: Int) -> DeliveryJob? {
+        guard inFlight < limit, let job = next() else { return nil }
+        inFlight += 1
+        return job
     }
 
     /// The next job to start: due retries first, then new work (one per idle partition).

@@ -105,8 +105,7 @@ struct PingScheduler: Sendable {
         } else {
             status.conditions.set("Ready", status: "True", now: Date())
         }
-        EventingReconciler(store: store, directory: EventingDirectory(), addresses: addresses, logger: logger)
-            .writeStatus(resource, status, now: Date())
+        store.writeStatus(of: resource, status, now: Date(), logger: logger)
     }
 }
 

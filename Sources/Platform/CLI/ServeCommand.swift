@@ -50,6 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request the broker ingress accepts, in bytes (one event or a batch; at least 65536).")
     var maxEventSize = 256 << 10
 
+    @Option(help: "How long events whose deliveries have all ended stay in the event log (e.g. 24h, 30m).")
+    var eventRetention = "24h"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -113,6 +116,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-event-size must be between 65536 (the CloudEvents minimum) and 67108864 bytes")
         }
         configuration.maxEventBytes = maxEventSize
+        guard let retention = DurationText.parse(eventRetention), retention >= .seconds(60) else {
+            throw ValidationError("--event-retention must be a duration of at least 1m (e.g. 24h), got \"\(eventRetention)\"")
+        }
+        configuration.eventRetention = retention
         configuration.accessLogPath = accessLog.map { $0 == "-" || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
 
         let platform = try buildPlatform(configuration, logger: logger)

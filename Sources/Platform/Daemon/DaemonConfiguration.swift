@@ -22,6 +22,8 @@ struct DaemonConfiguration: Sendable {
     var accessLogPath: String?
     /// Largest request the broker ingress accepts (413 above).
     var maxEventBytes: Int = 256 << 10
+    /// How long fully delivered events stay in the log.
+    var eventRetention: Duration = .seconds(24 * 3600)
 
     /// The gateway as the daemon itself reaches it (deliveries to services go through it).
     var loopbackGatewayURL: String {

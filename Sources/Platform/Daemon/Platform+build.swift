@@ -46,7 +46,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         store: store,
         configuration: EventingConfiguration(
             domain: configuration.domain, gatewayURL: configuration.loopbackGatewayURL, publicPort: configuration.gatewayPort,
-            maxEventBytes: configuration.maxEventBytes),
+            maxEventBytes: configuration.maxEventBytes, retention: configuration.eventRetention),
         logger: logger.with(label: "eventing"))
     var gatewayConfiguration = GatewayConfiguration(
         host: configuration.gatewayHost, port: configuration.gatewayPort, tlsAddress: configuration.tlsAddress,
