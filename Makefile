@@ -40,3 +40,4 @@ bench: build
 	bench/gateway/run.py
 	bench/inference/run.py
 	bench/inference/v2-http.py
+	bench/eventing/run.py
