@@ -1,4 +1,4 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
 import Foundation
 import NIOCore
 public import Gateway
@@ -51,6 +51,7 @@ public final class EventingSystem: Service, Sendable {
     private let client: HTTPClient
     private let ingress: BrokerIngress
     private let addresses: EventingAddresses
+    private let metrics = EventingMetrics()
 
     /// Builds the bus; nothing runs until ``run()``.
     public init(store: Store, configuration: EventingConfiguration, logger: Logger) {
@@ -64,14 +65,16 @@ public final class EventingSystem: Service, Sendable {
         self.client = client
         let directory = self.directory
         let dispatcherBox = DispatcherBox()
+        let metrics = self.metrics
         let writer = EventLogWriter(store: store, logger: logger) { committed in
+            metrics.eventsStored(committed.map(\.0))
             dispatcherBox.dispatcher?.enqueue(committed: committed)
         }
         self.writer = writer
         addresses = EventingAddresses(domain: configuration.domain, gatewayURL: configuration.gatewayURL, publicPort: configuration.publicPort)
         let dispatcher = Dispatcher(
             directory: directory, writer: writer, store: store, client: client, logger: logger,
-            maxBuffered: configuration.maxBufferedDeliveries
+            maxBuffered: configuration.maxBufferedDeliveries, metrics: metrics
         ) { events, broker in
             await Self.ingest(events, into: broker, directory: directory, writer: writer)
         }
@@ -83,6 +86,11 @@ public final class EventingSystem: Service, Sendable {
     /// The broker ingress, for the gateway's configuration.
     public var ingressMount: GatewayMount {
         GatewayMount(host: addresses.brokerIngressHost, upstream: ingress, maxBodyBytes: configuration.maxEventBytes, answersAddressHosts: true)
+    }
+
+    /// The bus's metrics in the Prometheus text format.
+    public func prometheusText() -> String {
+        metrics.prometheusText(bufferedDeliveries: dispatcher.buffered, writeQueue: writer.backlog)
     }
 
     /// The URL of a broker's ingress.

@@ -215,6 +215,11 @@ extension EndToEnd {
             #expect(redrive.stdout.contains("1 deliveries"), "\(redrive.stdout)")
             #expect(eventually(timeout: .seconds(20)) { subscriber.records(at: "/fail").count == 6 && subscriber.records(at: "/ok?t=dls").count == 2 })
 
+            // The bus's counters are on /metrics.
+            let metrics = SimpleHTTP.request(port: daemon.adminPort, path: "/metrics").text
+            #expect(metrics.contains(#"outpost_eventing_deliveries_total{namespace="default",trigger="failing",outcome="DeadLettered"} 2"#), "\(metrics.suffix(1500))")
+            #expect(metrics.contains(#"outpost_eventing_events_stored_total{namespace="default",broker="main"}"#))
+
             // A service as the subscriber: delivered through the gateway (traffic split, activation).
             // The same service declares a sink, so its workers get K_SINK (the broker at the
             // gateway's own address, reachable without DNS).

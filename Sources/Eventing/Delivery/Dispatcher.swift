@@ -90,6 +90,7 @@ final class Dispatcher: Sendable {
     private let sender: EventSender
     private let logger: Logger
     private let maxBuffered: Int
+    private let metrics: EventingMetrics?
     private let clock: @Sendable () -> Double
     /// Stores reply events in the broker; returns an error message when they were not stored.
     private let storeReplies: @Sendable ([CloudEvent], BrokerKey) async -> String?
@@ -99,7 +100,7 @@ final class Dispatcher: Sendable {
 
     init(
         directory: EventingDirectory, writer: EventLogWriter, store: Store, client: HTTPClient, logger: Logger, maxBuffered: Int = 50_000,
-        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+        metrics: EventingMetrics? = nil, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         storeReplies: @escaping @Sendable ([CloudEvent], BrokerKey) async -> String?
     ) {
         self.directory = directory
@@ -109,6 +110,7 @@ final class Dispatcher: Sendable {
         self.sender = EventSender(client: client)
         self.logger = logger
         self.maxBuffered = maxBuffered
+        self.metrics = metrics
         self.clock = clock
         self.storeReplies = storeReplies
     }
@@ -381,6 +383,7 @@ final class Dispatcher: Sendable {
                 lastError = (lastError.map { $0 + "; " } ?? "") + "dead-letter sink: " + error
             }
         }
+        if !state.isOpen { metrics?.deliveryEnded(namespace: job.namespace, trigger: job.trigger.name, outcome: state.name) }
         writer.record([DeliveryProgress(
             eventSeq: job.eventSeq, triggerUID: job.trigger.uid, state: state, attempts: attempts, nextAttemptAt: nextAttemptAt,
             lastStatus: lastStatus, lastError: lastError.map { String($0.prefix(Self.maxErrorDataBytes)) })])

@@ -72,6 +72,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
             var text = metrics.render(scales: manager.scaleSnapshots())
             if let last = text.last, last != UInt8(ascii: "\n") { text.append(UInt8(ascii: "\n")) }
             text += Array(await gateway.metricsSnapshot().prometheusText().utf8)
+            text += Array(eventing.prometheusText().utf8)
             return text
         },
         eventing: eventing))
