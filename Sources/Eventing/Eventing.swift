@@ -67,7 +67,7 @@ public final class EventingSystem: Service, Sendable {
         let dispatcherBox = DispatcherBox()
         let metrics = self.metrics
         let writer = EventLogWriter(store: store, logger: logger) { committed in
-            metrics.eventsStored(committed.map(\.0))
+            metrics.eventsStored(committed)
             dispatcherBox.dispatcher?.enqueue(committed: committed)
         }
         self.writer = writer

@@ -21,9 +21,9 @@ final class EventingMetrics: Sendable {
     private let delivered = Mutex<[DeliveryLabel: Int]>([:])
 
     /// Events committed to a broker's log.
-    func eventsStored(_ events: [NewEvent]) {
+    func eventsStored(_ committed: [(NewEvent, Int64)]) {
         stored.withLock { counts in
-            for event in events { counts[BrokerLabel(namespace: event.namespace, broker: event.broker), default: 0] += 1 }
+            for (event, _) in committed { counts[BrokerLabel(namespace: event.namespace, broker: event.broker), default: 0] += 1 }
         }
     }
 

@@ -11,11 +11,22 @@ public enum EventingKind: String, Sendable, Hashable, CaseIterable {
     /// A ping source: a cron schedule that sends an event to a sink.
     case pingSource
 
-    var changeKind: StoreChange.Kind {
+    /// The kind of change a write of this resource publishes.
+    public var changeKind: StoreChange.Kind {
         switch self {
         case .broker: .broker
         case .trigger: .trigger
         case .pingSource: .pingSource
+        }
+    }
+
+    /// The eventing kind a change is about, or nil for a serving resource.
+    public init?(_ change: StoreChange.Kind) {
+        switch change {
+        case .broker: self = .broker
+        case .trigger: self = .trigger
+        case .pingSource: self = .pingSource
+        case .service, .revision, .trafficPolicy: return nil
         }
     }
 

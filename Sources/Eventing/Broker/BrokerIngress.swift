@@ -1,5 +1,5 @@
 import Foundation
-public import Gateway
+import Gateway
 import Store
 
 /// The broker ingress, mounted on the gateway at `broker-ingress.<domain>`: Knative's

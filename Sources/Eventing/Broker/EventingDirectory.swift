@@ -83,8 +83,6 @@ struct DirectorySnapshot: Sendable {
 final class EventingDirectory: Sendable {
     private let snapshot = Mutex(DirectorySnapshot())
 
-    var current: DirectorySnapshot { snapshot.withLock { $0 } }
-
     func publish(_ new: DirectorySnapshot) {
         snapshot.withLock { $0 = new }
     }

@@ -169,23 +169,19 @@ final class Dispatcher: Sendable {
         for delivery in deliveries {
             let job = DeliveryJob(delivery)
             if delivery.nextAttemptAt > now + 0.001 {
+                var waiting = job
+                if directory.trigger(uid: job.trigger.uid)?.ordered == true { waiting.partition = Self.partition(of: job.payload) }
                 let accepted = state.withLock { state -> Bool in
-                    guard !state.known.contains(job.key), state.known.count < maxBuffered else {
-                        if state.known.count >= maxBuffered { state.spilled = true }
+                    guard state.known.count < maxBuffered else {
+                        state.spilled = true
                         return false
                     }
-                    state.known.insert(job.key)
+                    guard state.known.insert(job.key).inserted else { return false }
+                    // The partition waits for this retry before its next event goes out.
+                    if let partition = waiting.partition { state.queues[job.trigger.uid, default: TriggerQueue()].busy.insert(partition) }
                     return true
                 }
-                if accepted {
-                    var waiting = job
-                    if directory.trigger(uid: job.trigger.uid)?.ordered == true { waiting.partition = Self.partition(of: job.payload) }
-                    let partition = waiting.partition
-                    state.withLock { state in
-                        if let partition { state.queues[job.trigger.uid, default: TriggerQueue()].busy.insert(partition) }
-                    }
-                    scheduleRetry(waiting, at: delivery.nextAttemptAt)
-                }
+                if accepted { scheduleRetry(waiting, at: delivery.nextAttemptAt) }
             } else {
                 ready.append(job)
             }
@@ -393,7 +389,7 @@ final class Dispatcher: Sendable {
         var scalars = String.UnicodeScalarView()
         var bytes = 0
         for scalar in text.unicodeScalars {
-            let size = String(scalar).utf8.count
+            let size = UTF8.width(scalar)
             guard bytes + size <= maxErrorDataBytes else { break }
             bytes += size
             // Control characters are not allowed in CloudEvents strings.

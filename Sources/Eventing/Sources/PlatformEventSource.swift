@@ -39,14 +39,6 @@ struct PlatformEventSource: Sendable {
         } onCancelOrGracefulShutdown: {}
     }
 
-    private static func changeKind(_ kind: EventingKind) -> StoreChange.Kind {
-        switch kind {
-        case .broker: .broker
-        case .trigger: .trigger
-        case .pingSource: .pingSource
-        }
-    }
-
     private func subscribedBrokers() -> [BrokerKey] {
         ((try? store.eventingResources(.broker)) ?? [])
             .filter { $0.meta.annotations[Self.annotation] == "true" }
@@ -66,7 +58,7 @@ struct PlatformEventSource: Sendable {
         }
         for kind in EventingKind.allCases {
             for resource in try store.eventingResources(kind) {
-                seen[key(Self.changeKind(kind), resource.meta.namespace, resource.meta.name)] = Seen()
+                seen[key(kind.changeKind, resource.meta.namespace, resource.meta.name)] = Seen()
             }
         }
         return seen
@@ -104,7 +96,7 @@ struct PlatformEventSource: Sendable {
             data["actualReplicas"] = String(revision.status.actualReplicas)
             seen[id] = now
         case .broker, .trigger, .pingSource:
-            let kind: EventingKind = change.kind == .broker ? .broker : (change.kind == .trigger ? .trigger : .pingSource)
+            guard let kind = EventingKind(change.kind) else { return [] }
             let exists = try store.eventingResource(kind, namespace: change.namespace, name: change.name) != nil
             let noun = change.kind.rawValue.lowercased()
             if exists && before == nil { types.append("dev.outpost.\(noun).created") }
