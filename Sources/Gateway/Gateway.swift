@@ -56,27 +56,44 @@ public final class Gateway: Service, Sendable {
         self.logger = logger
         let routes = RouteTableStore(initial: .empty(domain: "localhost"))
         self.routes = routes
-        self.environment = ProxyEnvironment(
+        let environment = ProxyEnvironment(
             resolver: resolver, routes: routes, roll: trafficRoll,
             maxHeaderBytes: configuration.maxHeaderBytes, maxHeaderCount: configuration.maxHeaderCount, logger: logger, accessLog: configuration.accessLog, tls: tls,
             mounts: configuration.mounts)
+        self.environment = environment
         var loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)] = [:]
         for loop in eventLoopGroup.makeIterator() {
-            let context = Self.makeLoopContext(on: loop, configuration: configuration, routes: routes)
+            let context = Self.makeLoopContext(on: loop, configuration: configuration, routes: routes, security: environment.security)
             loops[ObjectIdentifier(loop)] = (loop, .makeBoxSendingValue(context, eventLoop: loop))
         }
         self.loops = loops
     }
 
-    /// Sets the TLS listener's certificate, trusted client roots and peer-authentication mode.
-    /// Connections accepted afterwards use them; open connections keep what they started with,
-    /// so certificates rotate without dropping anything. Throws on unusable PEM.
-    public func configureTLS(material: GatewayTLSMaterial, mode: PeerAuthenticationMode) throws {
-        try tls.update(material: material, mode: mode)
+    /// Sets the TLS listener's default certificate and the roots client certificates must
+    /// chain to. Connections accepted afterwards use them; open connections keep what they
+    /// started with, so certificates rotate without dropping anything. Throws on unusable PEM.
+    public func configureTLS(material: GatewayTLSMaterial) throws {
+        try tls.update(material: material)
     }
 
-    /// The peer-authentication mode in force.
-    public var peerAuthentication: PeerAuthenticationMode { tls.mode }
+    /// Sets the certificates the TLS listener selects by SNI (the default certificate answers
+    /// every other name). Applies to new connections; throws on unusable PEM.
+    public func configureServerCertificates(_ certificates: [GatewayServerCertificate]) throws {
+        try tls.update(certificates: certificates)
+    }
+
+    /// Replaces the peer-authentication modes and authorization policies; requests that start
+    /// afterwards use them, and new TLS connections get the handshake they call for.
+    public func publish(security table: SecurityTable) throws {
+        try tls.update(handshakeMode: table.handshakeMode)
+        environment.security.publish(table)
+    }
+
+    /// The security table in force.
+    public var securityTable: SecurityTable { environment.security.current }
+
+    /// The platform-wide peer-authentication mode in force.
+    public var peerAuthentication: PeerAuthenticationMode { environment.security.current.platformMode }
 
     /// Replaces the route table; requests that start afterwards use the new one.
     public func publish(_ table: RouteTable) {
@@ -177,14 +194,15 @@ public final class Gateway: Service, Sendable {
     private static func makeLoopContext(
         on loop: any EventLoop,
         configuration: GatewayConfiguration,
-        routes: RouteTableStore
+        routes: RouteTableStore,
+        security: SnapshotStore<SecurityTable>
     ) -> LoopContext {
         let pool = UpstreamConnectionPool(
             eventLoop: loop,
             connectTimeout: TimeAmount(configuration.connectTimeout),
             maxIdlePerPort: configuration.maxIdleConnectionsPerUpstream,
             idleTimeout: TimeAmount(configuration.upstreamIdleTimeout))
-        return LoopContext(pool: pool, routes: RouteTableCache(store: routes))
+        return LoopContext(pool: pool, routes: RouteTableCache(store: routes), security: SnapshotCache(store: security))
     }
 
     private func makeBootstrap(tls secure: Bool) -> ServerBootstrap {
@@ -216,7 +234,7 @@ public final class Gateway: Service, Sendable {
                     // A loop the group did not enumerate gets a private pool (no sharing).
                     let loop =
                         loops[ObjectIdentifier(channel.eventLoop)]?.context.value
-                        ?? Self.makeLoopContext(on: channel.eventLoop, configuration: configuration, routes: routes)
+                        ?? Self.makeLoopContext(on: channel.eventLoop, configuration: configuration, routes: routes, security: environment.security)
                     try configureGatewayConnection(
                         channel, configuration: configuration, environment: environment, loop: loop)
                 }

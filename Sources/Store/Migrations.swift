@@ -60,6 +60,7 @@ enum Migrations {
         registerTrafficPolicies(&migrator)
         registerAdminAccess(&migrator)
         registerEventing(&migrator)
+        registerDocuments(&migrator)
         return migrator
     }
 

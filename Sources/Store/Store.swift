@@ -22,6 +22,10 @@ public struct StoreChange: Hashable, Sendable {
         case trigger
         /// A ping source (spec or status).
         case pingSource
+        /// An authorization policy.
+        case authorizationPolicy
+        /// A namespace's or service's peer authentication.
+        case peerAuthentication
     }
     /// Kind of resource.
     public var kind: Kind

@@ -99,8 +99,8 @@ extension EndToEnd {
             #expect(setup.daemon.stop() == 0)
             try setup.daemon.start()
             #expect(try setup.daemon.cli("security", "mtls").stdout.contains("DISABLE"))
-            let scoped = setup.daemon.api("PUT", "/api/v1/security/mtls", body: #"{"mode":"STRICT","namespace":"shop"}"#)
-            #expect(scoped.status == 400 && scoped.text.contains("not supported"), "\(scoped.text)")
+            let scoped = setup.daemon.api("PUT", "/api/v1/security/mtls", body: #"{"mode":"SOMETIMES","namespace":"shop"}"#)
+            #expect(scoped.status == 400 && scoped.text.contains("\"field\":\"spec.mtls.mode\""), "\(scoped.text)")
         }
     }
 

@@ -66,20 +66,20 @@ import Testing
     }
 
     @Test func eventingResourcesKeepConcurrencyRules() throws {
-        let created = try store.createEventingResource(.broker, namespace: "default", name: "main", spec: "{}")
+        let created = try store.createDocument(EventingKind.broker, namespace: "default", name: "main", spec: "{}")
         #expect(created.meta.generation == 1 && created.status == "{}")
-        #expect(throws: StoreError.self) { try store.createEventingResource(.broker, namespace: "default", name: "main", spec: "{}") }
+        #expect(throws: StoreError.self) { try store.createDocument(EventingKind.broker, namespace: "default", name: "main", spec: "{}") }
         // The same name may be used by another kind.
-        _ = try store.createEventingResource(.trigger, namespace: "default", name: "main", spec: "{}")
-        let replaced = try store.replaceEventingResource(.broker, namespace: "default", name: "main", annotations: [:], spec: "{\"a\":1}")
+        _ = try store.createDocument(EventingKind.trigger, namespace: "default", name: "main", spec: "{}")
+        let replaced = try store.replaceDocument(EventingKind.broker, namespace: "default", name: "main", annotations: [:], spec: "{\"a\":1}")
         #expect(replaced.meta.generation == 2)
         #expect(throws: StoreError.self) {
-            try store.replaceEventingResource(.broker, namespace: "default", name: "main", annotations: [:], spec: "{}", expectedResourceVersion: created.meta.resourceVersion)
+            try store.replaceDocument(EventingKind.broker, namespace: "default", name: "main", annotations: [:], spec: "{}", expectedResourceVersion: created.meta.resourceVersion)
         }
-        try store.setEventingStatus(.broker, namespace: "default", name: "main", status: "{\"ready\":true}")
-        #expect(try store.eventingResource(.broker, namespace: "default", name: "main")?.meta.generation == 2)
-        try store.deleteEventingResource(.broker, namespace: "default", name: "main")
-        #expect(try store.eventingResources(.broker).isEmpty)
-        #expect(try store.eventingResources(.trigger).count == 1)
+        try store.setDocumentStatus(EventingKind.broker, namespace: "default", name: "main", status: "{\"ready\":true}")
+        #expect(try store.document(EventingKind.broker, namespace: "default", name: "main")?.meta.generation == 2)
+        try store.deleteDocument(EventingKind.broker, namespace: "default", name: "main")
+        #expect(try store.documents(EventingKind.broker).isEmpty)
+        #expect(try store.documents(EventingKind.trigger).count == 1)
     }
 }

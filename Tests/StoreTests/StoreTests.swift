@@ -123,12 +123,12 @@ import Testing
         do {
             let store = try Store(path: path)
             #expect(try store.journalMode() == "wal")
-            #expect(try store.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing"])
+            #expect(try store.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing", "v6-resource-documents"])
             _ = try store.createService(namespace: "default", name: "hello", spec: ServiceSpec(template: RevisionTemplate(command: "/bin/true")))
         }
         // Reopening migrates nothing twice and keeps the data.
         let reopened = try Store(path: path)
-        #expect(try reopened.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing"])
+        #expect(try reopened.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing", "v6-resource-documents"])
         #expect(try reopened.service(namespace: "default", name: "hello") != nil)
     }
 

@@ -84,8 +84,8 @@ struct EventingReconciler: Sendable {
     let logger: Logger
 
     func reconcile(now: Date = Date()) throws {
-        let brokers = try store.eventingResources(.broker)
-        let triggers = try store.eventingResources(.trigger)
+        let brokers = try store.documents(EventingKind.broker)
+        let triggers = try store.documents(EventingKind.trigger)
         var snapshot = DirectorySnapshot()
         var byBroker: [BrokerKey: [TriggerRoute]] = [:]
         var brokerSpecs: [BrokerKey: BrokerSpec] = [:]
@@ -164,7 +164,7 @@ struct EventingReconciler: Sendable {
             return try store.service(namespace: refNamespace, name: ref.name) == nil
                 ? "service \(refNamespace)/\(ref.name) does not exist; deliveries are retried until it does" : nil
         case "Broker":
-            return try store.eventingResource(.broker, namespace: refNamespace, name: ref.name) == nil
+            return try store.document(EventingKind.broker, namespace: refNamespace, name: ref.name) == nil
                 ? "broker \(refNamespace)/\(ref.name) does not exist" : nil
         default:
             return nil
@@ -190,7 +190,7 @@ extension Store {
             if merged == old { return }
         }
         do {
-            try setEventingStatus(resource.kind, namespace: resource.meta.namespace, name: resource.meta.name, status: try EventingJSON.encode(merged), now: now)
+            try setDocumentStatus(resource.kind, namespace: resource.meta.namespace, name: resource.meta.name, status: try EventingJSON.encode(merged), now: now)
         } catch {
             logger.warning("cannot write status", metadata: ["resource": "\(resource.meta.namespace)/\(resource.meta.name)", "error": "\(error)"])
         }

@@ -50,7 +50,7 @@ struct PingScheduler: Sendable {
 
     /// Reads every ping source; a source whose spec did not change keeps its next tick.
     private func load(previous: [String: Entry], now: Date) -> [String: Entry] {
-        guard let resources = try? store.eventingResources(.pingSource) else { return previous }
+        guard let resources = try? store.documents(EventingKind.pingSource) else { return previous }
         var entries: [String: Entry] = [:]
         for resource in resources {
             guard let spec = try? EventingJSON.decode(PingSourceSpec.self, resource.spec),

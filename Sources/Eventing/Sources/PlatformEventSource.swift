@@ -40,7 +40,7 @@ struct PlatformEventSource: Sendable {
     }
 
     private func subscribedBrokers() -> [BrokerKey] {
-        ((try? store.eventingResources(.broker)) ?? [])
+        ((try? store.documents(EventingKind.broker)) ?? [])
             .filter { $0.meta.annotations[Self.annotation] == "true" }
             .map { BrokerKey(namespace: $0.meta.namespace, name: $0.meta.name) }
     }
@@ -57,7 +57,7 @@ struct PlatformEventSource: Sendable {
                 ready: revision.status.conditions.first { $0.type == "Ready" }?.status, scale: revision.status.actualReplicas)
         }
         for kind in EventingKind.allCases {
-            for resource in try store.eventingResources(kind) {
+            for resource in try store.documents(kind) {
                 seen[key(kind.changeKind, resource.meta.namespace, resource.meta.name)] = Seen()
             }
         }
@@ -97,12 +97,12 @@ struct PlatformEventSource: Sendable {
             seen[id] = now
         case .broker, .trigger, .pingSource:
             guard let kind = EventingKind(change.kind) else { return [] }
-            let exists = try store.eventingResource(kind, namespace: change.namespace, name: change.name) != nil
+            let exists = try store.document(kind, namespace: change.namespace, name: change.name) != nil
             let noun = change.kind.rawValue.lowercased()
             if exists && before == nil { types.append("dev.outpost.\(noun).created") }
             if !exists && before != nil { types.append("dev.outpost.\(noun).deleted") }
             seen[id] = exists ? Seen() : nil
-        case .trafficPolicy:
+        case .trafficPolicy, .authorizationPolicy, .peerAuthentication:
             return []
         }
         let body = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])).map { [UInt8]($0) }

@@ -17,8 +17,10 @@ final class ProxyEnvironment: Sendable {
     let logger: Logger
     /// Receives access-log lines; `nil` when the access log is off.
     let accessLog: (@Sendable (String) -> Void)?
-    /// TLS state and the peer-authentication mode.
+    /// TLS state of new connections.
     let tls: TLSState
+    /// Peer-authentication modes and authorization policies.
+    let security = SnapshotStore<SecurityTable>(initial: .permissive)
     /// Hosts answered in process, keyed by lowercased host name.
     let mounts: [String: GatewayMount]
     /// The mount that also answers IP-address and `localhost` hosts.
@@ -49,13 +51,16 @@ final class LoopContext {
     let pool: UpstreamConnectionPool
     /// This loop's view of the route table.
     let routes: RouteTableCache
+    /// This loop's view of the security table.
+    let security: SnapshotCache<SecurityTable>
     /// Request metrics of this loop (collected by ``Gateway/metricsSnapshot()``).
     let metrics = RequestMetricsTable()
     /// Generates request, trace and span ids.
     var random = TelemetryRandom()
 
-    init(pool: UpstreamConnectionPool, routes: RouteTableCache) {
+    init(pool: UpstreamConnectionPool, routes: RouteTableCache, security: SnapshotCache<SecurityTable>) {
         self.pool = pool
         self.routes = routes
+        self.security = security
     }
 }

@@ -262,17 +262,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         if peer == nil { peer = connectionPeer() }
-        if peer?.secure == false, environment.tls.mode == .strict {
-            respond(with: .mutualTLSRequired)
-            return
-        }
+        let security = loop.security.current
         let host = info.host ?? ""
         if !environment.mounts.isEmpty, let mount = environment.mounts[RouteTable.normalize(host: host)] {
+            guard admitPeer(mode: security.platformMode) else { return }
             beginMounted(mount, head: head, info: info)
             return
         }
         let table = loop.routes.current
         guard let route = table.route(forHost: host) else {
+            guard admitPeer(mode: security.platformMode) else { return }
             if let mount = environment.addressMount, RouteTable.isAddressHost(host) {
                 beginMounted(mount, head: head, info: info)
                 return
@@ -282,6 +281,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         exchange.namespace = route.namespace
         exchange.service = route.service
+        var routePeer = peer ?? .plaintext
+        guard authorize(head, host: host, route: route, security: security, peer: &routePeer) else { return }
         // `Knative-Serving-Tag` picks a tagged target; an unknown tag falls back to the split.
         let tagged = route.tags.isEmpty ? nil : head.headers.first(name: "knative-serving-tag").flatMap { route.tags[$0] }
         guard let target = tagged ?? route.pick(roll: environment.roll.next()) else {
@@ -291,7 +292,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.target = target
         exchange.expectsContinue = info.expectsContinue && exchange.version == .http1_1
         var upstreamHead = ProxyHeaders.upstreamRequestHead(
-            from: head, info: info, client: client, telemetry: exchange.telemetry, peer: peer ?? .plaintext)
+            from: head, info: info, client: client, telemetry: exchange.telemetry, peer: routePeer)
         guard admit(head, route: route, table: table, upstreamHead: &upstreamHead) else { return }
         exchange.upstreamHead = upstreamHead
         phase = .acquiring

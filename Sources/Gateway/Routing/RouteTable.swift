@@ -164,13 +164,9 @@ public struct RouteTable: Sendable {
     }
 }
 
-/// A service's identity in the route table.
-struct ServiceKey: Hashable, Sendable {
-    var namespace: String
-    var service: String
-
+extension ServiceKey {
+    /// The service a route belongs to.
     init(_ route: Route) {
-        namespace = route.namespace
-        service = route.service
+        self.init(namespace: route.namespace, service: route.service)
     }
 }

@@ -1,28 +1,31 @@
 import Synchronization
 
-/// Holds the current ``RouteTable`` snapshot. The control plane publishes whole tables; the
-/// data path reads them through a per-event-loop ``RouteTableCache`` so a request costs one
-/// atomic load, and takes the lock only after a publish.
-final class RouteTableStore: Sendable {
-    private let table: Mutex<(version: UInt64, table: RouteTable)>
+/// Holds the current snapshot of a table the control plane publishes whole (the route table,
+/// the security table). The data path reads it through a per-event-loop ``SnapshotCache`` so a
+/// request costs one atomic load, and takes the lock only after a publish.
+final class SnapshotStore<Value: Sendable>: Sendable {
+    private let table: Mutex<(version: UInt64, value: Value)>
     private let version = Atomic<UInt64>(0)
+    /// Combines the published value with the one it replaces (state that must survive a publish).
+    private let merge: @Sendable (_ old: Value, _ new: Value) -> Value
 
-    init(initial: RouteTable) {
+    init(initial: Value, merge: @escaping @Sendable (_ old: Value, _ new: Value) -> Value = { $1 }) {
         self.table = Mutex((0, initial))
+        self.merge = merge
     }
 
     /// Replaces the snapshot; readers see it on their next request.
-    func publish(_ newTable: RouteTable) {
+    func publish(_ newValue: Value) {
         table.withLock { current in
             let next = current.version &+ 1
-            current = (next, newTable.inheritingRuntime(from: current.table))
+            current = (next, merge(current.value, newValue))
             version.store(next, ordering: .releasing)
         }
     }
 
     /// The current snapshot.
-    var current: RouteTable {
-        table.withLock { $0.table }
+    var current: Value {
+        table.withLock { $0.value }
     }
 
     /// The version of the current snapshot (bumps on every publish).
@@ -31,28 +34,41 @@ final class RouteTableStore: Sendable {
     }
 
     /// The snapshot together with its version, read consistently.
-    func versionedSnapshot() -> (version: UInt64, table: RouteTable) {
+    func versionedSnapshot() -> (version: UInt64, value: Value) {
         table.withLock { $0 }
     }
 }
 
-/// One event loop's copy of the latest route table: no lock while nothing was published.
-/// Not thread-safe; owned by one event loop.
-final class RouteTableCache {
-    private let store: RouteTableStore
-    private var version: UInt64
-    private var table: RouteTable
+/// The published route tables. A new table keeps the shared limits (rate-limit buckets,
+/// in-flight counters) of the services it still routes.
+typealias RouteTableStore = SnapshotStore<RouteTable>
 
-    init(store: RouteTableStore) {
-        self.store = store
-        (self.version, self.table) = store.versionedSnapshot()
-    }
-
-    /// The latest published table.
-    var current: RouteTable {
-        if store.currentVersion != version {
-            (version, table) = store.versionedSnapshot()
-        }
-        return table
+extension SnapshotStore where Value == RouteTable {
+    convenience init(initial: RouteTable) {
+        self.init(initial: initial) { old, new in new.inheritingRuntime(from: old) }
     }
 }
+
+/// One event loop's copy of the latest snapshot: no lock while nothing was published.
+/// Not thread-safe; owned by one event loop.
+final class SnapshotCache<Value: Sendable> {
+    private let store: SnapshotStore<Value>
+    private var version: UInt64
+    private var value: Value
+
+    init(store: SnapshotStore<Value>) {
+        self.store = store
+        (self.version, self.value) = store.versionedSnapshot()
+    }
+
+    /// The latest published snapshot.
+    var current: Value {
+        if store.currentVersion != version {
+            (version, value) = store.versionedSnapshot()
+        }
+        return value
+    }
+}
+
+/// One event loop's view of the route table.
+typealias RouteTableCache = SnapshotCache<RouteTable>

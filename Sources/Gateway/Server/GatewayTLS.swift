@@ -1,4 +1,4 @@
-public import NIOSSL
+import NIOSSL
 import NIOCore
 import Synchronization
 
@@ -34,38 +34,123 @@ public struct GatewayTLSMaterial: Sendable {
     }
 }
 
-/// The TLS state new connections are set up with. Replacing it (new certificate, rotated roots,
-/// another mode) affects only connections accepted afterwards; open ones keep theirs.
+/// A certificate for the TLS listener that a client selects by SNI (`outpost cert import`).
+public struct GatewayServerCertificate: Sendable {
+    /// The host names it answers: exact (`api.example.com`) or one-label wildcards
+    /// (`*.example.com`).
+    public var hosts: [String]
+    /// Leaf first, then intermediates (PEM).
+    public var certificateChainPEM: String
+    /// The leaf's private key (PEM).
+    public var privateKeyPEM: String
+
+    /// Creates the certificate.
+    public init(hosts: [String], certificateChainPEM: String, privateKeyPEM: String) {
+        self.hosts = hosts
+        self.certificateChainPEM = certificateChainPEM
+        self.privateKeyPEM = privateKeyPEM
+    }
+}
+
+/// The TLS state new connections are set up with. Replacing any part of it (new certificate,
+/// rotated roots, another handshake mode, imported certificates) affects only connections
+/// accepted afterwards; open ones keep theirs.
 final class TLSState: Sendable {
     struct Current {
         var context: NIOSSLContext?
-        var mode: PeerAuthenticationMode
         var identity: String
     }
 
-    private let state = Mutex(Current(context: nil, mode: .permissive, identity: ""))
+    private struct Inputs {
+        var material: GatewayTLSMaterial?
+        var handshakeMode = PeerAuthenticationMode.permissive
+        var certificates: [GatewayServerCertificate] = []
+    }
 
-    var current: Current { state.withLock { $0 } }
+    private let state = Mutex((current: Current(context: nil, identity: ""), inputs: Inputs()))
 
-    /// Builds a server context for `material` and `mode`; throws on unusable PEM.
-    func update(material: GatewayTLSMaterial, mode: PeerAuthenticationMode) throws {
+    var current: Current { state.withLock { $0.current } }
+
+    /// Sets the default certificate and trusted roots; throws on unusable PEM.
+    func update(material: GatewayTLSMaterial) throws {
+        try rebuild { $0.material = material }
+    }
+
+    /// Sets what the handshake asks of clients (see ``SecurityTable/handshakeMode``).
+    func update(handshakeMode: PeerAuthenticationMode) throws {
+        try rebuild { $0.handshakeMode = handshakeMode }
+    }
+
+    /// Sets the certificates selected by SNI; throws on unusable PEM.
+    func update(certificates: [GatewayServerCertificate]) throws {
+        try rebuild { $0.certificates = certificates }
+    }
+
+    /// Applies `change` and builds the context for the result; on an error nothing changes.
+    private func rebuild(_ change: (inout Inputs) -> Void) throws {
+        try state.withLock { state in
+            var inputs = state.inputs
+            change(&inputs)
+            if let material = inputs.material {
+                state.current = Current(context: try Self.makeContext(inputs, material: material), identity: material.identity)
+            }
+            state.inputs = inputs
+        }
+    }
+
+    private static func makeContext(_ inputs: Inputs, material: GatewayTLSMaterial) throws -> NIOSSLContext {
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.certificateChainPEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(bytes: Array(material.privateKeyPEM.utf8), format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(material.trustRootsPEM.utf8)))
         configuration.applicationProtocols = ["http/1.1"]
         configuration.minimumTLSVersion = .tlsv12
-        switch mode {
+        switch inputs.handshakeMode {
         case .strict: configuration.certificateVerification = .noHostnameVerification
         case .permissive: configuration.certificateVerification = .optionalVerification
         case .disable: configuration.certificateVerification = .none
         }
-        let context = try NIOSSLContext(configuration: configuration)
-        state.withLock { $0 = Current(context: context, mode: mode, identity: material.identity) }
+        if !inputs.certificates.isEmpty {
+            let selector = try ServerNameSelector(inputs.certificates)
+            configuration.sslContextCallback = { values, promise in
+                promise.succeed(selector.override(for: values.serverHostname))
+            }
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
+
+/// Picks an imported certificate by the client's SNI name: an exact host first, then a
+/// wildcard for the name's parent; no match keeps the default certificate.
+struct ServerNameSelector: Sendable {
+    private let exact: [String: NIOSSLContextConfigurationOverride]
+    private let wildcard: [String: NIOSSLContextConfigurationOverride]
+
+    init(_ certificates: [GatewayServerCertificate]) throws {
+        var exact: [String: NIOSSLContextConfigurationOverride] = [:]
+        var wildcard: [String: NIOSSLContextConfigurationOverride] = [:]
+        for certificate in certificates {
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificateChainPEM.utf8)).map { .certificate($0) }
+            override.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem))
+            for host in certificate.hosts.map({ $0.lowercased() }) {
+                if host.hasPrefix("*.") {
+                    wildcard[String(host.dropFirst(2))] = override
+                } else {
+                    exact[host] = override
+                }
+            }
+        }
+        self.exact = exact
+        self.wildcard = wildcard
     }
 
-    /// The peer-authentication mode in force.
-    var mode: PeerAuthenticationMode { state.withLock { $0.mode } }
+    func override(for serverName: String?) -> NIOSSLContextConfigurationOverride {
+        guard let name = serverName?.lowercased() else { return .noChanges }
+        if let match = exact[name] { return match }
+        if let dot = name.firstIndex(of: "."), let match = wildcard[String(name[name.index(after: dot)...])] { return match }
+        return .noChanges
+    }
 }
 
 /// What the gateway knows about the client of a connection.

@@ -10,8 +10,10 @@ struct AdminDependencies: Sendable {
     var modelDirectory: String
     /// The built-in CA; nil serves no certificate routes.
     var authority: CertificateAuthority? = nil
-    /// The gateway's certificate and peer-authentication mode; nil serves no security routes.
+    /// The gateway's certificates; nil serves no certificate-import routes.
     var gatewayCertificates: GatewayCertificates? = nil
+    /// Peer-authentication modes and authorization policies; nil serves no security routes.
+    var securityPolicies: SecurityPolicies? = nil
     /// Public URL of a service: `http://<name>.<namespace>.<domain>[:port]`.
     var serviceURL: @Sendable (_ namespace: String, _ name: String) -> String
     /// Whether the daemon is ready to serve (store open, controllers running).
@@ -57,14 +59,19 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     if let authority = dependencies.authority {
         CertificateController(authority: authority).addRoutes(to: api)
     }
-    if let certificates = dependencies.gatewayCertificates {
-        SecurityController(certificates: certificates).addRoutes(to: api)
+    if let certificates = dependencies.gatewayCertificates, let policies = dependencies.securityPolicies {
+        SecurityController(certificates: certificates, policies: policies, store: dependencies.store).addRoutes(to: api)
+        let republish: @Sendable () throws -> Void = { try policies.publish() }
+        DocumentResourceController<AuthorizationPolicyKind, BasicRequestContext>(store: dependencies.store, didChange: republish)
+            .addRoutes(to: api)
+        DocumentResourceController<PeerAuthenticationKind, BasicRequestContext>(store: dependencies.store, didChange: republish)
+            .addRoutes(to: api)
     }
     TrafficPolicyController(store: dependencies.store).addRoutes(to: api)
     if let eventing = dependencies.eventing {
-        EventingResourceController<BrokerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
-        EventingResourceController<TriggerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
-        EventingResourceController<PingSourceKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
+        DocumentResourceController<BrokerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
+        DocumentResourceController<TriggerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
+        DocumentResourceController<PingSourceKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
         EventLogController(store: dependencies.store, eventing: eventing).addRoutes(to: api)
     }
     return router

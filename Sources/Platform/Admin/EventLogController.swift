@@ -41,7 +41,7 @@ struct EventLogController<Context: RequestContext>: Sendable {
         } catch {
             throw APIError(error.status == 415 ? .unsupportedMediaType : .badRequest, code: "InvalidEvent", "\(error)", field: error.attribute)
         }
-        guard try storeCall({ try store.eventingResource(.broker, namespace: namespace, name: name) }) != nil else {
+        guard try storeCall({ try store.document(EventingKind.broker, namespace: namespace, name: name) }) != nil else {
             throw APIError(.notFound, code: "NotFound", "broker \(namespace)/\(name) not found")
         }
         if let problem = await eventing.publish(events, namespace: namespace, broker: name) {

@@ -6,8 +6,8 @@ import NIOHTTP1
 /// `outpost cert ...`: certificates from the daemon's built-in CA.
 struct CertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cert", abstract: "Issue certificates from the built-in CA and export its trust bundle.",
-        subcommands: [Issue.self, CA.self])
+        commandName: "cert", abstract: "Issue certificates from the built-in CA, export its trust bundle, import certificates for SNI.",
+        subcommands: [Issue.self, CA.self, Import.self, List.self, Delete.self])
 }
 
 extension CertCommand {
@@ -51,6 +51,58 @@ extension CertCommand {
             if let out { return try write(out, bundle.trustBundle, mode: 0o644) }
             if global.output == .json { return printRaw(data) }
             print(bundle.trustBundle, terminator: "")
+        }
+    }
+}
+
+extension CertCommand {
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a server certificate for the TLS listener, chosen by SNI.",
+            discussion: "Clients that ask for one of its hosts (default: the certificate's DNS names) get it; every other name keeps the built-in CA's certificate. Importing under an existing name replaces it. Open connections keep their certificate.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "A name for the certificate (DNS-1035).") var name: String
+        @Option(help: "PEM file: the certificate, then its intermediates.") var cert: String
+        @Option(help: "PEM file: the private key.") var key: String
+        @Option(name: .customLong("host"), help: "A host it answers, exact or *.domain (repeat for more; default: its DNS names).") var hosts: [String] = []
+
+        func run() async throws {
+            guard let certificate = try? String(contentsOfFile: cert, encoding: .utf8) else { throw CLIError("cannot read \(cert)") }
+            guard let privateKey = try? String(contentsOfFile: key, encoding: .utf8) else { throw CLIError("cannot read \(key)") }
+            let request = ImportCertificateRequest(certificate: certificate, privateKey: privateKey, hosts: hosts.isEmpty ? nil : hosts)
+            let data = try await global.client().call(
+                .PUT, "/api/v1/security/certificates/\(name)", body: try APIJSON.encoder().encode(request))
+            if global.output == .json { return printRaw(data) }
+            let imported = try APIJSON.decoder().decode(ImportedCertificateDTO.self, from: data)
+            printFields([
+                ("Name", imported.name), ("Hosts", imported.hosts.joined(separator: ", ")),
+                ("Not after", imported.notAfter.map { $0.formatted(Date.ISO8601FormatStyle()) } ?? "?"),
+            ])
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the imported certificates.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let data = try await global.client().call(.GET, "/api/v1/security/certificates")
+            if global.output == .json { return printRaw(data) }
+            let list = try APIJSON.decoder().decode(ListDTO<ImportedCertificateDTO>.self, from: data)
+            printTable(["NAME", "HOSTS", "NOT AFTER"], list.items.map {
+                [$0.name, $0.hosts.joined(separator: ","), $0.notAfter.map { $0.formatted(Date.ISO8601FormatStyle()) } ?? "?"]
+            })
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete an imported certificate (its hosts get the default certificate again).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Name of the certificate.") var name: String
+
+        func run() async throws {
+            _ = try await global.client().call(.DELETE, "/api/v1/security/certificates/\(name)")
+            print("certificate \(name) deleted")
         }
     }
 }

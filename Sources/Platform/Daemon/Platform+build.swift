@@ -59,12 +59,14 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     let gatewayCertificates = try GatewayCertificates(
         authority: authority, gateway: gateway, domain: configuration.domain,
         securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"), store: store)
+    let securityPolicies = try SecurityPolicies(
+        gateway: gateway, store: store, securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"))
 
     let ready = Atomic<Bool>(false)
     let gatewayPort = configuration.gatewayPort
     let router = buildAdminRouter(AdminDependencies(
         store: store, logDirectory: dataDirectory.logDirectory, modelDirectory: dataDirectory.modelDirectory,
-        authority: authority, gatewayCertificates: gatewayCertificates,
+        authority: authority, gatewayCertificates: gatewayCertificates, securityPolicies: securityPolicies,
         serviceURL: { configuration.serviceURL(namespace: $0, name: $1, port: gatewayPort) },
         isReady: { ready.load(ordering: .relaxed) },
         metrics: {
@@ -91,6 +93,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         services: [
             .init(service: manager),
             .init(service: gatewayCertificates),
+            .init(service: securityPolicies),
             .init(service: eventing),
             .init(service: gateway),
             .init(service: admin),

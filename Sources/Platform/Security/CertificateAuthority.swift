@@ -112,7 +112,7 @@ final class CertificateAuthority: Sendable {
     }
 
     /// Writes a file atomically with `mode` (the temporary file has it from the start).
-    private static func writeFile(_ path: String, _ contents: String, mode: mode_t) throws {
+    static func writeFile(_ path: String, _ contents: String, mode: mode_t) throws {
         let temporary = "\(path).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw DaemonError("cannot write \(path): \(String(cString: strerror(errno)))") }

@@ -1,9 +1,18 @@
 public import Foundation
 import GRDB
 
-/// The kinds of eventing resource. Their specs and statuses are JSON documents owned by the
-/// Eventing module; the Store keeps the metadata, the concurrency counters and the change stream.
-public enum EventingKind: String, Sendable, Hashable, CaseIterable {
+/// A kind of resource whose spec and status are JSON documents owned by the module that
+/// defines the kind; the Store keeps the metadata, the concurrency counters and the change
+/// stream (table `resourceDocument`, one namespace of names per kind).
+public protocol DocumentKind: RawRepresentable<String>, Sendable, Hashable {
+    /// The kind of change a write of this resource publishes.
+    var changeKind: StoreChange.Kind { get }
+    /// How the resource is named in messages, e.g. `ping source`.
+    var displayName: String { get }
+}
+
+/// The kinds of eventing resource (specs owned by the Eventing module).
+public enum EventingKind: String, DocumentKind, CaseIterable {
     /// A broker: an ingress address plus a durable event log.
     case broker
     /// A trigger: a filter and a subscriber on one broker.
@@ -20,13 +29,13 @@ public enum EventingKind: String, Sendable, Hashable, CaseIterable {
         }
     }
 
-    /// The eventing kind a change is about, or nil for a serving resource.
+    /// The eventing kind a change is about, or nil for another resource.
     public init?(_ change: StoreChange.Kind) {
         switch change {
         case .broker: self = .broker
         case .trigger: self = .trigger
         case .pingSource: self = .pingSource
-        case .service, .revision, .trafficPolicy: return nil
+        case .service, .revision, .trafficPolicy, .authorizationPolicy, .peerAuthentication: return nil
         }
     }
 
@@ -40,21 +49,51 @@ public enum EventingKind: String, Sendable, Hashable, CaseIterable {
     }
 }
 
-/// A broker, trigger or ping source as stored.
-public struct EventingResource: Sendable, Hashable {
+/// The kinds of security resource (Istio's names; specs owned by the Platform module).
+public enum SecurityKind: String, DocumentKind, CaseIterable {
+    /// An AuthorizationPolicy.
+    case authorizationPolicy
+    /// A PeerAuthentication of one namespace or service.
+    case peerAuthentication
+
+    /// The kind of change a write of this resource publishes.
+    public var changeKind: StoreChange.Kind {
+        switch self {
+        case .authorizationPolicy: .authorizationPolicy
+        case .peerAuthentication: .peerAuthentication
+        }
+    }
+
+    /// How the resource is named in messages.
+    public var displayName: String {
+        switch self {
+        case .authorizationPolicy: "authorization policy"
+        case .peerAuthentication: "peer authentication"
+        }
+    }
+}
+
+/// A resource of a ``DocumentKind`` as stored.
+public struct StoredDocument<Kind: DocumentKind>: Sendable, Hashable {
     /// Its kind.
-    public var kind: EventingKind
+    public var kind: Kind
     /// Name, namespace, uid, generation, resourceVersion, annotations, timestamps.
     public var meta: ResourceMeta
-    /// The desired state, as the JSON text the Eventing module wrote.
+    /// The desired state, as the JSON text its module wrote.
     public var spec: String
     /// The observed state, as JSON text (`{}` until a controller writes one).
     public var status: String
 }
 
-/// A row of `eventingResource`.
-struct EventingResourceRecord: Codable, FetchableRecord, MutablePersistableRecord {
-    static let databaseTableName = "eventingResource"
+/// A broker, trigger or ping source as stored.
+public typealias EventingResource = StoredDocument<EventingKind>
+
+/// An authorization policy or peer authentication as stored.
+public typealias SecurityResource = StoredDocument<SecurityKind>
+
+/// A row of `resourceDocument`.
+struct DocumentRecord: Codable, FetchableRecord, MutablePersistableRecord {
+    static let databaseTableName = "resourceDocument"
     var id: Int64?
     var kind: String
     var namespace: String
@@ -70,9 +109,9 @@ struct EventingResourceRecord: Codable, FetchableRecord, MutablePersistableRecor
 
     mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
-    func resource() throws -> EventingResource {
-        EventingResource(
-            kind: EventingKind(rawValue: kind) ?? .broker,
+    func resource<Kind: DocumentKind>(_ kind: Kind) throws -> StoredDocument<Kind> {
+        StoredDocument(
+            kind: kind,
             meta: ResourceMeta(
                 namespace: namespace, name: name, uid: uid, generation: generation, resourceVersion: resourceVersion,
                 annotations: try ColumnJSON.decode([String: String].self, from: annotations),
@@ -80,39 +119,39 @@ struct EventingResourceRecord: Codable, FetchableRecord, MutablePersistableRecor
             spec: spec, status: status)
     }
 
-    static func find(_ db: Database, _ kind: EventingKind, _ namespace: String, _ name: String) throws -> Self? {
+    static func find(_ db: Database, _ kind: some DocumentKind, _ namespace: String, _ name: String) throws -> Self? {
         try filter(Column("kind") == kind.rawValue && Column("namespace") == namespace && Column("name") == name).fetchOne(db)
     }
 }
 
 extension Store {
-    /// Creates a broker, trigger or ping source; throws `.alreadyExists` when the name is taken.
-    public func createEventingResource(
-        _ kind: EventingKind, namespace: String, name: String, annotations: [String: String] = [:], spec: String,
+    /// Creates a resource; throws `.alreadyExists` when the name is taken.
+    public func createDocument<Kind: DocumentKind>(
+        _ kind: Kind, namespace: String, name: String, annotations: [String: String] = [:], spec: String,
         now: Date = Date()
-    ) throws -> EventingResource {
+    ) throws -> StoredDocument<Kind> {
         try write { db, changes in
-            if try EventingResourceRecord.find(db, kind, namespace, name) != nil {
+            if try DocumentRecord.find(db, kind, namespace, name) != nil {
                 throw StoreError(.alreadyExists, "\(kind.displayName) \(namespace)/\(name) already exists")
             }
-            var record = EventingResourceRecord(
+            var record = DocumentRecord(
                 id: nil, kind: kind.rawValue, namespace: namespace, name: name, uid: Self.newUID(), generation: 1,
                 resourceVersion: try Self.nextResourceVersion(db), annotations: try ColumnJSON.encode(annotations),
                 spec: spec, status: "{}", createdAt: now, updatedAt: now)
             try record.insert(db)
             changes.append(StoreChange(kind: kind.changeKind, namespace: namespace, name: name))
-            return try record.resource()
+            return try record.resource(kind)
         }
     }
 
     /// Replaces the spec (and annotations) of an existing resource. A changed spec bumps
     /// `generation`; with `expectedResourceVersion`, a stale value throws `.conflict`.
-    public func replaceEventingResource(
-        _ kind: EventingKind, namespace: String, name: String, annotations: [String: String], spec: String,
+    public func replaceDocument<Kind: DocumentKind>(
+        _ kind: Kind, namespace: String, name: String, annotations: [String: String], spec: String,
         expectedResourceVersion: Int64? = nil, now: Date = Date()
-    ) throws -> EventingResource {
+    ) throws -> StoredDocument<Kind> {
         try write { db, changes in
-            guard var record = try EventingResourceRecord.find(db, kind, namespace, name) else {
+            guard var record = try DocumentRecord.find(db, kind, namespace, name) else {
                 throw StoreError(.notFound, "\(kind.displayName) \(namespace)/\(name) not found")
             }
             if let expected = expectedResourceVersion, expected != record.resourceVersion {
@@ -121,7 +160,7 @@ extension Store {
                     "\(kind.displayName) \(namespace)/\(name) was changed since resourceVersion \(expected); read it again and retry")
             }
             let annotationText = try ColumnJSON.encode(annotations)
-            guard record.spec != spec || record.annotations != annotationText else { return try record.resource() }
+            guard record.spec != spec || record.annotations != annotationText else { return try record.resource(kind) }
             if record.spec != spec { record.generation += 1 }
             record.spec = spec
             record.annotations = annotationText
@@ -129,15 +168,15 @@ extension Store {
             record.updatedAt = now
             try record.update(db)
             changes.append(StoreChange(kind: kind.changeKind, namespace: namespace, name: name))
-            return try record.resource()
+            return try record.resource(kind)
         }
     }
 
     /// Writes the observed status of a resource (a no-op when it is unchanged or the resource
     /// is gone: a controller may lose a race with a delete).
-    public func setEventingStatus(_ kind: EventingKind, namespace: String, name: String, status: String, now: Date = Date()) throws {
+    public func setDocumentStatus(_ kind: some DocumentKind, namespace: String, name: String, status: String, now: Date = Date()) throws {
         try write { db, changes in
-            guard var record = try EventingResourceRecord.find(db, kind, namespace, name), record.status != status else { return }
+            guard var record = try DocumentRecord.find(db, kind, namespace, name), record.status != status else { return }
             record.status = status
             record.resourceVersion = try Self.nextResourceVersion(db)
             record.updatedAt = now
@@ -147,9 +186,9 @@ extension Store {
     }
 
     /// Deletes a resource; throws `.notFound` when there is none.
-    public func deleteEventingResource(_ kind: EventingKind, namespace: String, name: String) throws {
+    public func deleteDocument(_ kind: some DocumentKind, namespace: String, name: String) throws {
         try write { db, changes in
-            let deleted = try EventingResourceRecord
+            let deleted = try DocumentRecord
                 .filter(Column("kind") == kind.rawValue && Column("namespace") == namespace && Column("name") == name)
                 .deleteAll(db)
             guard deleted > 0 else { throw StoreError(.notFound, "\(kind.displayName) \(namespace)/\(name) not found") }
@@ -158,16 +197,16 @@ extension Store {
     }
 
     /// One resource, or nil.
-    public func eventingResource(_ kind: EventingKind, namespace: String, name: String) throws -> EventingResource? {
-        try read { db in try EventingResourceRecord.find(db, kind, namespace, name)?.resource() }
+    public func document<Kind: DocumentKind>(_ kind: Kind, namespace: String, name: String) throws -> StoredDocument<Kind>? {
+        try read { db in try DocumentRecord.find(db, kind, namespace, name)?.resource(kind) }
     }
 
     /// The resources of a kind in a namespace (all namespaces when nil), by namespace and name.
-    public func eventingResources(_ kind: EventingKind, namespace: String? = nil) throws -> [EventingResource] {
+    public func documents<Kind: DocumentKind>(_ kind: Kind, namespace: String? = nil) throws -> [StoredDocument<Kind>] {
         try read { db in
-            var request = EventingResourceRecord.filter(Column("kind") == kind.rawValue).order(Column("namespace"), Column("name"))
+            var request = DocumentRecord.filter(Column("kind") == kind.rawValue).order(Column("namespace"), Column("name"))
             if let namespace { request = request.filter(Column("namespace") == namespace) }
-            return try request.fetchAll(db).map { try $0.resource() }
+            return try request.fetchAll(db).map { try $0.resource(kind) }
         }
     }
 }
