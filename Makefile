@@ -38,6 +38,7 @@ bench: build
 	bench/autoscale/run.py
 	bench/footprint/run.py
 	bench/gateway/run.py
+	bench/gateway/tls.py
 	bench/inference/run.py
 	bench/inference/v2-http.py
 	bench/eventing/run.py

@@ -297,12 +297,13 @@ class Daemon:
         self.data_dir = tempfile.mkdtemp(prefix=f"outpost-bench-{label}-")
         self.gateway_port = free_port()
         self.admin_port = free_port()
+        self.tls_port = free_port()
         self.log_path = os.path.join(self.data_dir, "daemon.log")
         self.worker_pids = set()
         command = [self.outpost, "serve", "--data-dir", self.data_dir,
                    "--gateway-address", f"{LOOPBACK}:{self.gateway_port}",
                    "--admin-address", f"{LOOPBACK}:{self.admin_port}",
-                   "--tls-address", f"{LOOPBACK}:{free_port()}",
+                   "--tls-address", f"{LOOPBACK}:{self.tls_port}",
                    "--scale-to-zero-grace-period", grace]
         if stable_window:
             command += ["--stable-window", stable_window]
