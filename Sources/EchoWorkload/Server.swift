@@ -32,7 +32,7 @@ struct Config: Sendable {
         revision = environment("K_REVISION") ?? "unknown"
 
         var tail = "\"env\":{"
-        for (index, name) in ["PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"].enumerated() {
+        for (index, name) in ["PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "OUTPOST_SPIFFE_ID", "OUTPOST_SVID_CERT"].enumerated() {
             if index > 0 { tail += "," }
             appendJSONString(name, to: &tail)
             tail += ":"

@@ -17,6 +17,9 @@ public struct ServingConfiguration: Sendable {
     public var resyncInterval: Duration
     /// Environment variables of the daemon that workers inherit (when set).
     public var inheritedEnvironment: [String]
+    /// Extra environment of a service's workers (namespace, service), for example the paths of
+    /// its workload certificate; called each time a worker starts.
+    public var workloadEnvironment: (@Sendable (_ namespace: String, _ service: String) -> [String: String])?
 
     /// Creates a configuration with Knative's defaults.
     public init(
@@ -37,5 +40,6 @@ public struct ServingConfiguration: Sendable {
         self.maxQueuedRequests = maxQueuedRequests
         self.resyncInterval = resyncInterval
         self.inheritedEnvironment = inheritedEnvironment
+        self.workloadEnvironment = nil
     }
 }

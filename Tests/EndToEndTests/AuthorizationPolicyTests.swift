@@ -181,4 +181,48 @@ extension EndToEnd.MutualTLSTests {
             #expect(try subject("shop.example.test").contains("Outpost"))
         }
     }
+
+    @Test func workloadCertificatesRenewWithoutRestartAndIdentifyCallers() async throws {
+        try await onThread {
+            let directory = try TemporaryDirectory(prefix: "outpost-svid")
+            let daemon = Daemon(dataDirectory: directory.path, extraArguments: ["--workload-certificate-ttl", "12s"])
+            try daemon.start()
+            defer { daemon.stop(); directory.remove() }
+            #expect(try daemon.cli("service", "create", "who", "--command", Binaries.echo).status == 0)
+            #expect(try daemon.cli("service", "create", "caller", "--command", Binaries.echo).status == 0)
+            #expect(eventually(timeout: .seconds(20)) { daemon.gateway("who").status == 200 && daemon.gateway("caller").status == 200 })
+            let setup = Setup(daemon: daemon, directory: directory)
+            #expect(try daemon.cli("cert", "issue", "--identity", "alice", "--out", setup.alice).status == 0)
+
+            // The worker's environment names its certificate files.
+            let env = try #require(daemon.gateway("caller").json?["env"] as? [String: Any])
+            let pid = daemon.gateway("caller").json?["pid"] as? Int
+            #expect(env["OUTPOST_SPIFFE_ID"] as? String == "spiffe://outpost.local/ns/default/sa/caller")
+            let certificate = try #require(env["OUTPOST_SVID_CERT"] as? String)
+            let folder = (certificate as NSString).deletingLastPathComponent
+            let keyMode = try FileManager.default.attributesOfItem(atPath: "\(folder)/key.pem")[.posixPermissions] as? Int
+            #expect(keyMode == 0o600)
+            let verified = try run("/usr/bin/openssl", ["verify", "-CAfile", "\(folder)/bundle.pem", certificate])
+            #expect(verified.status == 0 && verified.stdout.contains("OK"), "\(verified.stdout) \(verified.stderr)")
+            let names = try run("/usr/bin/openssl", ["x509", "-in", certificate, "-noout", "-ext", "subjectAltName"]).stdout
+            #expect(names.contains("URI:spiffe://outpost.local/ns/default/sa/caller"), "\(names)")
+
+            // Service to service: the caller's SVID identifies it at the gateway.
+            let call = try request(setup, certificate: folder)
+            #expect(call.status == 200 && call.headers["x-forwarded-client-cert"]?.hasSuffix("URI=spiffe://outpost.local/ns/default/sa/caller") == true, "\(call.headers)")
+
+            // Renewed at about half of 12 s, in place: same worker, new certificate.
+            func serial() throws -> String { try run("/usr/bin/openssl", ["x509", "-in", certificate, "-noout", "-serial"]).stdout }
+            let first = try serial()
+            #expect(eventually(timeout: .seconds(15)) { (try? serial()) != first })
+            #expect(daemon.gateway("caller").json?["pid"] as? Int == pid, "the worker was not restarted")
+            #expect(try run("/usr/bin/openssl", ["verify", "-CAfile", "\(folder)/bundle.pem", certificate]).status == 0)
+            #expect(try request(setup, certificate: folder).status == 200)
+
+            // A deleted service's files go with it.
+            let serviceFolder = (folder as NSString).deletingLastPathComponent
+            #expect(try daemon.cli("service", "delete", "caller").status == 0)
+            #expect(eventually(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: serviceFolder) })
+        }
+    }
 }

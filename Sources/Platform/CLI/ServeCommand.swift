@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long events whose deliveries have all ended stay in the event log (e.g. 24h, 30m).")
     var eventRetention = "24h"
 
+    @Option(help: "Lifetime of workload certificates (SVIDs) and the gateway's certificate, renewed at about half of it (e.g. 24h, 1h).")
+    var workloadCertificateTtl = "24h"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -120,6 +123,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--event-retention must be a duration of at least 1m (e.g. 24h), got \"\(eventRetention)\"")
         }
         configuration.eventRetention = retention
+        guard let ttl = DurationText.parse(workloadCertificateTtl), ttl >= .seconds(10), ttl <= .seconds(Int64(CertificateAuthority.maxLifetime)) else {
+            throw ValidationError("--workload-certificate-ttl must be a duration from 10s to 2160h (e.g. 24h), got \"\(workloadCertificateTtl)\"")
+        }
+        configuration.workloadCertificateTTL = TimeInterval(ttl.components.seconds)
         configuration.accessLogPath = accessLog.map { $0 == "-" || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
 
         let platform = try buildPlatform(configuration, logger: logger)

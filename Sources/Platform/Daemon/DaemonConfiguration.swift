@@ -24,6 +24,8 @@ struct DaemonConfiguration: Sendable {
     var maxEventBytes: Int = 256 << 10
     /// How long fully delivered events stay in the log.
     var eventRetention: Duration = .seconds(24 * 3600)
+    /// Lifetime of workload certificates and the gateway's own certificate (Istio's 24 h).
+    var workloadCertificateTTL: TimeInterval = CertificateAuthority.defaultLifetime
 
     /// The gateway as the daemon itself reaches it (deliveries to services go through it).
     var loopbackGatewayURL: String {

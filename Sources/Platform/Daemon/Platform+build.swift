@@ -38,8 +38,13 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
 
     let relay = RouteRelay()
     let metrics = PlatformMetrics()
+    let identities = try WorkloadIdentities(
+        authority: authority, securityDirectory: dataDirectory.securityDirectory, lifetime: configuration.workloadCertificateTTL,
+        store: store, logger: logger.with(label: "security"))
+    var servingConfiguration = configuration.servingConfiguration
+    servingConfiguration.workloadEnvironment = { identities.environment(namespace: $0, service: $1) }
     let manager = RevisionManager(
-        store: store, configuration: configuration.servingConfiguration, domain: configuration.domain,
+        store: store, configuration: servingConfiguration, domain: configuration.domain,
         logger: logger.with(label: "serving"), metrics: metrics, publish: { relay.publish($0) })
     logBLAS(logger)  // after the manager, which sets OpenBLAS's thread count
     let eventing = EventingSystem(
@@ -58,7 +63,8 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     relay.attach(gateway)
     let gatewayCertificates = try GatewayCertificates(
         authority: authority, gateway: gateway, domain: configuration.domain,
-        securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"), store: store)
+        securityDirectory: dataDirectory.securityDirectory, lifetime: configuration.workloadCertificateTTL,
+        logger: logger.with(label: "security"), store: store)
     let securityPolicies = try SecurityPolicies(
         gateway: gateway, store: store, securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"))
 
@@ -94,6 +100,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
             .init(service: manager),
             .init(service: gatewayCertificates),
             .init(service: securityPolicies),
+            .init(service: identities),
             .init(service: eventing),
             .init(service: gateway),
             .init(service: admin),

@@ -99,6 +99,9 @@ extension RevisionPool {
             if let value = daemonEnvironment[name] { environment[name] = value }
         }
         for variable in template.env { environment[variable.name] = variable.value }
+        if let workload = runtime.configuration.workloadEnvironment {
+            environment.merge(workload(id.namespace, serviceName)) { _, platform in platform }
+        }
         environment["PORT"] = String(port)
         environment["K_SERVICE"] = serviceName
         environment["K_CONFIGURATION"] = serviceName
