@@ -10,12 +10,12 @@ extension EndToEnd.MutualTLSTests {
     /// HTTP status, the echoed request headers and the body.
     func request(
         _ setup: Setup, tls: Bool = true, certificate: String? = nil, service: String = "who", namespace: String = "default",
-        path: String = "/", method: String = "GET"
+        path: String = "/", method: String = "GET", ca: String? = nil
     ) throws -> (exit: Int32, status: Int, headers: [String: String], body: String) {
         let host = "\(service).\(namespace).localhost"
         let port = tls ? setup.daemon.tlsPort : setup.daemon.gatewayPort
         var arguments = ["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--resolve", "\(host):\(port):127.0.0.1"]
-        if tls { arguments += ["--cacert", setup.ca] }
+        if tls { arguments += ["--cacert", ca ?? setup.ca] }
         if let certificate { arguments += ["--cert", "\(certificate)/cert.pem", "--key", "\(certificate)/key.pem"] }
         arguments.append("\(tls ? "https" : "http")://\(host):\(port)\(path)")
         let result = try run("/usr/bin/curl", arguments)
@@ -223,6 +223,50 @@ extension EndToEnd.MutualTLSTests {
             let serviceFolder = (folder as NSString).deletingLastPathComponent
             #expect(try daemon.cli("service", "delete", "caller").status == 0)
             #expect(eventually(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: serviceFolder) })
+        }
+    }
+
+    @Test func rootRotationInThreeStepsWithoutFailedRequests() async throws {
+        try await onThread {
+            let setup = try setUp("outpost-root")
+            defer { setup.daemon.stop(); setup.directory.remove() }
+            let daemon = setup.daemon
+            #expect(try daemon.cli("security", "mtls", "--mode", "STRICT").status == 0)
+            func certificates(_ pem: String) -> Int { pem.components(separatedBy: "BEGIN CERTIFICATE").count - 1 }
+
+            // prepare: the next root is trusted; the signing root does not change yet.
+            let prepared = try daemon.cli("cert", "rotate-root", "prepare")
+            #expect(prepared.status == 0 && prepared.stdout.contains("next"), "\(prepared.stdout) \(prepared.stderr)")
+            let both = "\(setup.directory.path)/both.pem"
+            #expect(try daemon.cli("cert", "ca", "--out", both).status == 0)
+            #expect(certificates(try String(contentsOfFile: both, encoding: .utf8)) == 2)
+            #expect(try request(setup, certificate: setup.alice).status == 200, "the old bundle still verifies the gateway")
+
+            // activate under load: clients with the new bundle and an old-root certificate see no failure.
+            let text = try tlsLoad(setup, ca: both, certificate: setup.alice) {
+                usleep(1_500_000)
+                let activated = try daemon.cli("cert", "rotate-root", "activate")
+                #expect(activated.status == 0 && activated.stdout.contains("previous"), "\(activated.stdout) \(activated.stderr)")
+            }
+            #expect(text.contains("failed=0"), "\(text)")
+            #expect(try request(setup, certificate: setup.alice, ca: both).status == 200)
+            #expect(try request(setup, certificate: setup.alice).exit != 0, "the gateway's certificate now comes from the new root")
+            let bob = "\(setup.directory.path)/bob"
+            #expect(try daemon.cli("cert", "issue", "--identity", "bob", "--out", bob).status == 0)
+            #expect(try run("/usr/bin/openssl", ["verify", "-CAfile", both, "\(bob)/cert.pem"]).status == 0)
+            #expect(try run("/usr/bin/openssl", ["verify", "-CAfile", setup.ca, "\(bob)/cert.pem"]).status != 0)
+            #expect(try request(setup, certificate: bob, ca: both).status == 200)
+            let again = try daemon.cli("cert", "rotate-root", "activate")
+            #expect(again.status != 0 && again.stderr.contains("no next root"), "\(again.stderr)")
+
+            // retire: certificates of the old root are refused; the new root's work.
+            #expect(try daemon.cli("cert", "rotate-root", "retire").status == 0)
+            #expect(try request(setup, certificate: setup.alice, ca: both).status != 200)
+            #expect(try request(setup, certificate: bob, ca: both).status == 200)
+            #expect(daemon.stop() == 0)
+            try daemon.start()
+            #expect(eventually(timeout: .seconds(20)) { (try? request(setup, certificate: bob, ca: "\(bob)/ca.pem").status) == 200 })
+            #expect(certificates(try daemon.cli("cert", "ca").stdout) == 1)
         }
     }
 }

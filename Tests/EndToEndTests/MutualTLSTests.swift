@@ -109,54 +109,59 @@ extension EndToEnd {
             let setup = try setUp("outpost-rotate")
             defer { setup.daemon.stop(); setup.directory.remove() }
             #expect(try setup.daemon.cli("security", "mtls", "--mode", "STRICT").status == 0)
-            // Python's ssl client: keep-alive and fresh connections, with alice's certificate,
-            // for 4 s while the gateway certificate is rotated three times.
-            let script = """
-            import http.client, ssl, sys, time, threading
-            port, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-            context = ssl.create_default_context(cafile=ca)
-            context.load_cert_chain(cert, key)
-            ok = failed = 0
-            deadline = time.time() + 4
-            def connection():
-                return http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
-            kept = None
-            n = 0
-            while time.time() < deadline:
-                n += 1
-                try:
-                    if kept is None or n % 5 == 0:
-                        kept = connection()
-                    kept.request("GET", "/", headers={"Host": "who.default.localhost"})
-                    r = kept.getresponse(); r.read()
-                    ok += r.status == 200; failed += r.status != 200
-                except Exception as e:
-                    failed += 1; kept = None; print("error", e)
-            print(f"ok={ok} failed={failed}")
-            """
-            // The certificate names *.localhost: the client checks it against the Host it asks for.
-            let scriptPath = "\(setup.directory.path)/load.py"
-            try script.replacingOccurrences(of: "context = ssl.create_default_context(cafile=ca)", with: "context = ssl.create_default_context(cafile=ca); context.check_hostname = False")
-                .write(toFile: scriptPath, atomically: true, encoding: .utf8)
-            let group = DispatchGroup()
-            let output = LockedBox("")
-            group.enter()
-            DispatchQueue.global().async {
-                let result = try? run(EndToEnd.InferenceServiceTests.testPython, [scriptPath, String(setup.daemon.tlsPort), setup.ca, "\(setup.alice)/cert.pem", "\(setup.alice)/key.pem"])
-                output.set((result?.stdout ?? "") + (result?.stderr ?? ""))
-                group.leave()
+            // Three gateway certificate rotations during 4 s of load.
+            let text = try tlsLoad(setup, ca: setup.ca, certificate: setup.alice) {
+                for _ in 0..<3 {
+                    usleep(1_000_000)
+                    #expect(setup.daemon.api("POST", "/api/v1/security/gateway-certificate/rotate").status == 200)
+                }
             }
-            for _ in 0..<3 {
-                usleep(1_000_000)
-                #expect(setup.daemon.api("POST", "/api/v1/security/gateway-certificate/rotate").status == 200)
-            }
-            group.wait()
-            let text = output.get()
             #expect(text.contains("failed=0"), "\(text)")
             let ok = text.split(separator: "ok=").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
             #expect(ok > 20, "\(text)")
             #expect(setup.daemon.log().components(separatedBy: "gateway certificate installed").count >= 5)
         }
+    }
+
+    /// Python's ssl client against `who` over TLS for 4 s (keep-alive and fresh connections,
+    /// with the client certificate in folder `certificate`, trusting `ca`) while `during` runs;
+    /// returns its `ok=N failed=M` report and any errors.
+    func tlsLoad(_ setup: Setup, ca: String, certificate: String, during: () throws -> Void) throws -> String {
+        let script = """
+        import http.client, ssl, sys, time
+        port, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+        context = ssl.create_default_context(cafile=ca)
+        context.check_hostname = False
+        context.load_cert_chain(cert, key)
+        ok = failed = 0
+        deadline = time.time() + 4
+        kept = None
+        n = 0
+        while time.time() < deadline:
+            n += 1
+            try:
+                if kept is None or n % 5 == 0:
+                    kept = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+                kept.request("GET", "/", headers={"Host": "who.default.localhost"})
+                r = kept.getresponse(); r.read()
+                ok += r.status == 200; failed += r.status != 200
+            except Exception as e:
+                failed += 1; kept = None; print("error", e)
+        print(f"ok={ok} failed={failed}")
+        """
+        let scriptPath = "\(setup.directory.path)/load.py"
+        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        let group = DispatchGroup()
+        let output = LockedBox("")
+        group.enter()
+        DispatchQueue.global().async {
+            let result = try? run(EndToEnd.InferenceServiceTests.testPython, [scriptPath, String(setup.daemon.tlsPort), ca, "\(certificate)/cert.pem", "\(certificate)/key.pem"])
+            output.set((result?.stdout ?? "") + (result?.stderr ?? ""))
+            group.leave()
+        }
+        try during()
+        group.wait()
+        return output.get()
     }
 
     /// A certificate for `spiffeID` signed by the platform's CA that expired yesterday (Python's

@@ -10,6 +10,7 @@ struct CertificateController<Context: RequestContext>: Sendable {
     func addRoutes(to group: RouterGroup<Context>) {
         group.post("certificates", use: issue)
         group.get("certificates/ca", use: trustBundle)
+        group.post("certificates/ca/rotate", use: rotateRoot)
     }
 
     @Sendable func issue(_ request: Request, context: Context) async throws -> Response {
@@ -46,7 +47,26 @@ struct CertificateController<Context: RequestContext>: Sendable {
     }
 
     @Sendable func trustBundle(_ request: Request, context: Context) async throws -> Response {
-        try jsonResponse(TrustBundleDTO(trustDomain: authority.trustDomain, trustBundle: authority.trustBundlePEM))
+        try jsonResponse(TrustBundleDTO(trustDomain: authority.trustDomain, trustBundle: authority.trustBundlePEM, roots: authority.rootInfo))
+    }
+
+    /// `POST /certificates/ca/rotate {"step": "prepare"|"activate"|"retire"}`: one step of a
+    /// root rotation; answers with the new trust bundle.
+    @Sendable func rotateRoot(_ request: Request, context: Context) async throws -> Response {
+        let body = try await collectBody(request)
+        let steps = CertificateAuthority.RotationStep.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let input = try? APIJSON.decoder().decode([String: String].self, from: body), let text = input["step"] else {
+            throw APIError(.badRequest, code: "MalformedJSON", "the body must be {\"step\": STEP} with STEP one of \(steps)")
+        }
+        guard let step = CertificateAuthority.RotationStep(rawValue: text) else {
+            throw APIError(.badRequest, code: "InvalidField", "step must be one of \(steps), got \"\(text)\"", field: "step")
+        }
+        do {
+            try authority.rotate(step)
+        } catch let error as CertificateAuthority.RotationOrderError {
+            throw APIError(.conflict, code: "RotationOrder", error.message)
+        }
+        return try await trustBundle(request, context: context)
     }
 
 }
@@ -76,4 +96,5 @@ struct IssuedCertificateDTO: Codable, Sendable {
 struct TrustBundleDTO: Codable, Sendable {
     var trustDomain: String
     var trustBundle: String
+    var roots: [CertificateAuthority.RootInfo]?
 }

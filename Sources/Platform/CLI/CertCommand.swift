@@ -7,7 +7,7 @@ import NIOHTTP1
 struct CertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cert", abstract: "Issue certificates from the built-in CA, export its trust bundle, import certificates for SNI.",
-        subcommands: [Issue.self, CA.self, Import.self, List.self, Delete.self])
+        subcommands: [Issue.self, CA.self, RotateRoot.self, Import.self, List.self, Delete.self])
 }
 
 extension CertCommand {
@@ -56,6 +56,30 @@ extension CertCommand {
 }
 
 extension CertCommand {
+    struct RotateRoot: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-root", abstract: "Rotate the CA's root without downtime, one step at a time.",
+            discussion: """
+                prepare: create the next root and trust it beside the current one (certificates are still signed \
+                by the current root); hand the new bundle (outpost cert ca) to outside clients. activate: sign \
+                with the next root from now on; the gateway's certificate and workload certificates are \
+                reissued, and certificates of the old root stay trusted. retire: stop trusting the old root, \
+                once the certificates it signed have expired.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "prepare, activate or retire.") var step: String
+
+        func run() async throws {
+            let data = try await global.client().call(
+                .POST, "/api/v1/certificates/ca/rotate", body: try APIJSON.encoder().encode(["step": step]))
+            if global.output == .json { return printRaw(data) }
+            let bundle = try APIJSON.decoder().decode(TrustBundleDTO.self, from: data)
+            printTable(["ROLE", "SERIAL", "NOT AFTER"], (bundle.roots ?? []).map {
+                [$0.role, $0.serialNumber, $0.notAfter.formatted(Date.ISO8601FormatStyle())]
+            })
+        }
+    }
+
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import a server certificate for the TLS listener, chosen by SNI.",

@@ -65,6 +65,10 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         authority: authority, gateway: gateway, domain: configuration.domain,
         securityDirectory: dataDirectory.securityDirectory, lifetime: configuration.workloadCertificateTTL,
         logger: logger.with(label: "security"), store: store)
+    authority.onRootsChange {
+        gatewayCertificates.reinstall()
+        identities.renewAll()
+    }
     let securityPolicies = try SecurityPolicies(
         gateway: gateway, store: store, securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"))
 

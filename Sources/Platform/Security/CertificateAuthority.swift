@@ -2,19 +2,35 @@ import Crypto
 import Foundation
 import Glibc
 import SwiftASN1
+import Synchronization
 import X509
 
 /// The daemon's built-in certificate authority: an ECDSA P-256 root created on first start in
 /// `<data-dir>/ca` (key file mode 0600), which issues X.509 SVIDs for SPIFFE identities
 /// `spiffe://<trust-domain>/ns/<namespace>/sa/<name>`.
+///
+/// The root rotates in three steps, so that no peer ever meets a certificate it cannot verify:
+/// `prepare` creates the next root and adds it to the trust bundle (certificates are still
+/// signed by the current one); once every peer has the new bundle, `activate` makes the next
+/// root the signing one (the old root stays trusted, so certificates it signed keep working);
+/// once those have expired, `retire` drops the old root from the bundle. Files: `root.pem` and
+/// `root-key.pem` (signing), `next.pem` and `next-key.pem` (prepared), `previous.pem` (still
+/// trusted). Observers (the gateway, workload identities) hear about every step.
 final class CertificateAuthority: Sendable {
     /// The trust domain of every identity this CA issues.
     let trustDomain: String
-    /// The root certificate.
-    let root: Certificate
-    private let rootKey: P256.Signing.PrivateKey
-    /// The roots peers must trust, PEM (the current root; during a rotation, the old one too).
-    let trustBundlePEM: String
+    private let directory: String
+    private let roots: Mutex<Roots>
+    private let observers = Mutex<[@Sendable () -> Void]>([])
+
+    private struct Roots {
+        var signing: Certificate
+        var signingKey: P256.Signing.PrivateKey
+        var next: (certificate: Certificate, key: P256.Signing.PrivateKey)?
+        var previous: [Certificate]
+
+        var trusted: [Certificate] { [signing] + (next.map { [$0.certificate] } ?? []) + previous }
+    }
 
     /// Lifetime of the root.
     static let rootLifetime: TimeInterval = 10 * 365 * 86_400
@@ -31,26 +47,115 @@ final class CertificateAuthority: Sendable {
         var notAfter: Date
     }
 
+    /// A step of a root rotation.
+    enum RotationStep: String, Sendable, CaseIterable {
+        case prepare, activate, retire
+    }
+
+    /// A rotation step asked for out of order.
+    struct RotationOrderError: Error {
+        var message: String
+    }
+
+    /// One root in the trust bundle and its role.
+    struct RootInfo: Codable, Sendable {
+        var role: String
+        var subject: String
+        var serialNumber: String
+        var notAfter: Date
+    }
+
     /// Loads the CA from `directory`, or creates it there.
     init(directory: String, trustDomain: String) throws {
         self.trustDomain = trustDomain
+        self.directory = directory
         let keyPath = "\(directory)/root-key.pem"
         let certificatePath = "\(directory)/root.pem"
         let manager = FileManager.default
+        var roots: Roots
         if manager.fileExists(atPath: keyPath), manager.fileExists(atPath: certificatePath) {
-            rootKey = try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: keyPath, encoding: .utf8))
-            root = try Certificate(pemEncoded: try String(contentsOfFile: certificatePath, encoding: .utf8))
-            guard Self.rootTrustDomain(root) == trustDomain else {
-                throw DaemonError("the CA in \(directory) is for trust domain \(Self.rootTrustDomain(root) ?? "?"), not \(trustDomain); keep --trust-domain as it was or move the ca folder away to create a new CA")
+            roots = Roots(
+                signing: try Certificate(pemEncoded: try String(contentsOfFile: certificatePath, encoding: .utf8)),
+                signingKey: try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: keyPath, encoding: .utf8)),
+                next: nil, previous: [])
+            guard Self.rootTrustDomain(roots.signing) == trustDomain else {
+                throw DaemonError("the CA in \(directory) is for trust domain \(Self.rootTrustDomain(roots.signing) ?? "?"), not \(trustDomain); keep --trust-domain as it was or move the ca folder away to create a new CA")
+            }
+            if let text = try? String(contentsOfFile: "\(directory)/previous.pem", encoding: .utf8) {
+                roots.previous = try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
+            }
+            if let certificate = try? String(contentsOfFile: "\(directory)/next.pem", encoding: .utf8),
+               let key = try? String(contentsOfFile: "\(directory)/next-key.pem", encoding: .utf8) {
+                let next = (try Certificate(pemEncoded: certificate), try P256.Signing.PrivateKey(pemRepresentation: key))
+                // An activation cut short after the signing root was written leaves `next` behind.
+                if next.0 != roots.signing { roots.next = next }
             }
         } else {
             try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            rootKey = P256.Signing.PrivateKey()
-            root = try Self.makeRoot(key: rootKey, trustDomain: trustDomain)
-            try Self.writeFile(keyPath, rootKey.pemRepresentation, mode: 0o600)
-            try Self.writeFile(certificatePath, try root.serializeAsPEM().pemString, mode: 0o644)
+            let key = P256.Signing.PrivateKey()
+            roots = Roots(signing: try Self.makeRoot(key: key, trustDomain: trustDomain), signingKey: key, next: nil, previous: [])
+            try Self.writeFile(keyPath, key.pemRepresentation, mode: 0o600)
+            try Self.writeFile(certificatePath, try roots.signing.serializeAsPEM().pemString, mode: 0o644)
         }
-        trustBundlePEM = try root.serializeAsPEM().pemString + "\n"
+        self.roots = Mutex(roots)
+    }
+
+    /// The signing root.
+    var root: Certificate { roots.withLock { $0.signing } }
+
+    /// The roots peers must trust, PEM: the signing root, and during a rotation the next or the
+    /// previous one too.
+    var trustBundlePEM: String {
+        let trusted = roots.withLock { $0.trusted }
+        return trusted.compactMap { try? $0.serializeAsPEM().pemString + "\n" }.joined()
+    }
+
+    /// The roots of the trust bundle with their roles (`signing`, `next`, `previous`).
+    var rootInfo: [RootInfo] {
+        roots.withLock { roots in
+            func info(_ certificate: Certificate, _ role: String) -> RootInfo {
+                RootInfo(role: role, subject: String(describing: certificate.subject), serialNumber: String(describing: certificate.serialNumber), notAfter: certificate.notValidAfter)
+            }
+            return [info(roots.signing, "signing")] + (roots.next.map { [info($0.certificate, "next")] } ?? []) + roots.previous.map { info($0, "previous") }
+        }
+    }
+
+    /// Calls `observer` after every rotation step.
+    func onRootsChange(_ observer: @escaping @Sendable () -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    /// Runs one step of a root rotation; throws a message saying what must come first when the
+    /// step does not apply.
+    func rotate(_ step: RotationStep) throws {
+        try roots.withLock { roots in
+            switch step {
+            case .prepare:
+                guard roots.next == nil else { throw RotationOrderError(message: "a next root is already prepared; activate it first") }
+                guard roots.previous.isEmpty else { throw RotationOrderError(message: "the previous root is still trusted; retire it first") }
+                let key = P256.Signing.PrivateKey()
+                let certificate = try Self.makeRoot(key: key, trustDomain: trustDomain)
+                try Self.writeFile("\(directory)/next-key.pem", key.pemRepresentation, mode: 0o600)
+                try Self.writeFile("\(directory)/next.pem", try certificate.serializeAsPEM().pemString, mode: 0o644)
+                roots.next = (certificate, key)
+            case .activate:
+                guard let next = roots.next else { throw RotationOrderError(message: "no next root is prepared; run the prepare step first") }
+                let previous = [roots.signing] + roots.previous
+                try Self.writeFile("\(directory)/previous.pem", try previous.map { try $0.serializeAsPEM().pemString + "\n" }.joined(), mode: 0o644)
+                try Self.writeFile("\(directory)/root-key.pem", next.key.pemRepresentation, mode: 0o600)
+                try Self.writeFile("\(directory)/root.pem", try next.certificate.serializeAsPEM().pemString, mode: 0o644)
+                unlink("\(directory)/next.pem")
+                unlink("\(directory)/next-key.pem")
+                roots = Roots(signing: next.certificate, signingKey: next.key, next: nil, previous: previous)
+            case .retire:
+                guard !roots.previous.isEmpty else { throw RotationOrderError(message: "no previous root is trusted; nothing to retire") }
+                guard unlink("\(directory)/previous.pem") == 0 else {
+                    throw DaemonError("cannot remove previous.pem: \(String(cString: strerror(errno)))")
+                }
+                roots.previous = []
+            }
+        }
+        for observer in observers.withLock({ $0 }) { observer() }
     }
 
     /// The SPIFFE ID of a workload or caller.
@@ -65,6 +170,7 @@ final class CertificateAuthority: Sendable {
         let now = Date()
         let notAfter = now + lifetime
         let publicKey = Certificate.PublicKey(key.publicKey)
+        let (root, rootKey) = roots.withLock { ($0.signing, $0.signingKey) }
         let rootKeyIdentifier = try root.extensions.subjectKeyIdentifier?.keyIdentifier
         let extensions = try Certificate.Extensions {
             Critical(BasicConstraints.notCertificateAuthority)

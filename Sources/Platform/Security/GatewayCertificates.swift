@@ -46,9 +46,17 @@ final class GatewayCertificates: Service, Sendable {
         try installImported(try importedCertificates())
     }
 
-    /// Issues a fresh certificate and hands it to the gateway now (the admin API's rotate).
+    /// Issues a fresh certificate and hands it to the gateway soon (the admin API's rotate).
     func rotate() {
         renewNow.yield()
+    }
+
+    /// Issues a fresh certificate from the current signing root, with the current trust
+    /// bundle, and hands it to the gateway before returning (after a root rotation step).
+    func reinstall() {
+        do { try install() } catch {
+            logger.error("gateway certificate not reinstalled", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Renews the certificate at half-life (±10 %) until shutdown.
