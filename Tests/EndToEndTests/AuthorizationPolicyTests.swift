@@ -269,4 +269,49 @@ extension EndToEnd.MutualTLSTests {
             #expect(certificates(try daemon.cli("cert", "ca").stdout) == 1)
         }
     }
+
+    @Test func adminAPIOverHTTPSWithClientCertificates() async throws {
+        try await onThread {
+            let directory = try TemporaryDirectory(prefix: "outpost-admin-tls")
+            let daemon = Daemon(dataDirectory: directory.path, extraArguments: ["--admin-tls"])
+            try daemon.start()
+            defer { daemon.stop(); directory.remove() }
+            // The token still works over HTTPS.
+            #expect(try daemon.cli("service", "list").status == 0)
+            let ops = "\(directory.path)/ops"
+            let alice = "\(directory.path)/alice"
+            #expect(try daemon.cli("cert", "issue", "--identity", "ops", "--namespace", "outpost-system", "--out", ops).status == 0)
+            #expect(try daemon.cli("cert", "issue", "--identity", "alice", "--out", alice).status == 0)
+
+            // Without a token (an empty data folder), a certificate of outpost-system is enough.
+            let empty = "\(directory.path)/empty"
+            try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+            func cli(_ certificate: String?, _ arguments: String...) throws -> CommandResult {
+                var environment = ["OUTPOST_ADMIN_URL": daemon.adminURL, "OUTPOST_DATA_DIR": empty, "OUTPOST_ADMIN_CACERT": daemon.caRootPath]
+                if let certificate {
+                    environment["OUTPOST_ADMIN_CERT"] = "\(certificate)/cert.pem"
+                    environment["OUTPOST_ADMIN_KEY"] = "\(certificate)/key.pem"
+                }
+                return try run(Binaries.outpost, arguments, environment: environment)
+            }
+            let created = try cli(ops, "service", "create", "hello", "--command", Binaries.echo)
+            #expect(created.status == 0, "\(created.stderr)")
+            let refused = try cli(alice, "service", "delete", "hello")
+            #expect(refused.status != 0 && refused.stderr.contains("may not administer"), "\(refused.stderr)")
+            let anonymous = try cli(nil, "service", "delete", "hello")
+            #expect(anonymous.status != 0 && anonymous.stderr.contains("missing bearer token"), "\(anonymous.stderr)")
+            let plain = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", daemon.caRootPath, "-X", "DELETE", "\(daemon.adminURL)/api/v1/namespaces/default/services/hello"])
+            #expect(plain.stdout == "401")
+
+            // The audit log names the certificate; workloads may not use the platform's namespace.
+            let audit = try run("/usr/bin/curl", ["-s", "--cacert", daemon.caRootPath, "-H", "Authorization: Bearer \(daemon.token)", "\(daemon.adminURL)/api/v1/audit"]).stdout
+            #expect(audit.contains("cert:spiffe://outpost.local/ns/outpost-system/sa/ops"), "\(audit.prefix(600))")
+            let reserved = try daemon.cli("service", "create", "sneaky", "--namespace", "outpost-system", "--command", Binaries.echo)
+            #expect(reserved.status != 0 && reserved.stderr.contains("reserved"), "\(reserved.stderr)")
+
+            // A non-loopback admin address needs --admin-tls.
+            let open = try run(Binaries.outpost, ["serve", "--data-dir", "\(directory.path)/other", "--admin-address", "0.0.0.0:1"])
+            #expect(open.status != 0 && open.stderr.contains("--admin-tls"), "\(open.stderr)")
+        }
+    }
 }

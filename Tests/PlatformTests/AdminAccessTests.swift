@@ -1,6 +1,11 @@
+import Eventing
 import Foundation
+import Gateway
+import Glibc
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import NIOPosix
 @testable import Platform
 import Store
 import Testing
@@ -9,10 +14,48 @@ import Testing
 @Suite struct AdminAccessTests {
     let token = "bootstrap-token"
 
-    func router(_ store: Store) -> Router<BasicRequestContext> {
-        buildAdminRouter(AdminDependencies(
+    /// The router with every optional part (certificates, security, eventing, metrics), so the
+    /// walk sees every route the daemon serves.
+    func router(_ store: Store) throws -> Router<AdminRequestContext> {
+        let parts = try Parts.shared.get()
+        return buildAdminRouter(AdminDependencies(
             store: store, logDirectory: "/nonexistent", modelDirectory: "/nonexistent",
-            serviceURL: { "http://\($1).\($0).localhost:8080" }, isReady: { true }))
+            authority: parts.authority, gatewayCertificates: parts.certificates, securityPolicies: parts.policies,
+            serviceURL: { "http://\($1).\($0).localhost:8080" }, isReady: { true }, metrics: { [] }, eventing: parts.eventing))
+    }
+
+    /// Daemon parts the routes need, built once and kept for the process (none of them runs).
+    struct Parts: Sendable {
+        let authority: CertificateAuthority
+        let certificates: GatewayCertificates
+        let policies: SecurityPolicies
+        let eventing: EventingSystem
+
+        static let shared: Result<Parts, any Error> = Result {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("outpost-admin-walk-\(getpid())").path
+            let store = try Store(inMemory: ())
+            let logger = Logger(label: "test")
+            let authority = try CertificateAuthority(directory: "\(directory)/ca", trustDomain: "outpost.local")
+            let gateway = Gateway(configuration: GatewayConfiguration(), resolver: NoWorkers(), eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            return Parts(
+                authority: authority,
+                certificates: try GatewayCertificates(
+                    authority: authority, gateway: gateway, domain: "localhost", securityDirectory: "\(directory)/security",
+                    logger: logger, store: store),
+                policies: try SecurityPolicies(gateway: gateway, store: store, securityDirectory: "\(directory)/security", logger: logger),
+                eventing: EventingSystem(
+                    store: store, configuration: EventingConfiguration(domain: "localhost", gatewayURL: "http://127.0.0.1:1", publicPort: 8080),
+                    logger: logger))
+        }
+    }
+
+    /// A resolver with no workers (the walk never gets past authentication).
+    final class NoWorkers: UpstreamResolver {
+        func tryAcquire(_ revision: RevisionID) -> UpstreamLease? { nil }
+        func acquire(_ revision: RevisionID, timeout: Duration) async throws -> UpstreamLease {
+            throw CancellationError()
+        }
+        func release(_ lease: UpstreamLease, outcome: UpstreamOutcome) {}
     }
 
     func json(_ buffer: ByteBuffer) -> [String: Any] {
@@ -22,14 +65,14 @@ import Testing
     @Test func everyMutatingRouteRefusesMissingWrongAndRevokedTokens() async throws {
         let store = try Store(inMemory: ())
         try AdminTokens.register(bootstrap: token, in: store)
-        let router = router(store)
+        let router = try router(store)
         // Every route with a method that changes something, path parameters filled in.
         let mutating = router.routes.filter { $0.method != .get && $0.method != .head }.map { route in
             let path = route.path.description
                 .replacingOccurrences(of: ":namespace", with: "default").replacingOccurrences(of: ":name", with: "x")
             return (route.method, path.hasPrefix("/") ? path : "/" + path)
         }
-        #expect(mutating.count >= 15, "the walk covers the admin API: \(mutating.map { "\($0.0) \($0.1)" })")
+        #expect(mutating.count >= 38, "the walk covers the admin API: \(mutating.map { "\($0.0) \($0.1)" })")
         #expect(mutating.allSatisfy { $0.1.hasPrefix("/api/v1/") }, "no mutating route outside the authenticated group")
         let application = Application(router: router)
         try await application.test(.router) { client in

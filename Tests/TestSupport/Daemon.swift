@@ -16,8 +16,12 @@ public final class Daemon: @unchecked Sendable {
     private var process: Process?
     private var logHandle: FileHandle?
 
+    /// The admin API speaks HTTPS (`--admin-tls`).
+    public var adminTLS: Bool { extraArguments.contains("--admin-tls") }
     /// Admin API base URL.
-    public var adminURL: String { "http://127.0.0.1:\(adminPort)" }
+    public var adminURL: String { "\(adminTLS ? "https" : "http")://127.0.0.1:\(adminPort)" }
+    /// The CA's root, to verify the HTTPS admin API with.
+    public var caRootPath: String { "\(dataDirectory)/ca/root.pem" }
     /// Where the daemon's own output goes.
     public var logPath: String { "\(dataDirectory)/daemon.log" }
     /// The daemon's pid while it runs.
@@ -55,7 +59,11 @@ public final class Daemon: @unchecked Sendable {
         self.process = process
         self.logHandle = handle
         let healthy = eventually(timeout: timeout) {
-            SimpleHTTP.request(port: adminPort, path: "/healthz", timeout: .seconds(2)).status == 200 || !process.isRunning
+            if !process.isRunning { return true }
+            if adminTLS {
+                return (try? run("/usr/bin/curl", ["-sfk", "--max-time", "2", "\(adminURL)/healthz"]))?.status == 0
+            }
+            return SimpleHTTP.request(port: adminPort, path: "/healthz", timeout: .seconds(2)).status == 200
         }
         guard healthy, process.isRunning else {
             throw DaemonHarnessError("daemon did not become healthy; its log:\n\(log())")
@@ -98,7 +106,9 @@ public final class Daemon: @unchecked Sendable {
 
     /// Runs the CLI with these arguments against this daemon.
     public func cli(_ arguments: [String]) throws -> CommandResult {
-        try run(Binaries.outpost, arguments, environment: ["OUTPOST_ADMIN_URL": adminURL, "OUTPOST_DATA_DIR": dataDirectory])
+        var environment = ["OUTPOST_ADMIN_URL": adminURL, "OUTPOST_DATA_DIR": dataDirectory]
+        if adminTLS { environment["OUTPOST_ADMIN_CACERT"] = caRootPath }
+        return try run(Binaries.outpost, arguments, environment: environment)
     }
 
     /// Sends a request through the gateway for `<service>.<namespace>.localhost`.

@@ -3,10 +3,13 @@ import Foundation
 import Hummingbird
 import Store
 
-/// Authenticates every `/api/v1` call by its bearer token and writes every mutating call to the
-/// audit log: who (the token's name), what (method and path), when, and how it ended. Only the
-/// SHA-256 of a token is stored, so the store never holds a usable credential. No token: 401;
-/// an unknown or revoked token: 403. Refused mutating calls are audited too.
+/// Authenticates every `/api/v1` call by its bearer token, or on the HTTPS admin listener by a
+/// verified client certificate of the platform's namespace
+/// (`spiffe://<trust-domain>/ns/outpost-system/sa/<name>`), and writes every mutating call to
+/// the audit log: who (the token's name, or `cert:<SPIFFE ID>`), what (method and path), when,
+/// and how it ended. Only the SHA-256 of a token is stored, so the store never holds a usable
+/// credential. No credential: 401; an unknown or revoked token, or a certificate of another
+/// namespace: 403. Refused mutating calls are audited too.
 struct AdminAccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: Store
 
@@ -15,7 +18,8 @@ struct AdminAccessMiddleware<Context: RequestContext>: RouterMiddleware {
         let at = Date()
         let actor: String
         do {
-            actor = try authenticate(request)
+            let identity = await (context as? any ClientIdentityRequestContext)?.clientIdentity()
+            actor = try authenticate(request, identity: identity)
         } catch let refusal as Refusal {
             if mutating { audit(at: at, actor: refusal.actor, request: request, context: context, status: Int(refusal.error.status.code)) }
             throw refusal.error
@@ -38,8 +42,14 @@ struct AdminAccessMiddleware<Context: RequestContext>: RouterMiddleware {
         var error: APIError
     }
 
-    private func authenticate(_ request: Request) throws -> String {
+    private func authenticate(_ request: Request, identity: String?) throws -> String {
         guard let header = request.headers[.authorization] else {
+            if let identity {
+                guard identity.contains("/ns/\(platformNamespace)/sa/") else {
+                    throw Refusal(actor: "cert:\(identity)", error: APIError(.forbidden, code: "Forbidden", "the client certificate \(identity) may not administer the platform; only identities of namespace \(platformNamespace) may"))
+                }
+                return "cert:\(identity)"
+            }
             throw Refusal(actor: "anonymous", error: APIError(.unauthorized, code: "Unauthorized", "missing bearer token: send Authorization: Bearer <token> (the token is in <data-dir>/admin.token)"))
         }
         let prefix = "bearer "

@@ -26,8 +26,8 @@ struct AdminDependencies: Sendable {
 
 /// Mounts every admin route: health probes unauthenticated, `/api/v1` behind a bearer token from
 /// the store (see ``AdminAccessMiddleware``), every mutating call audited.
-func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<AdminRequestContext> {
+    let router = Router(context: AdminRequestContext.self)
     router.get("healthz") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
     }
@@ -62,16 +62,16 @@ func buildAdminRouter(_ dependencies: AdminDependencies) -> Router<BasicRequestC
     if let certificates = dependencies.gatewayCertificates, let policies = dependencies.securityPolicies {
         SecurityController(certificates: certificates, policies: policies, store: dependencies.store).addRoutes(to: api)
         let republish: @Sendable () throws -> Void = { try policies.publish() }
-        DocumentResourceController<AuthorizationPolicyKind, BasicRequestContext>(store: dependencies.store, didChange: republish)
+        DocumentResourceController<AuthorizationPolicyKind, AdminRequestContext>(store: dependencies.store, didChange: republish)
             .addRoutes(to: api)
-        DocumentResourceController<PeerAuthenticationKind, BasicRequestContext>(store: dependencies.store, didChange: republish)
+        DocumentResourceController<PeerAuthenticationKind, AdminRequestContext>(store: dependencies.store, didChange: republish)
             .addRoutes(to: api)
     }
     TrafficPolicyController(store: dependencies.store).addRoutes(to: api)
     if let eventing = dependencies.eventing {
-        DocumentResourceController<BrokerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
-        DocumentResourceController<TriggerKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
-        DocumentResourceController<PingSourceKind, BasicRequestContext>(store: dependencies.store).addRoutes(to: api)
+        DocumentResourceController<BrokerKind, AdminRequestContext>(store: dependencies.store).addRoutes(to: api)
+        DocumentResourceController<TriggerKind, AdminRequestContext>(store: dependencies.store).addRoutes(to: api)
+        DocumentResourceController<PingSourceKind, AdminRequestContext>(store: dependencies.store).addRoutes(to: api)
         EventLogController(store: dependencies.store, eventing: eventing).addRoutes(to: api)
     }
     return router

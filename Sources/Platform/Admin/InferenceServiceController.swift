@@ -25,6 +25,7 @@ struct InferenceServiceController<Context: RequestContext>: Sendable {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let namespace = try namespaceParameter(context)
+        try checkWorkloadNamespace(namespace)
         let input = try await parse(request, namespace: namespace, name: nil)
         let service = try storeCall {
             try store.createService(

@@ -26,6 +26,7 @@ struct ServiceController<Context: RequestContext>: Sendable {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let namespace = try namespaceParameter(context)
+        try checkWorkloadNamespace(namespace)
         let input = try await parse(request, context: context, namespace: namespace, name: nil)
         let service = try storeCall {
             try store.createService(namespace: namespace, name: input.name, annotations: input.annotations, spec: input.spec)

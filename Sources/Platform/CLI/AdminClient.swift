@@ -4,6 +4,8 @@ import Foundation
 import Glibc
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import Synchronization
 
 /// Options every API-calling command shares.
 struct GlobalOptions: ParsableArguments {
@@ -16,6 +18,15 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Data folder to read the admin token from (default: as for `outpost serve`).")
     var dataDir: String?
 
+    @Option(name: .customLong("admin-cacert"), help: "PEM bundle to verify an https:// admin URL with (default: $OUTPOST_ADMIN_CACERT; `outpost cert ca` prints it).")
+    var caCertificate: String?
+
+    @Option(name: .customLong("admin-cert"), help: "Client certificate (PEM) for an https:// admin URL; one of namespace outpost-system needs no token (default: $OUTPOST_ADMIN_CERT).")
+    var clientCertificate: String?
+
+    @Option(name: .customLong("admin-key"), help: "Its private key (PEM) (default: $OUTPOST_ADMIN_KEY).")
+    var clientKey: String?
+
     @Option(name: .shortAndLong, help: "Output format: table or json.")
     var output: OutputFormat = .table
 
@@ -26,14 +37,40 @@ struct GlobalOptions: ParsableArguments {
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
             throw CLIError("--admin-url must start with http:// or https://, got \"\(base)\"")
         }
+        let certificate = clientCertificate ?? environment["OUTPOST_ADMIN_CERT"]
+        let key = clientKey ?? environment["OUTPOST_ADMIN_KEY"]
+        let roots = caCertificate ?? environment["OUTPOST_ADMIN_CACERT"]
+        guard (certificate == nil) == (key == nil) else { throw CLIError("--admin-cert and --admin-key go together") }
         var resolved = token ?? environment["OUTPOST_TOKEN"]
-        if resolved == nil {
+        if resolved == nil && certificate == nil {
             let path = DataDirectory.resolve(dataDir).tokenPath
             resolved = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return AdminClient(baseURL: base, token: resolved)
+        guard base.hasPrefix("https://") || (certificate == nil && roots == nil) else {
+            throw CLIError("--admin-cert, --admin-key and --admin-cacert need an https:// admin URL (outpost serve --admin-tls)")
+        }
+        var http = HTTPClient.shared
+        if base.hasPrefix("https://") {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            do {
+                if let roots { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(roots)) }
+                if let certificate, let key {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                }
+            } catch {
+                throw CLIError("cannot read the TLS files: \(error)")
+            }
+            http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+            keptClients.withLock { $0.append(http) }
+        }
+        return AdminClient(baseURL: base, token: resolved, http: http)
     }
 }
+
+/// Clients made for https:// admin URLs, kept alive for the process (a client must not be
+/// released before it is shut down, and a command's process simply ends).
+private let keptClients = Mutex<[HTTPClient]>([])
 
 /// How commands print resources.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -50,6 +87,9 @@ struct CLIError: Error, CustomStringConvertible {
 struct AdminClient {
     let baseURL: String
     let token: String?
+    /// The shared client, or one with the TLS settings of an https:// admin URL (the process
+    /// ends with the command, so it is never shut down).
+    var http: HTTPClient = .shared
 
     /// Sends a request; returns the body of a 2xx answer, throws `CLIError` with the API's
     /// message otherwise.
@@ -84,7 +124,7 @@ struct AdminClient {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
-            return try await HTTPClient.shared.execute(request, timeout: timeout)
+            return try await http.execute(request, timeout: timeout)
         } catch {
             throw CLIError("cannot reach the Outpost daemon at \(baseURL) (\(error)); is `outpost serve` running? Set --admin-url or OUTPOST_ADMIN_URL")
         }

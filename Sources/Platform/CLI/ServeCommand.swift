@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long events whose deliveries have all ended stay in the event log (e.g. 24h, 30m).")
     var eventRetention = "24h"
 
+    @Flag(help: "Serve the admin API over HTTPS (a certificate from the built-in CA); callers may then authenticate with a client certificate of namespace outpost-system instead of a token. Required for a non-loopback --admin-address.")
+    var adminTls = false
+
     @Option(help: "Lifetime of workload certificates (SVIDs) and the gateway's certificate, renewed at about half of it (e.g. 24h, 1h).")
     var workloadCertificateTtl = "24h"
 
@@ -105,6 +108,11 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = DaemonConfiguration(dataDirectory: DataDirectory.resolve(dataDir))
         (configuration.gatewayHost, configuration.gatewayPort) = gateway
         (configuration.adminHost, configuration.adminPort) = admin
+        configuration.adminTLS = adminTls
+        let loopback = admin.host == "localhost" || admin.host == "::1" || admin.host.hasPrefix("127.")
+        guard loopback || adminTls else {
+            throw ValidationError("--admin-address \(adminAddress) is not a loopback address: the admin API then needs --admin-tls (HTTPS, with client certificates or tokens)")
+        }
         configuration.tlsAddress = tlsAddress == "off" ? nil : try parseAddress(tlsAddress, option: "--tls-address")
         configuration.domain = domain.lowercased()
         guard Names.dns1035Problem(trustDomain.replacingOccurrences(of: ".", with: "-"), maxLength: 253) == nil else {

@@ -26,6 +26,8 @@ struct DaemonConfiguration: Sendable {
     var eventRetention: Duration = .seconds(24 * 3600)
     /// Lifetime of workload certificates and the gateway's own certificate (Istio's 24 h).
     var workloadCertificateTTL: TimeInterval = CertificateAuthority.defaultLifetime
+    /// The admin API speaks HTTPS and accepts client certificates of the platform's namespace.
+    var adminTLS = false
 
     /// The gateway as the daemon itself reaches it (deliveries to services go through it).
     var loopbackGatewayURL: String {

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Gateway
 import Hummingbird
+import HummingbirdTLS
 import Inference
 import Logging
 import NIOCore
@@ -65,9 +66,13 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         authority: authority, gateway: gateway, domain: configuration.domain,
         securityDirectory: dataDirectory.securityDirectory, lifetime: configuration.workloadCertificateTTL,
         logger: logger.with(label: "security"), store: store)
+    let adminTLS = configuration.adminTLS
+        ? try AdminTLS(authority: authority, host: configuration.adminHost, lifetime: configuration.workloadCertificateTTL, logger: logger.with(label: "security"))
+        : nil
     authority.onRootsChange {
         gatewayCertificates.reinstall()
         identities.renewAll()
+        adminTLS?.renew()
     }
     let securityPolicies = try SecurityPolicies(
         gateway: gateway, store: store, securityDirectory: dataDirectory.securityDirectory, logger: logger.with(label: "security"))
@@ -90,6 +95,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         eventing: eventing))
     let admin = Application(
         router: router,
+        server: try adminTLS.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "outpost"),
         onServerRunning: { channel in
@@ -99,8 +105,10 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         eventLoopGroupProvider: .shared(eventLoopGroup),
         logger: logger.with(label: "admin"))
 
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if let adminTLS { services.append(.init(service: adminTLS)) }
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-        services: [
+        services: services + [
             .init(service: manager),
             .init(service: gatewayCertificates),
             .init(service: securityPolicies),

@@ -165,7 +165,10 @@ final class CertificateAuthority: Sendable {
 
     /// Issues a certificate for `spiffeID`, usable as a TLS client and server certificate; DNS
     /// names go into the SAN too (for server certificates).
-    func issue(spiffeID: String, commonName: String, dnsNames: [String] = [], lifetime: TimeInterval = CertificateAuthority.defaultLifetime) throws -> Issued {
+    func issue(
+        spiffeID: String, commonName: String, dnsNames: [String] = [], ipAddresses: [String] = [],
+        lifetime: TimeInterval = CertificateAuthority.defaultLifetime
+    ) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         let now = Date()
         let notAfter = now + lifetime
@@ -178,7 +181,9 @@ final class CertificateAuthority: Sendable {
             try ExtendedKeyUsage([.serverAuth, .clientAuth])
             SubjectKeyIdentifier(hash: publicKey)
             AuthorityKeyIdentifier(keyIdentifier: rootKeyIdentifier)
-            SubjectAlternativeNames([GeneralName.uniformResourceIdentifier(spiffeID)] + dnsNames.map { GeneralName.dnsName($0) })
+            SubjectAlternativeNames(
+                [GeneralName.uniformResourceIdentifier(spiffeID)] + dnsNames.map { GeneralName.dnsName($0) }
+                    + ipAddresses.compactMap(Self.addressBytes).map { GeneralName.ipAddress(ASN1OctetString(contentBytes: $0[...])) })
         }
         let certificate = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey,
@@ -206,6 +211,14 @@ final class CertificateAuthority: Sendable {
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey,
             notValidBefore: now - 300, notValidAfter: now + rootLifetime, issuer: name, subject: name,
             signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: Certificate.PrivateKey(key))
+    }
+
+    /// The 4 or 16 bytes of an IP address, for an IP SAN.
+    private static func addressBytes(_ text: String) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        if bytes.withUnsafeMutableBytes({ inet_pton(AF_INET6, text, $0.baseAddress) }) == 1 { return bytes }
+        bytes = [UInt8](repeating: 0, count: 4)
+        return bytes.withUnsafeMutableBytes({ inet_pton(AF_INET, text, $0.baseAddress) }) == 1 ? bytes : nil
     }
 
     /// The trust domain named in a root's `spiffe://<trust-domain>` SAN.

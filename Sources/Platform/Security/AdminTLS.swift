@@ -1,0 +1,74 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// The HTTPS admin listener's TLS (`outpost serve --admin-tls`): a server certificate from the
+/// built-in CA for `localhost`, the loopback addresses and the admin host, renewed at about
+/// half its lifetime and handed to each new handshake (open connections keep theirs), and
+/// optional client certificates verified against the CA's trust bundle at start. Callers with
+/// a certificate of the platform's namespace need no token (see ``AdminAccessMiddleware``).
+final class AdminTLS: Service, Sendable {
+    private let authority: CertificateAuthority
+    private let names: [String]
+    private let addresses: [String]
+    private let lifetime: TimeInterval
+    private let logger: Logger
+    private let current: Mutex<NIOSSLContextConfigurationOverride>
+    private let initial: (chain: [NIOSSLCertificateSource], key: NIOSSLPrivateKeySource)
+
+    init(authority: CertificateAuthority, host: String, lifetime: TimeInterval, logger: Logger) throws {
+        self.authority = authority
+        let isAddress = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+        names = ["localhost"] + (isAddress || host == "localhost" ? [] : [host])
+        addresses = Array(Set(["127.0.0.1", "::1"] + (isAddress && host != "0.0.0.0" && host != "::" ? [host] : []))).sorted()
+        self.lifetime = lifetime
+        self.logger = logger
+        let override = try Self.issue(authority, names: names, addresses: addresses, lifetime: lifetime)
+        current = Mutex(override)
+        initial = (override.certificateChain ?? [], override.privateKey!)
+    }
+
+    /// The listener's TLS configuration; the certificate comes from the latest renewal.
+    func configuration() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: initial.chain, privateKey: initial.key)
+        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(authority.trustBundlePEM.utf8)))
+        configuration.certificateVerification = .optionalVerification
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["http/1.1"]
+        configuration.sslContextCallback = { [self] _, promise in promise.succeed(current.withLock { $0 }) }
+        return configuration
+    }
+
+    /// Renews the certificate at half-life (±10 %) until shutdown.
+    func run() async throws {
+        await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(lifetime / 2 * Double.random(in: 0.9...1.1)))
+                renew()
+            }
+        }
+    }
+
+    /// Issues a certificate now (after a root rotation step).
+    func renew() {
+        do {
+            let override = try Self.issue(authority, names: names, addresses: addresses, lifetime: lifetime)
+            current.withLock { $0 = override }
+        } catch {
+            logger.error("admin certificate renewal failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private static func issue(_ authority: CertificateAuthority, names: [String], addresses: [String], lifetime: TimeInterval) throws -> NIOSSLContextConfigurationOverride {
+        let issued = try authority.issue(
+            spiffeID: authority.spiffeID(namespace: "outpost-system", name: "admin-api"), commonName: "outpost admin API",
+            dnsNames: names, ipAddresses: addresses, lifetime: lifetime)
+        var override = NIOSSLContextConfigurationOverride()
+        override.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(issued.certificatePEM.utf8)).map { .certificate($0) }
+        override.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(issued.privateKeyPEM.utf8), format: .pem))
+        return override
+    }
+}
