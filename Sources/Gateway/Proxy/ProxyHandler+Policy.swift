@@ -92,7 +92,7 @@ extension ProxyHandler {
     /// is unknown or has no worker free right now).
     func startMirror(_ mirror: MirrorPolicy, head: HTTPRequestHead, table: RouteTable) {
         guard let context, let route = table.route(forHost: "\(mirror.service).\(mirror.namespace).\(table.domain)"),
-              let target = route.pick(roll: environment.roll.next()) else { return }
+              let target = route.pick(roll: environment.roll.next(using: &loop.random)) else { return }
         var copy = head
         // Envoy marks shadowed requests by suffixing the authority with `-shadow`.
         if let host = copy.headers.first(name: "host") {

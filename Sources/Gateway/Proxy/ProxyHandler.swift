@@ -285,7 +285,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard authorize(head, host: host, route: route, security: security, peer: &routePeer) else { return }
         // `Knative-Serving-Tag` picks a tagged target; an unknown tag falls back to the split.
         let tagged = route.tags.isEmpty ? nil : head.headers.first(name: "knative-serving-tag").flatMap { route.tags[$0] }
-        guard let target = tagged ?? route.pick(roll: environment.roll.next()) else {
+        guard let target = tagged ?? route.pick(roll: environment.roll.next(using: &loop.random)) else {
             respond(with: .noReadyRevision(route))
             return
         }

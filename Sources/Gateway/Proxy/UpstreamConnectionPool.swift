@@ -72,7 +72,10 @@ final class UpstreamConnectionPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHTTPClientHandlers()
+                    // Outbound validation would re-check every header the gateway forwards: the
+                    // request head was parsed (and so validated) by llhttp, and the gateway's own
+                    // headers are built from checked values.
+                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try pipeline.addHandler(UpstreamHandler(port: port))
                 }
             }

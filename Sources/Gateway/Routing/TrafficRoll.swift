@@ -4,17 +4,21 @@ import Synchronization
 /// (see ``Route/pick(roll:)``). Production uses ``system``; tests use ``seeded(_:)`` so the
 /// split is reproducible.
 public struct TrafficRoll: Sendable {
-    private let source: @Sendable () -> Int
+    /// Nil: roll with the event loop's own generator.
+    private let source: (@Sendable () -> Int)?
 
     /// Wraps a function that returns a number in `0..<100` on every call, from any thread.
     public init(_ source: @escaping @Sendable () -> Int) {
         self.source = source
     }
 
-    /// Rolls from the system random number generator.
-    public static var system: TrafficRoll {
-        TrafficRoll { Int.random(in: 0..<100) }
+    private init() {
+        source = nil
     }
+
+    /// Rolls from each event loop's generator (seeded from the system generator; no system
+    /// call per request).
+    public static var system: TrafficRoll { TrafficRoll() }
 
     /// A deterministic sequence of rolls (SplitMix64) that is the same for the same seed.
     public static func seeded(_ seed: UInt64) -> TrafficRoll {
@@ -22,8 +26,15 @@ public struct TrafficRoll: Sendable {
         return TrafficRoll { generator.nextRoll() }
     }
 
-    /// The next roll, in `0..<100`.
+    /// The next roll, in `0..<100` (off the data path: a fresh generator for ``system``).
     func next() -> Int {
+        var random = TelemetryRandom()
+        return next(using: &random)
+    }
+
+    /// The next roll, in `0..<100`, from `source` or else from the loop's `random`.
+    func next(using random: inout TelemetryRandom) -> Int {
+        guard let source else { return Int(random.next() % 100) }
         let roll = source()
         precondition((0..<100).contains(roll), "a TrafficRoll must return a number in 0..<100, got \(roll)")
         return roll
