@@ -129,6 +129,11 @@ enum ProxyHeaders {
     static func connectionOptions(in headers: HTTPHeaders) -> [String] {
         var options: [String] = []
         for (name, value) in headers where name.utf8.count == 10 && name.equalsIgnoringASCIICase("connection") {
+            // The usual values, without splitting.
+            let length = value.utf8.count
+            if length == 10 && value.equalsIgnoringASCIICase("keep-alive") || length == 5 && value.equalsIgnoringASCIICase("close") {
+                continue
+            }
             for token in value.split(separator: ",") {
                 let option = token.trimmingASCIIWhitespace()
                 if option.isEmpty || option.equalsIgnoringASCIICase("close")

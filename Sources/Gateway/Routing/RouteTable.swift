@@ -151,16 +151,36 @@ public struct RouteTable: Sendable {
         return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
     }
 
-    /// Lowercases a `Host` value and strips its port and a trailing dot.
+    /// Lowercases a `Host` value (ASCII; host names on the wire are ASCII or punycode) and
+    /// strips its port and a trailing dot. Works on the UTF-8 bytes: an already-normal host
+    /// costs one scan and no allocation.
     static func normalize(host: some StringProtocol) -> String {
-        var end = host.endIndex
-        // "[::1]:8080" keeps the bracketed part; "name:8080" drops ":8080".
-        if let colon = host.lastIndex(of: ":"), !host[colon...].contains("]") {
-            end = colon
+        var text = String(host)
+        return text.withUTF8 { bytes in
+            var end = bytes.count
+            // "[::1]:8080" keeps the bracketed part; "name:8080" drops ":8080".
+            var index = end - 1
+            while index >= 0 {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "]") { break }
+                if byte == UInt8(ascii: ":") { end = index; break }
+                index -= 1
+            }
+            if end > 0, bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
+            var upper = false
+            for offset in 0..<end where bytes[offset] &- UInt8(ascii: "A") < 26 {
+                upper = true
+                break
+            }
+            if !upper, end == bytes.count { return String(host) }
+            return String(unsafeUninitializedCapacity: end) { buffer in
+                for offset in 0..<end {
+                    let byte = bytes[offset]
+                    buffer[offset] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+                }
+                return end
+            }
         }
-        var name = host[host.startIndex..<end]
-        if name.last == "." { name = name.dropLast() }
-        return name.lowercased()
     }
 }
 
