@@ -5,8 +5,9 @@ import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
-/// The data plane: an HTTP/1.1 listener that proxies each request, by its `Host` header, to a
-/// worker process on 127.0.0.1.
+/// The data plane: an HTTP/1.1 and HTTP/2 listener (h2c with prior knowledge in plaintext, h2
+/// by ALPN over TLS) that proxies each request, by its `Host` header, to a worker process on
+/// 127.0.0.1 over HTTP/1.1.
 ///
 /// ## Design
 ///
@@ -218,7 +219,7 @@ public final class Gateway: Service, Sendable {
                         loops[ObjectIdentifier(channel.eventLoop)]?.context.value
                         ?? Self.makeLoopContext(on: channel.eventLoop, configuration: configuration, routes: routes)
                     try configureGatewayConnection(
-                        channel, configuration: configuration, environment: environment, loop: loop)
+                        channel, configuration: configuration, environment: environment, loop: loop, secure: secure)
                 }
             }
     }
