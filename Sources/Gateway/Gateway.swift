@@ -7,7 +7,7 @@ import Synchronization
 
 /// The data plane: an HTTP/1.1 and HTTP/2 listener (h2c with prior knowledge in plaintext, h2
 /// by ALPN over TLS) that proxies each request, by its `Host` header, to a worker process on
-/// 127.0.0.1 over HTTP/1.1.
+/// 127.0.0.1 over HTTP/1.1; WebSocket upgrades become byte tunnels (``TunnelHandler``).
 ///
 /// ## Design
 ///
@@ -60,7 +60,7 @@ public final class Gateway: Service, Sendable {
         self.environment = ProxyEnvironment(
             resolver: resolver, routes: routes, roll: trafficRoll,
             maxHeaderBytes: configuration.maxHeaderBytes, maxHeaderCount: configuration.maxHeaderCount, logger: logger, accessLog: configuration.accessLog, tls: tls,
-            mounts: configuration.mounts)
+            mounts: configuration.mounts, webSocketIdleTimeout: configuration.webSocketIdleTimeout)
         var loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)] = [:]
         for loop in eventLoopGroup.makeIterator() {
             let context = Self.makeLoopContext(on: loop, configuration: configuration, routes: routes)

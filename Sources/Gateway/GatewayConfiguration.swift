@@ -31,6 +31,9 @@ public struct GatewayConfiguration: Sendable {
     public var maxIdleConnectionsPerUpstream: Int
     /// A pooled worker connection unused for this long is closed.
     public var upstreamIdleTimeout: Duration
+    /// A WebSocket tunnel (or any other upgraded connection) that carried no byte in either
+    /// direction for this long is closed on both sides.
+    public var webSocketIdleTimeout: Duration
     /// Most HTTP/2 streams a client may have open at once on one connection.
     public var maxConcurrentStreams: Int
     /// Receives one JSON access-log line per request (no trailing newline), or `nil` for no
@@ -53,6 +56,7 @@ public struct GatewayConfiguration: Sendable {
         idleTimeout: Duration = .seconds(60),
         maxIdleConnectionsPerUpstream: Int = 32,
         upstreamIdleTimeout: Duration = .seconds(30),
+        webSocketIdleTimeout: Duration = .seconds(3600),
         maxConcurrentStreams: Int = 100,
         accessLog: (@Sendable (String) -> Void)? = nil
     ) {
@@ -70,6 +74,7 @@ public struct GatewayConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
         self.upstreamIdleTimeout = upstreamIdleTimeout
+        self.webSocketIdleTimeout = webSocketIdleTimeout
         self.maxConcurrentStreams = maxConcurrentStreams
         self.accessLog = accessLog
     }

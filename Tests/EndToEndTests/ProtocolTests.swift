@@ -2,9 +2,10 @@ import Foundation
 import TestSupport
 import Testing
 
-/// HTTP/2 through the real binary with real clients: curl over h2c (prior
+/// HTTP/2 and WebSocket through the real binary with real clients: curl over h2c (prior
 /// knowledge) and over TLS with ALPN, several streams on one connection (a small h2c client, and
-/// curl over TLS), and HTTP/1.1 beside them.
+/// curl over TLS), HTTP/1.1 beside them,
+/// and a WebSocket echo (Python's socket module) with the tunnel's idle timeout.
 extension EndToEnd {
 @Suite struct ProtocolTests {
     /// One curl transfer as `-w` reports it.
@@ -101,6 +102,63 @@ extension EndToEnd {
             let http1TLS = try curl(tls.filter { $0 != "--http2" } + ["--http1.1"], urls: ["https://\(host):\(daemon.tlsPort)/"], directory: directory.path)
             #expect(http1TLS.first?.version == "1.1" && http1TLS.first?.status == 200, "\(http1TLS)")
             #expect(daemon.gateway("who").status == 200)
+        }
+    }
+
+    @Test func webSocketEchoAndIdleTimeout() async throws {
+        try await onThread {
+            let directory = try TemporaryDirectory(prefix: "outpost-ws")
+            defer { directory.remove() }
+            let daemon = Daemon(dataDirectory: directory.path, extraArguments: ["--websocket-idle-timeout", "2s"])
+            try daemon.start()
+            defer { daemon.stop() }
+            #expect(try daemon.cli("service", "create", "chat", "--command", Binaries.echo).status == 0)
+            #expect(eventually(timeout: .seconds(20)) { daemon.gateway("chat").status == 200 })
+            let client = "\(EventingTests.repository)/scripts/interop/websocket_client.py"
+            let host = "chat.default.localhost"
+
+            let echo = try run("/usr/bin/python3", [client, String(daemon.gatewayPort), host])
+            #expect(echo.status == 0 && echo.stdout.contains("echo ok"), "\(echo.stdout) \(echo.stderr)")
+            // The gateway still serves ordinary requests.
+            #expect(daemon.gateway("chat").status == 200)
+            // The same over TLS (wss), with ALPN offering HTTP/1.1.
+            #expect(try daemon.cli("cert", "issue", "--identity", "bob", "--out", "\(directory.path)/bob").status == 0)
+            let secure = try run("/usr/bin/python3", [client, String(daemon.tlsPort), host, "--tls", "\(directory.path)/bob/ca.pem"])
+            #expect(secure.status == 0 && secure.stdout.contains("echo ok"), "\(secure.stdout) \(secure.stderr)")
+
+            // Idle for longer than the 2 s timeout: the gateway closes the tunnel.
+            let idle = try run("/usr/bin/python3", [client, String(daemon.gatewayPort), host, "--idle", "10"])
+            #expect(idle.status == 0 && idle.stdout.contains("closed after"), "\(idle.stdout) \(idle.stderr)")
+            let seconds = idle.stdout.split(separator: " ").last.flatMap { Double($0.dropLast(2)) } ?? 0
+            #expect(seconds >= 1.5 && seconds < 6, "\(idle.stdout)")
+
+            // A request the worker does not upgrade is an ordinary response.
+            let plain = SimpleHTTP.request(port: daemon.gatewayPort, path: "/no", host: host, headers: [("Upgrade", "websocket"), ("Connection", "Upgrade")])
+            #expect(plain.status == 200 && plain.text.contains("\"path\":\"/no\""), "\(plain.status) \(plain.text)")
+
+            // The worker stays leased while its WebSocket is open: with one worker taking one
+            // request at a time, a request waits until the idle tunnel closes, then is served.
+            #expect(try daemon.cli("service", "create", "solo", "--command", Binaries.echo, "--concurrency", "1",
+                                   "--annotation", "autoscaling.knative.dev/max-scale=1").status == 0)
+            #expect(eventually(timeout: .seconds(20)) { daemon.gateway("solo").status == 200 })
+            let held = LockedBox("")
+            let group = DispatchGroup()
+            group.enter()
+            DispatchQueue.global().async {
+                let result = try? run("/usr/bin/python3", [client, String(daemon.gatewayPort), "solo.default.localhost", "--idle", "10"])
+                held.set((result?.stdout ?? "") + (result?.stderr ?? ""))
+                group.leave()
+            }
+            usleep(700_000)
+            let waited = ContinuousClock.now
+            let queued = SimpleHTTP.request(port: daemon.gatewayPort, host: "solo.default.localhost", timeout: .seconds(20))
+            let wait = ContinuousClock.now - waited
+            group.wait()
+            #expect(held.get().contains("closed after"), "\(held.get())")
+            #expect(queued.status == 200 && wait > .milliseconds(700), "\(queued.status) after \(wait)")
+
+            let metrics = daemon.api("GET", "/metrics").text
+            #expect(metrics.contains("response_code=\"101\""), "the handshakes are counted")
         }
     }
 }

@@ -72,7 +72,8 @@ final class UpstreamConnectionPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHTTPClientHandlers()
+                    // Left-over bytes matter only after a 101 (see `UpstreamHandler.replace(with:)`).
+                    try pipeline.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
                     try pipeline.addHandler(UpstreamHandler(port: port))
                 }
             }

@@ -40,6 +40,8 @@ func configureGatewayConnection(
 ///    ``ProxyHandler`` answers parse errors with the gateway's JSON errors.
 /// 3. ``ProxyHandler``: routing, leasing, forwarding.
 ///
+/// A WebSocket upgrade later replaces everything after TLS with a ``TunnelHandler``.
+///
 /// Must run on the channel's event loop.
 func configureHTTP1Connection(
     _ channel: any Channel,
