@@ -105,6 +105,41 @@ extension EndToEnd {
         }
     }
 
+    @Test func http2HeaderLimitAndGracefulDrain() async throws {
+        try await onThread {
+            let directory = try TemporaryDirectory(prefix: "outpost-h2-drain")
+            defer { directory.remove() }
+            let daemon = Daemon(dataDirectory: directory.path)
+            try daemon.start()
+            defer { daemon.stop() }
+            #expect(try daemon.cli("service", "create", "slow", "--command", Binaries.echo).status == 0)
+            #expect(eventually(timeout: .seconds(20)) { daemon.gateway("slow").status == 200 })
+            let client = "\(EventingTests.repository)/scripts/interop/h2c_client.py"
+            let host = "slow.default.localhost"
+
+            // More than 100 header fields: 431 on that stream, as over HTTP/1.1.
+            let crowded = try run("/usr/bin/python3", [client] + (0..<101).flatMap { ["-H", "x-h\($0):v"] } + [String(daemon.gatewayPort), host, "/"])
+            #expect(crowded.stdout.contains(#""status": "431""#) && crowded.stdout.contains("RequestHeaderFieldsTooLarge"), "\(crowded.stdout) \(crowded.stderr)")
+
+            // Shutdown while a stream is in flight: the client gets GOAWAY (no error), the stream
+            // still completes, and the daemon exits cleanly.
+            let output = LockedBox("")
+            let group = DispatchGroup()
+            group.enter()
+            DispatchQueue.global().async {
+                let result = try? run("/usr/bin/python3", [client, String(daemon.gatewayPort), host, "/drain?delay=1500ms"])
+                output.set((result?.stdout ?? "") + (result?.stderr ?? ""))
+                group.leave()
+            }
+            usleep(500_000)
+            #expect(daemon.stop() == 0)
+            group.wait()
+            let lines = output.get().split(separator: "\n").map { json(String($0)) }
+            #expect(lines.first?["status"] as? String == "200", "\(output.get())")
+            #expect((lines.last?["goaway"] as? [Int])?.last == 0, "GOAWAY with NO_ERROR: \(output.get())")
+        }
+    }
+
     @Test func webSocketEchoAndIdleTimeout() async throws {
         try await onThread {
             let directory = try TemporaryDirectory(prefix: "outpost-ws")

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """A minimal HTTP/2 client with prior knowledge (h2c), standard library only, for the gateway's
 tests: it opens one connection, sends every request at once as concurrent streams, and prints
-one JSON line per stream ({"stream", "status", "body"}) and then {"elapsed": seconds}.
+one JSON line per stream ({"stream", "status", "body"}), then {"elapsed": seconds, "goaway":
+[last stream id, error code] or null}. A GOAWAY is recorded and the open streams are still
+read to their end.
 
-    h2c_client.py PORT AUTHORITY PATH [PATH...]
+    h2c_client.py [-H NAME:VALUE]... PORT AUTHORITY PATH [PATH...]
 
 Requests are GETs. Header blocks are sent as HPACK literals without indexing; of the response
 headers only `:status` is decoded (static-table entries, or a literal value, plain or Huffman
 coded), which is all the tests need. (curl 7.88 cannot reuse an h2c prior-knowledge
 connection, hence this client.)
 """
+import argparse
 import json
 import socket
 import struct
@@ -86,14 +89,22 @@ def read_exact(sock, count):
 
 
 def main():
-    port, authority, paths = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", dest="headers", action="append", default=[], help="an extra request header NAME:VALUE")
+    parser.add_argument("port", type=int)
+    parser.add_argument("authority")
+    parser.add_argument("paths", nargs="+")
+    args = parser.parse_args()
+    port, authority, paths = args.port, args.authority, args.paths
+    extra = b"".join(literal(*header.split(":", 1)) for header in args.headers)
+    goaway = None
     sock = socket.create_connection(("127.0.0.1", port), timeout=20)
     start = time.monotonic()
     out = PREFACE + frame(SETTINGS, 0, 0)
     streams = {}
     for index, path in enumerate(paths):
         stream = 1 + 2 * index
-        block = literal(":method", "GET") + literal(":scheme", "http") + literal(":path", path) + literal(":authority", authority)
+        block = literal(":method", "GET") + literal(":scheme", "http") + literal(":path", path) + literal(":authority", authority) + extra
         out += frame(HEADERS, END_STREAM | END_HEADERS, stream, block)
         streams[stream] = {"stream": stream, "path": path, "status": None, "body": b"", "ended": False}
     sock.sendall(out)
@@ -107,7 +118,7 @@ def main():
         elif kind == PING and not flags & ACK:
             sock.sendall(frame(PING, ACK, 0, payload))
         elif kind == GOAWAY:
-            raise SystemExit(f"error: GOAWAY {payload.hex()}")
+            goaway = list(struct.unpack("!II", payload[:8]))
         elif kind == RST_STREAM:
             raise SystemExit(f"error: RST_STREAM on stream {stream}: {payload.hex()}")
         elif kind in (HEADERS, CONTINUATION) and stream in streams:
@@ -122,11 +133,14 @@ def main():
             if flags & END_STREAM:
                 streams[stream]["ended"] = True
     elapsed = time.monotonic() - start
-    sock.sendall(frame(GOAWAY, 0, 0, struct.pack("!II", 0, 0)))
+    try:
+        sock.sendall(frame(GOAWAY, 0, 0, struct.pack("!II", 0, 0)))
+    except OSError:
+        pass  # the server may have closed after its own GOAWAY
     sock.close()
     for s in streams.values():
         print(json.dumps({"stream": s["stream"], "path": s["path"], "status": s["status"], "body": s["body"].decode(errors="replace")}))
-    print(json.dumps({"elapsed": elapsed}))
+    print(json.dumps({"elapsed": elapsed, "goaway": goaway}))
 
 
 if __name__ == "__main__":
