@@ -41,17 +41,20 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.lifetime = lifetime
     }
 
-    /// Connects two ends and lets both read.
+    /// Connects two ends and lets both read; a side that closed meanwhile ends the tunnel.
     static func connect(_ first: TunnelHandler, _ second: TunnelHandler) {
         first.peer = second
         second.peer = first
+        for end in [first, second] where !(end.context?.channel.isActive ?? false) {
+            end.finish()
+            return
+        }
         first.startReading()
         second.startReading()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if !context.channel.isActive { close() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
