@@ -63,6 +63,10 @@ extension EndToEnd {
             // A request body over h2c, and the gateway's own errors over h2c.
             let posted = try curl(["--http2-prior-knowledge", "--data-binary", "over two"] + resolve, urls: ["\(plain)/?echo=1"], directory: directory.path)
             #expect(posted.first?.body == "over two" && posted.first?.status == 200, "\(posted)")
+            // Without Content-Length (curl sends none over HTTP/2 when told the body is chunked).
+            let unsized = try curl(["--http2-prior-knowledge", "-X", "DELETE", "-H", "Transfer-Encoding: chunked", "--data-binary", "no length"] + resolve,
+                                   urls: ["\(plain)/?echo=1"], directory: directory.path)
+            #expect(unsized.first?.body == "no length" && unsized.first?.status == 200, "\(unsized)")
             let missing = try curl(["--http2-prior-knowledge", "--resolve", "nope.default.localhost:\(daemon.gatewayPort):127.0.0.1"],
                                    urls: ["http://nope.default.localhost:\(daemon.gatewayPort)/"], directory: directory.path)
             #expect(missing.first?.status == 404 && missing.first?.version == "2" && missing.first?.body.contains("RouteNotFound") == true, "\(missing)")

@@ -73,8 +73,8 @@ func configureHTTP1Connection(
 /// after `idleTimeout` and, when the gateway drains, sends GOAWAY and closes once the open
 /// streams have finished (at most `drainTimeout`).
 ///
-/// Each stream gets `HTTP2FramePayloadToHTTP1ServerCodec` in front of its own ``ProxyHandler``,
-/// so a stream is proxied exactly like an HTTP/1.1 request (routing, policies, retries,
+/// Each stream gets `HTTP2FramePayloadToHTTP1ServerCodec` and ``HTTP2RequestFramingHandler`` in
+/// front of its own ``ProxyHandler``, so a stream is proxied exactly like an HTTP/1.1 request (routing, policies, retries,
 /// telemetry, and the client identity of the connection's TLS handshake); workers still get
 /// HTTP/1.1.
 ///
@@ -111,6 +111,7 @@ func configureHTTP2Connection(
         stream.eventLoop.makeCompletedFuture {
             let streamPipeline = stream.pipeline.syncOperations
             try streamPipeline.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+            try streamPipeline.addHandler(HTTP2RequestFramingHandler())
             let proxy = ProxyHandler(environment: environment, loop: streamLoop.value)
             proxy.peer = peer
             try streamPipeline.addHandler(proxy)
