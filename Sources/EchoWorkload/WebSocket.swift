@@ -1,7 +1,9 @@
 // WebSocket echo for outpost-echo (RFC 6455): a GET with `Upgrade: websocket` completes the
 // opening handshake and then every text, binary or continuation frame comes back unmasked
 // with the same opcode and FIN bit, a ping gets a pong with its payload, and a close is
-// answered with a close before the connection ends. Used to test the gateway's WebSocket
+// answered with a close before the connection ends. With `?greet=1` a text frame "welcome"
+// follows the 101 in the same write (a proxy must pass on bytes that arrive with the handshake
+// response). Used to test the gateway's WebSocket
 // pass-through. SHA-1 and base64 are written out here because the workload uses no packages.
 
 import Glibc
@@ -33,6 +35,9 @@ func serveWebSocket(_ request: Request, key: String, on connection: Connection) 
     try connection.write(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Accept: \(webSocketAccept(key: key))\r\nServer: outpost-echo\r\n\r\n")
+    if request.query.split(separator: "&").contains("greet=1") {
+        try sendFrame(fin: true, opcode: 0x1, payload: Array("welcome".utf8), on: connection)
+    }
     try connection.flush()
     while connection.waitForRequest() {
         let header = try connection.readBytes(2)

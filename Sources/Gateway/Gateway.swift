@@ -26,7 +26,9 @@ import Synchronization
 ///
 /// Graceful shutdown (ServiceLifecycle, or cancelling ``run()``) closes the listener, lets
 /// in-flight requests finish (idle keep-alive connections close at once, busy ones after their
-/// response) for at most ``GatewayConfiguration/drainTimeout``, then closes what is left.
+/// response; HTTP/2 connections get a GOAWAY and close after their open streams; WebSocket
+/// tunnels close at once) for at most ``GatewayConfiguration/drainTimeout``, then closes what
+/// is left.
 ///
 /// Telemetry rides the same path: each request gets an `x-request-id` and a W3C `traceparent`
 /// span, is counted in its loop's ``RequestMetricsTable`` (no lock; ``metricsSnapshot()``

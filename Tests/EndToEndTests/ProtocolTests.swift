@@ -158,6 +158,9 @@ extension EndToEnd {
 
             let echo = try run("/usr/bin/python3", [client, String(daemon.gatewayPort), host])
             #expect(echo.status == 0 && echo.stdout.contains("echo ok"), "\(echo.stdout) \(echo.stderr)")
+            // A frame the worker sends together with its 101 is not lost in the switch.
+            let greeted = try run("/usr/bin/python3", [client, String(daemon.gatewayPort), host, "--greet"])
+            #expect(greeted.status == 0 && greeted.stdout.contains("echo ok"), "\(greeted.stdout) \(greeted.stderr)")
             // The gateway still serves ordinary requests.
             #expect(daemon.gateway("chat").status == 200)
             // The same over TLS (wss), with ALPN offering HTTP/1.1.

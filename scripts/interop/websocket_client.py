@@ -7,6 +7,8 @@
                                              to S seconds; prints "closed after N.Ns" when the
                                              peer closes the connection, or "still open"
     websocket_client.py PORT HOST --tls CA   the echo over TLS (wss), trusting the roots in CA
+    websocket_client.py PORT HOST --greet    asks outpost-echo for a "welcome" frame sent along
+                                             with its 101, and expects it before the echo
 
 Exits non-zero on any protocol surprise.
 """
@@ -38,7 +40,7 @@ def read_exact(sock, count):
     return data
 
 
-def handshake(port, host, ca=None):
+def handshake(port, host, ca=None, path="/chat"):
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     if ca:
         context = ssl.create_default_context(cafile=ca)
@@ -46,11 +48,11 @@ def handshake(port, host, ca=None):
         sock = context.wrap_socket(sock, server_hostname=host)
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
-        f"GET /chat HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     sock.sendall(request.encode())
-    head = b""
+    head = b""  # read byte by byte: frames may follow the head at once
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(1)
         if not chunk:
@@ -110,8 +112,11 @@ def main():
     parser.add_argument("host")
     parser.add_argument("--idle", type=float)
     parser.add_argument("--tls", metavar="CA")
+    parser.add_argument("--greet", action="store_true")
     args = parser.parse_args()
-    sock = handshake(args.port, args.host, args.tls)
+    sock = handshake(args.port, args.host, args.tls, "/chat?greet=1" if args.greet else "/chat")
+    if args.greet:
+        expect(sock, 0x1, b"welcome", "greeting")
     send_frame(sock, 0x1, "hello outpost".encode())
     expect(sock, 0x1, b"hello outpost", "text echo")
     if args.idle is not None:

@@ -36,6 +36,8 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var readPending = false
     private var closing = false
+    /// Bytes were passed to the other end since its last flush.
+    private var unflushed = false
 
     init(lifetime: Lifetime) {
         self.lifetime = lifetime
@@ -51,6 +53,12 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         first.startReading()
         second.startReading()
+        // Bytes the worker sent along with its 101 come from the HTTP decoder when it leaves,
+        // which happens in a task queued before this one, with no read-complete after them.
+        first.context?.eventLoop.assumeIsolated().execute {
+            first.flushOther()
+            second.flushOther()
+        }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,11 +70,13 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        peer?.send(unwrapInboundIn(data))
+        guard let peer else { return }
+        peer.send(unwrapInboundIn(data))
+        unflushed = true
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        peer?.context?.flush()
+        flushOther()
         context.fireChannelReadComplete()
     }
 
@@ -104,6 +114,13 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func send(_ bytes: ByteBuffer) {
         context?.write(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    /// Flushes what this end passed to the other one.
+    private func flushOther() {
+        guard unflushed else { return }
+        unflushed = false
+        peer?.context?.flush()
     }
 
     private func resumeReads() {
