@@ -180,6 +180,14 @@ final class Connection {
         }
     }
 
+    /// Reads exactly `count` bytes (WebSocket frames), waiting for the socket as needed.
+    func readBytes(_ count: Int) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        try readExactly(count) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
     /// Queues `bytes` for sending; large writes go straight to the socket.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         if output.count + bytes.count > output.capacity { try flush() }

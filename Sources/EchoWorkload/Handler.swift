@@ -95,6 +95,10 @@ func respond(to request: Request, on connection: Connection) throws -> (status: 
         try connection.readBody(framing)
         return try connection.send(request, status: 200, body: "ok")
     }
+    if let key = webSocketKey(request) {
+        recordRequest(request)
+        return try serveWebSocket(request, key: key, on: connection)
+    }
     let options: Options
     do {
         options = try Options(query: request.query)

@@ -9,8 +9,8 @@
 // Every request is echoed back as JSON; query parameters (`delay`, `status`, `crash`, `bytes`,
 // `echo`, `fail`) and environment knobs (`ECHO_START_DELAY`, `ECHO_EXIT_ON_START`,
 // `ECHO_NEVER_LISTEN`, `ECHO_FAIL_FILE`, `ECHO_RECORD_FILE`) let tests provoke slow, failing,
-// crashing and never-ready workloads and see what reached them. See Handler.swift for the
-// request behaviour, Faults.swift for the failure and recording knobs and Server.swift for the
+// crashing and never-ready workloads and see what reached them. A GET with `Upgrade: websocket`
+// becomes a WebSocket echo (WebSocket.swift). See Handler.swift for the request behaviour, Faults.swift for the failure and recording knobs and Server.swift for the
 // process lifecycle.
 
 import Glibc

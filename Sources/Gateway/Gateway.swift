@@ -5,8 +5,9 @@ import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
-/// The data plane: an HTTP/1.1 listener that proxies each request, by its `Host` header, to a
-/// worker process on 127.0.0.1.
+/// The data plane: an HTTP/1.1 and HTTP/2 listener (h2c with prior knowledge in plaintext, h2
+/// by ALPN over TLS) that proxies each request, by its `Host` header, to a worker process on
+/// 127.0.0.1 over HTTP/1.1; WebSocket upgrades become byte tunnels (``TunnelHandler``).
 ///
 /// ## Design
 ///
@@ -25,7 +26,9 @@ import Synchronization
 ///
 /// Graceful shutdown (ServiceLifecycle, or cancelling ``run()``) closes the listener, lets
 /// in-flight requests finish (idle keep-alive connections close at once, busy ones after their
-/// response) for at most ``GatewayConfiguration/drainTimeout``, then closes what is left.
+/// response; HTTP/2 connections get a GOAWAY and close after their open streams; WebSocket
+/// tunnels close at once) for at most ``GatewayConfiguration/drainTimeout``, then closes what
+/// is left.
 ///
 /// Telemetry rides the same path: each request gets an `x-request-id` and a W3C `traceparent`
 /// span, is counted in its loop's ``RequestMetricsTable`` (no lock; ``metricsSnapshot()``
@@ -59,7 +62,7 @@ public final class Gateway: Service, Sendable {
         let environment = ProxyEnvironment(
             resolver: resolver, routes: routes, roll: trafficRoll,
             maxHeaderBytes: configuration.maxHeaderBytes, maxHeaderCount: configuration.maxHeaderCount, logger: logger, accessLog: configuration.accessLog, tls: tls,
-            mounts: configuration.mounts)
+            mounts: configuration.mounts, webSocketIdleTimeout: configuration.webSocketIdleTimeout)
         self.environment = environment
         var loops: [ObjectIdentifier: (loop: any EventLoop, context: NIOLoopBoundBox<LoopContext>)] = [:]
         for loop in eventLoopGroup.makeIterator() {
@@ -236,7 +239,7 @@ public final class Gateway: Service, Sendable {
                         loops[ObjectIdentifier(channel.eventLoop)]?.context.value
                         ?? Self.makeLoopContext(on: channel.eventLoop, configuration: configuration, routes: routes, security: environment.security)
                     try configureGatewayConnection(
-                        channel, configuration: configuration, environment: environment, loop: loop)
+                        channel, configuration: configuration, environment: environment, loop: loop, secure: secure)
                 }
             }
     }

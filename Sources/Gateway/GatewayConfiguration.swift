@@ -24,12 +24,18 @@ public struct GatewayConfiguration: Sendable {
     /// connection open indefinitely).
     public var requestHeadersTimeout: Duration
     /// A downstream connection that has read nothing for this long while no request is in
-    /// flight is closed (keep-alive idle timeout; also bounds a slowly sent request head).
+    /// flight is closed (keep-alive idle timeout; also bounds a slowly sent request head). An
+    /// HTTP/2 connection with no open stream for this long is closed with a GOAWAY.
     public var idleTimeout: Duration
     /// Idle keep-alive connections kept per worker port and event loop; extra ones are closed.
     public var maxIdleConnectionsPerUpstream: Int
     /// A pooled worker connection unused for this long is closed.
     public var upstreamIdleTimeout: Duration
+    /// A WebSocket tunnel (or any other upgraded connection) that carried no byte in either
+    /// direction for this long is closed on both sides.
+    public var webSocketIdleTimeout: Duration
+    /// Most HTTP/2 streams a client may have open at once on one connection.
+    public var maxConcurrentStreams: Int
     /// Receives one JSON access-log line per request (no trailing newline), or `nil` for no
     /// access log (then nothing is formatted). Called on a gateway event loop: it must return
     /// quickly and never block (hand the line to a buffered writer or a queue).
@@ -50,9 +56,12 @@ public struct GatewayConfiguration: Sendable {
         idleTimeout: Duration = .seconds(60),
         maxIdleConnectionsPerUpstream: Int = 32,
         upstreamIdleTimeout: Duration = .seconds(30),
+        webSocketIdleTimeout: Duration = .seconds(3600),
+        maxConcurrentStreams: Int = 100,
         accessLog: (@Sendable (String) -> Void)? = nil
     ) {
         precondition(maxHeaderBytes > 0, "maxHeaderBytes must be positive")
+        precondition(maxConcurrentStreams > 0, "maxConcurrentStreams must be positive")
         precondition(maxIdleConnectionsPerUpstream >= 0, "maxIdleConnectionsPerUpstream must not be negative")
         self.host = host
         self.port = port
@@ -65,6 +74,8 @@ public struct GatewayConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
         self.upstreamIdleTimeout = upstreamIdleTimeout
+        self.webSocketIdleTimeout = webSocketIdleTimeout
+        self.maxConcurrentStreams = maxConcurrentStreams
         self.accessLog = accessLog
     }
 }

@@ -17,13 +17,19 @@ is shared: compare ratios within one run. Per round and target:
   (A) saturation: wrk -t2 -c64, closed loop, HTTP/1.1 keep-alive → req/s, p50, p99, errors
   (B) one connection: wrk -t1 -c1 → p50/p99 and the p50 added over direct
 
+  (D) HTTP/2 (h2c, prior knowledge), when h2load is installed: h2load -t2 -c8 -m8 through
+      Outpost's plaintext listener and through the same nginx with a second `listen ... http2`
+      server (both forward HTTP/1.1 to the backend) → req/s, mean latency, errors
+
 Then RSS: each proxy's idle RSS (before any load) and peak RSS under load (the Outpost daemon
 alone, without its worker; nginx master and workers; haproxy). The proxies get as many
 workers/threads as Outpost has event loops (one per core) unless --proxy-workers says otherwise.
 
 Usage: bench/gateway/run.py [--rounds 3] [--duration 10] [--connections 64] [--latency-duration 5]
-                            [--proxy-workers N] [--outpost PATH] [--echo PATH]
-Needs wrk, nginx and haproxy (`apt-get install wrk nginx haproxy`).
+                            [--h2-connections 8] [--h2-streams 8] [--proxy-workers N]
+                            [--outpost PATH] [--echo PATH]
+Needs wrk, nginx and haproxy (`apt-get install wrk nginx haproxy`); the HTTP/2 rows need h2load
+(`apt-get install nghttp2-client`) and are skipped without it.
 """
 
 import os
@@ -42,6 +48,7 @@ import harness as h  # noqa: E402
 
 HOST = "bench.default.localhost"
 TARGETS = ["direct", "outpost", "nginx", "haproxy"]
+H2_TARGETS = ["outpost", "nginx"]
 
 # The issue's goals for the gateway.
 GOAL_THROUGHPUT_VS_NGINX = 1.0
@@ -58,7 +65,7 @@ end
 """
 
 
-def write_configs(folder, backend_port, nginx_port, haproxy_port, workers):
+def write_configs(folder, backend_port, nginx_port, haproxy_port, workers, nginx_h2_port):
     """The backend's and the two peer proxies' configurations (as in gateway-baseline.sh)."""
     backend = folder / "backend"
     proxy = folder / "nginxp"
@@ -98,6 +105,10 @@ http {{
   proxy_buffering on;
   server {{
     listen 127.0.0.1:{nginx_port} backlog=4096;
+    location / {{ proxy_pass http://be; }}
+  }}
+  server {{
+    listen 127.0.0.1:{nginx_h2_port} http2 backlog=4096;
     location / {{ proxy_pass http://be; }}
   }}
 }}
@@ -165,12 +176,39 @@ def run_wrk(folder, url, threads, connections, duration, host=None):
     raise RuntimeError(f"wrk gave no result for {url}: {done.stdout.decode()} {done.stderr.decode()}")
 
 
+def run_h2load(url, clients, streams, duration, authority=None):
+    """One h2load run over h2c; returns (requests, req/s, mean ms, errors incl. non-2xx)."""
+    command = ["h2load", f"-t{min(2, clients)}", f"-c{clients}", f"-m{streams}"]
+    command += ["-D", str(duration)] if duration else ["-n", "20"]
+    if authority:
+        command += ["-H", f":authority: {authority}"]
+    done = subprocess.run(command + [url], capture_output=True, timeout=(duration or 10) + 30, stdin=subprocess.DEVNULL)
+    rps = mean_ms = None
+    requests = errors = 0
+    for line in done.stdout.decode().splitlines():
+        fields = line.split()
+        if line.startswith("finished in"):
+            rps = float(fields[3])
+        elif line.startswith("requests:"):
+            requests, errors = int(fields[7]), int(fields[9]) + int(fields[11]) + int(fields[13])
+        elif line.startswith("status codes:"):
+            errors += sum(int(fields[i]) for i in (4, 6, 8))
+        elif line.startswith("time for request:"):
+            mean = fields[5]
+            mean_ms = float(mean[:-2]) if mean.endswith("ms") else float(mean[:-2]) / 1000 if mean.endswith("us") else float(mean[:-1]) * 1000
+    if rps is None or mean_ms is None:
+        raise RuntimeError(f"h2load gave no result for {url}: {done.stdout.decode()} {done.stderr.decode()}")
+    return requests, rps, mean_ms, errors
+
+
 def main():
     parser = h.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per saturation run (default 10)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections when saturating (default 64)")
     parser.add_argument("--latency-duration", type=int, default=5, help="seconds per c=1 run (default 5)")
+    parser.add_argument("--h2-connections", type=int, default=8, help="h2load connections (default 8)")
+    parser.add_argument("--h2-streams", type=int, default=8, help="h2load concurrent streams per connection (default 8: 64 in flight, as wrk -c64)")
     parser.add_argument("--proxy-workers", type=int, default=os.cpu_count(),
                         help="nginx workers / haproxy threads (default: one per core, as Outpost's event loops)")
     args = parser.parse_args()
@@ -179,6 +217,9 @@ def main():
         if not shutil.which(tool):
             print(f"error: {tool} is not installed (apt-get install wrk nginx haproxy)", file=sys.stderr)
             sys.exit(2)
+    h2 = shutil.which("h2load") is not None
+    if not h2:
+        print("# h2load not installed: the HTTP/2 rows are skipped (apt-get install nghttp2-client)", flush=True)
     h.install_signal_handlers()
 
     header = h.host_lines(args)
@@ -187,8 +228,8 @@ def main():
     folder = Path(tempfile.mkdtemp(prefix="outpost-bench-gateway-"))
     cleanup.add(lambda: shutil.rmtree(folder, ignore_errors=True))
     try:
-        backend_port, nginx_port, haproxy_port = h.free_port(), h.free_port(), h.free_port()
-        backend_dir, proxy_dir = write_configs(folder, backend_port, nginx_port, haproxy_port, args.proxy_workers)
+        backend_port, nginx_port, haproxy_port, nginx_h2_port = h.free_port(), h.free_port(), h.free_port(), h.free_port()
+        backend_dir, proxy_dir = write_configs(folder, backend_port, nginx_port, haproxy_port, args.proxy_workers, nginx_h2_port)
 
         daemon = h.Daemon(args, cleanup, label="gateway")
         daemon.start()
@@ -208,7 +249,7 @@ def main():
         haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(folder / "haproxy.cfg")],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cleanup.add(lambda: h.stop_process(haproxy))
-        for port in (nginx_port, haproxy_port):
+        for port in (nginx_port, haproxy_port, nginx_h2_port):
             if not h.wait_listening(port, timeout=10):
                 raise RuntimeError(f"a peer proxy did not listen on {port}")
         peers = {"nginx": nginx.pid, "haproxy": haproxy.pid}
@@ -229,6 +270,15 @@ def main():
             status = h.raw_get(int(url.rsplit(":", 1)[1].strip("/")), "/", host=host).status
             if status != 200:
                 raise RuntimeError(f"sanity: {target} answered {status}")
+        h2_urls = {
+            "outpost": (f"http://127.0.0.1:{daemon.gateway_port}/", HOST),
+            "nginx": (f"http://127.0.0.1:{nginx_h2_port}/", None),
+        }
+        if h2:
+            for target, (url, authority) in h2_urls.items():
+                requests, _, _, errors = run_h2load(url, 1, 1, 0, authority)
+                if requests != 20 or errors:
+                    raise RuntimeError(f"sanity: h2c through {target}: {requests} succeeded, {errors} errors")
         time.sleep(1)
         idle = {target: rss[target]() for target in TARGETS}
 
@@ -237,6 +287,7 @@ def main():
             url, host = urls[target]
             run_wrk(folder, url, 1, args.connections, 2, host)
 
+        http2 = {t: [] for t in H2_TARGETS}
         saturation = {t: [] for t in TARGETS}
         single = {t: [] for t in TARGETS}
         peak = {t: 0 for t in TARGETS}
@@ -255,6 +306,11 @@ def main():
                 result = run_wrk(folder, url, 1, 1, args.latency_duration, host)
                 single[target].append(result)
                 print(f"  c=1  {target:<8} {result[1]:>10.0f} req/s  p50 {result[2]:>7.0f} us  p99 {result[3]:>7.0f} us  errors {result[4]}", flush=True)
+            for target in (H2_TARGETS if round_index % 2 == 0 else H2_TARGETS[::-1]) if h2 else []:
+                url, authority = h2_urls[target]
+                result = run_h2load(url, args.h2_connections, args.h2_streams, args.duration, authority)
+                http2[target].append(result)
+                print(f"  h2c  {target:<8} {result[1]:>10.0f} req/s  mean {result[2]:>7.2f} ms  errors {result[3]}", flush=True)
             daemon.check_alive()
 
         def med(results, index):
@@ -286,6 +342,14 @@ def main():
         out.append("(B) one connection (c=1): added latency per hop")
         out.append(h.table(["path", "req/s", "p50 us", "p99 us", "+p50 vs direct us", "errors"], rows))
         out.append("")
+        if h2:
+            nginx_h2 = med(http2["nginx"], 1)
+            rows = [[t, f"{med(http2[t], 1):.0f}", h.fmt(med(http2[t], 1) / nginx_h2), h.fmt(med(http2[t], 2)),
+                     sum(r[3] for r in http2[t]), ", ".join(f"{r[1]:.0f}" for r in http2[t])] for t in H2_TARGETS]
+            out.append(f"(D) HTTP/2 cleartext (prior knowledge), h2load -t2 -c{args.h2_connections} -m{args.h2_streams} "
+                       f"-D{args.duration}; HTTP/1.1 to the backend")
+            out.append(h.table(["path", "req/s", "vs nginx", "mean ms", "errors", "req/s per round"], rows))
+            out.append("")
         rows = [[t, h.fmt(idle[t] / 1024, 1), h.fmt(peak[t] / 1024, 1)] for t in TARGETS if t != "direct"]
         out.append("(C) RSS, MiB (Outpost: the daemon without its worker; nginx: master + workers)")
         out.append(h.table(["proxy", "idle", "peak under load"], rows))

@@ -25,11 +25,15 @@ final class ProxyEnvironment: Sendable {
     let mounts: [String: GatewayMount]
     /// The mount that also answers IP-address and `localhost` hosts.
     let addressMount: GatewayMount?
+    /// How long a WebSocket tunnel may carry no byte before it is closed.
+    let webSocketIdleTimeout: Duration
 
     init(
         resolver: any UpstreamResolver, routes: RouteTableStore, roll: TrafficRoll, maxHeaderBytes: Int, maxHeaderCount: Int = 100, logger: Logger,
-        accessLog: (@Sendable (String) -> Void)? = nil, tls: TLSState = TLSState(), mounts: [GatewayMount] = []
+        accessLog: (@Sendable (String) -> Void)? = nil, tls: TLSState = TLSState(), mounts: [GatewayMount] = [],
+        webSocketIdleTimeout: Duration = .seconds(3600)
     ) {
+        self.webSocketIdleTimeout = webSocketIdleTimeout
         self.mounts = Dictionary(mounts.map { (RouteTable.normalize(host: $0.host), $0) }, uniquingKeysWith: { _, last in last })
         self.addressMount = mounts.last { $0.answersAddressHosts }
         self.accessLog = accessLog

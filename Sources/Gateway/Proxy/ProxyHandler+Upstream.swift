@@ -51,7 +51,8 @@ extension ProxyHandler {
         }
         exchange.upstreamPort = lease.port
         phase = .connecting
-        if let connection = loop.pool.checkout(port: lease.port) {
+        // An upgrade takes a fresh connection: it never comes back, and must not be resent.
+        if exchange.upgrade == nil, let connection = loop.pool.checkout(port: lease.port) {
             attach(connection, reused: true)
         } else {
             connect(port: lease.port)
@@ -202,7 +203,7 @@ extension ProxyHandler {
         if let connection {
             connection.delegate = nil
             let spent = exchange.maxRequestsPerConnection.map { connection.requestCount >= $0 } ?? false
-            if exchange.upstreamKeepAlive && exchange.requestEndForwarded && !spent {
+            if exchange.upstreamKeepAlive && exchange.requestEndForwarded && !spent && exchange.upgrade == nil {
                 loop.pool.checkin(connection)
             } else {
                 connection.close()
@@ -238,6 +239,10 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         switch part {
         case .head(let head):
             let status = Int(head.status.code)
+            if status == 101 {
+                switchingProtocols(head)
+                return
+            }
             if status >= 200, canRetry, exchange.rule.retry.retries(status: status) {
                 retryAttempt(after: .responded(status: status))
                 return
@@ -262,7 +267,11 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             exchange.responseBytes &+= body.readableBytes
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         case .end(let trailers):
-            responseEnded(trailers)
+            if exchange.switchingHead != nil {
+                beginTunnel()
+            } else {
+                responseEnded(trailers)
+            }
         }
     }
 

@@ -101,6 +101,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var mounted = false
         /// The largest body collected for an in-process worker.
         var localBodyLimit = ProxyHandler.maxLocalBodyBytes
+        /// The `Upgrade` value of a WebSocket upgrade, and the worker's 101 once it came
+        /// (see ProxyHandler+Upgrade.swift).
+        var upgrade: String?
+        var switchingHead: HTTPResponseHead?
     }
 
     let environment: ProxyEnvironment
@@ -250,6 +254,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let info = RequestHeadInfo(head.headers)
         beginTelemetry(head: head, info: info)
         exchange.requestHasBody = info.hasBody
+        if info.upgrade != nil { noteUpgrade(head, info: info) }
         if let problem = info.problem {
             // A malformed head leaves the connection's framing in doubt: answer and close.
             exchange.keepAlive = false
@@ -294,6 +299,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var upstreamHead = ProxyHeaders.upstreamRequestHead(
             from: head, info: info, client: client, telemetry: exchange.telemetry, peer: routePeer)
         guard admit(head, route: route, table: table, upstreamHead: &upstreamHead) else { return }
+        if exchange.upgrade != nil { prepareUpgrade(&upstreamHead) }
         exchange.upstreamHead = upstreamHead
         phase = .acquiring
         if let delay = exchange.rule.fault?.delay, roll(percent: delay.percent) {

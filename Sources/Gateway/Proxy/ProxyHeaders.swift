@@ -52,6 +52,8 @@ struct RequestHeadInfo {
     var requestID: String?
     /// The first `traceparent` value, if any (validated later).
     var traceparent: String?
+    /// The first `Upgrade` value, if any (`websocket`, `h2c`, …).
+    var upgrade: String?
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
@@ -76,6 +78,8 @@ struct RequestHeadInfo {
                 if traceparent == nil { traceparent = value }
             case 12 where name.equalsIgnoringASCIICase("x-request-id"):
                 if requestID == nil { requestID = value }
+            case 7 where name.equalsIgnoringASCIICase("upgrade"):
+                if upgrade == nil { upgrade = value }
             default:
                 continue
             }

@@ -74,8 +74,9 @@ final class UpstreamConnectionPool {
                     let pipeline = channel.pipeline.syncOperations
                     // Outbound validation would re-check every header the gateway forwards: the
                     // request head was parsed (and so validated) by llhttp, and the gateway's own
-                    // headers are built from checked values.
-                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    // headers are built from checked values. Left-over bytes matter only after a
+                    // 101 (see `UpstreamHandler.replace(with:)`).
+                    try pipeline.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try pipeline.addHandler(UpstreamHandler(port: port))
                 }
             }

@@ -73,6 +73,22 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context?.close(promise: nil)
     }
 
+    /// After the worker switched protocols (101): replaces this connection's HTTP handlers and
+    /// this handler with `tunnel`. Bytes the worker sent right behind its response head are
+    /// handed to `tunnel` when the decoder leaves (the pool's decoders forward left-overs).
+    func replace(with tunnel: TunnelHandler) throws {
+        guard let context else { throw ChannelError.ioOnClosedChannel }
+        delegate = nil
+        let pipeline = context.pipeline.syncOperations
+        try pipeline.addHandler(tunnel)
+        if let validator = try? pipeline.handler(type: NIOHTTPRequestHeadersValidator.self) {
+            pipeline.removeHandler(validator, promise: nil)
+        }
+        pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
+        pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+        pipeline.removeHandler(context: context, promise: nil)
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }

@@ -2,9 +2,11 @@ import NIOCore
 import Synchronization
 
 /// Knows every open downstream connection so graceful shutdown can ask each one to finish
-/// (`ChannelShouldQuiesceEvent`, handled by NIO's `HTTPServerPipelineHandler`: idle connections
-/// close at once, busy ones after their current response) and, at the drain deadline, close
-/// what is left.
+/// (`ChannelShouldQuiesceEvent`, handled by NIO's `HTTPServerPipelineHandler` for HTTP/1.1:
+/// idle connections close at once, busy ones after their current response; by NIO's HTTP/2
+/// connection manager: GOAWAY, then close once the open streams are done; a connection that
+/// has not picked its protocol yet and a WebSocket tunnel close at once) and, at the drain
+/// deadline, close what is left.
 final class ConnectionTracker: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]

@@ -1,7 +1,34 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
 
-/// Builds the pipeline of one downstream connection, top to bottom (after TLS, if any):
+/// Sets up a new downstream connection (after TLS, if any): a ``ProtocolSelectionHandler``
+/// that picks HTTP/1.1 or HTTP/2 (prior knowledge on plaintext, ALPN on TLS) and then builds
+/// that protocol's pipeline with ``configureHTTP1Connection(_:configuration:environment:loop:)``
+/// or ``configureHTTP2Connection(_:configuration:environment:loop:)``.
+///
+/// Must run on the channel's event loop.
+func configureGatewayConnection(
+    _ channel: any Channel,
+    configuration: GatewayConfiguration,
+    environment: ProxyEnvironment,
+    loop: LoopContext,
+    secure: Bool = false
+) throws {
+    let selector = ProtocolSelectionHandler(
+        mode: secure ? .alpn : .preface, timeout: TimeAmount(configuration.idleTimeout)
+    ) { channel, choice in
+        switch choice {
+        case .http1: try configureHTTP1Connection(channel, configuration: configuration, environment: environment, loop: loop)
+        case .http2: try configureHTTP2Connection(channel, configuration: configuration, environment: environment, loop: loop)
+        }
+    }
+    try channel.pipeline.syncOperations.addHandler(selector)
+}
+
+/// Builds the pipeline of one HTTP/1.1 downstream connection, top to bottom (after TLS and the
+/// protocol selection, if any):
 ///
 /// 0. ``RequestHeadTimer``: a request head must arrive within `requestHeadersTimeout` of its
 ///    first byte, or the connection gets a 408 and closes.
@@ -16,8 +43,10 @@ import NIOHTTP1
 ///    the gateway's CPU per request.
 /// 3. ``ProxyHandler``: routing, leasing, forwarding.
 ///
+/// A WebSocket upgrade later replaces everything after TLS with a ``TunnelHandler``.
+///
 /// Must run on the channel's event loop.
-func configureGatewayConnection(
+func configureHTTP1Connection(
     _ channel: any Channel,
     configuration: GatewayConfiguration,
     environment: ProxyEnvironment,
@@ -39,4 +68,60 @@ func configureGatewayConnection(
         withDecoderLimitConfiguration: limits
     )
     try pipeline.addHandler(ProxyHandler(environment: environment, loop: loop, headTimer: headTimer))
+}
+
+/// Builds the pipeline of one HTTP/2 downstream connection: NIO's HTTP/2 handler (settings:
+/// `maxConcurrentStreams`, header list size `maxHeaderBytes`) with one child channel per
+/// stream, and NIO's server connection manager, which closes a connection without open streams
+/// after `idleTimeout` and, when the gateway drains, sends GOAWAY and closes once the open
+/// streams have finished (at most `drainTimeout`).
+///
+/// Each stream gets `HTTP2FramePayloadToHTTP1ServerCodec` and ``HTTP2RequestFramingHandler`` in
+/// front of its own ``ProxyHandler``, so a stream is proxied exactly like an HTTP/1.1 request (routing, policies, retries,
+/// telemetry, and the client identity of the connection's TLS handshake); workers still get
+/// HTTP/1.1.
+///
+/// Must run on the channel's event loop.
+func configureHTTP2Connection(
+    _ channel: any Channel,
+    configuration: GatewayConfiguration,
+    environment: ProxyEnvironment,
+    loop: LoopContext
+) throws {
+    let pipeline = channel.pipeline.syncOperations
+    var connection = NIOHTTP2Handler.ConnectionConfiguration()
+    connection.initialSettings = [
+        HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
+        HTTP2Setting(parameter: .maxHeaderListSize, value: configuration.maxHeaderBytes),
+    ]
+    let manager = NIOHTTP2ServerConnectionManagementHandler(
+        eventLoop: channel.eventLoop,
+        configuration: .init(
+            maxIdleTime: TimeAmount(configuration.idleTimeout), maxAge: nil,
+            maxGraceTime: TimeAmount(configuration.drainTimeout), keepalive: nil))
+    let streamLoop = NIOLoopBound(loop, eventLoop: channel.eventLoop)
+    // The TLS handshake (if any) is complete: every stream has the connection's client identity.
+    let peer: PeerInfo
+    if let tls = try? pipeline.handler(type: NIOSSLServerHandler.self) {
+        peer = PeerInfo.from(tls, gatewayIdentity: environment.tls.current.identity)
+    } else {
+        peer = .plaintext
+    }
+    let http2 = NIOHTTP2Handler(
+        mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
+        streamDelegate: manager.http2StreamDelegate
+    ) { stream in
+        stream.eventLoop.makeCompletedFuture {
+            let streamPipeline = stream.pipeline.syncOperations
+            try streamPipeline.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+            try streamPipeline.addHandler(HTTP2RequestFramingHandler())
+            let proxy = ProxyHandler(environment: environment, loop: streamLoop.value)
+            proxy.peer = peer
+            try streamPipeline.addHandler(proxy)
+        }
+    }
+    try pipeline.addHandler(http2)
+    try pipeline.addHandler(manager)
+    // The connection became active before the manager joined: start its idle clock now.
+    try pipeline.context(handler: http2).fireChannelActive()
 }

@@ -103,7 +103,7 @@ final class TLSState: Sendable {
         let key = try NIOSSLPrivateKey(bytes: Array(material.privateKeyPEM.utf8), format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(material.trustRootsPEM.utf8)))
-        configuration.applicationProtocols = ["http/1.1"]
+        configuration.applicationProtocols = ["h2", "http/1.1"]
         configuration.minimumTLSVersion = .tlsv12
         switch inputs.handshakeMode {
         case .strict: configuration.certificateVerification = .noHostnameVerification

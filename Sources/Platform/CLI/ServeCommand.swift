@@ -59,12 +59,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Lifetime of workload certificates (SVIDs) and the gateway's certificate, renewed at about half of it (e.g. 24h, 1h).")
     var workloadCertificateTtl = "24h"
 
+    @Option(name: .customLong("websocket-idle-timeout"), help: "Close a WebSocket through the gateway after this long without a byte either way (e.g. 1h, 30s).")
+    var webSocketIdleTimeout = "1h"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
         for (name, value) in [
             ("--termination-grace-period", terminationGracePeriod), ("--progress-deadline", progressDeadline),
+            ("--websocket-idle-timeout", webSocketIdleTimeout),
         ] where DurationText.parse(value) == nil || DurationText.parse(value)! <= .zero {
             throw ValidationError("\(name) must be a positive duration such as 500ms, 30s or 1m30s, got \"\(value)\"")
         }
@@ -122,6 +126,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.autoscaler = try autoscalerDefaults()
         configuration.terminationGracePeriod = DurationText.parse(terminationGracePeriod)!
         configuration.progressDeadline = DurationText.parse(progressDeadline)!
+        configuration.webSocketIdleTimeout = DurationText.parse(webSocketIdleTimeout)!
         configuration.logLevel = logLevel
         guard maxEventSize >= 64 << 10, maxEventSize <= 64 << 20 else {
             throw ValidationError("--max-event-size must be between 65536 (the CloudEvents minimum) and 67108864 bytes")

@@ -17,6 +17,8 @@ struct DaemonConfiguration: Sendable {
     var terminationGracePeriod: Duration = .seconds(10)
     var progressDeadline: Duration = .seconds(60)
     var drainTimeout: Duration = .seconds(30)
+    /// A WebSocket tunnel through the gateway with no byte either way for this long is closed.
+    var webSocketIdleTimeout: Duration = .seconds(3600)
     var logLevel: String = "info"
     /// Where the gateway writes one JSON line per request (`-` = standard error); nil = off.
     var accessLogPath: String?

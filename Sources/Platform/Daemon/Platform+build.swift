@@ -56,7 +56,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         logger: logger.with(label: "eventing"))
     var gatewayConfiguration = GatewayConfiguration(
         host: configuration.gatewayHost, port: configuration.gatewayPort, tlsAddress: configuration.tlsAddress,
-        drainTimeout: configuration.drainTimeout,
+        drainTimeout: configuration.drainTimeout, webSocketIdleTimeout: configuration.webSocketIdleTimeout,
         accessLog: try configuration.accessLogPath.map(AccessLogWriter.init(path:))?.sink)
     gatewayConfiguration.mounts = [eventing.ingressMount]
     let gateway = Gateway(
