@@ -157,7 +157,7 @@ def main():
     cleanup.add(lambda: shutil.rmtree(folder, ignore_errors=True))
     try:
         backend_port, tls_port, mtls_port = h.free_port(), h.free_port(), h.free_port()
-        backend_dir, _ = plain.write_configs(folder, backend_port, h.free_port(), h.free_port(), args.proxy_workers)
+        backend_dir, _ = plain.write_configs(folder, backend_port, h.free_port(), h.free_port(), args.proxy_workers, h.free_port())
         daemon = h.Daemon(args, cleanup, label="gateway-tls")
         daemon.start()
         nginx_args = ["-p", str(backend_dir), "-c", str(backend_dir / "nginx.conf"), "-e", str(backend_dir / "error.log"),
