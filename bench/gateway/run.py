@@ -133,6 +133,17 @@ backend be
     return backend, proxy
 
 
+def create_backend_service(daemon, backend_dir, backend_port):
+    """Runs the backend nginx as service `bench` of the daemon (min-scale 1) and waits for it."""
+    nginx_args = ["-p", str(backend_dir), "-c", str(backend_dir / "nginx.conf"), "-e", str(backend_dir / "error.log"),
+                  "-g", "daemon off; master_process off;"]
+    daemon.cli("service", "create", "bench", "--command", shutil.which("nginx"),
+               *[f"--arg={arg}" for arg in nginx_args],  # `--arg=-p`: a value that looks like a flag
+               "--port", str(backend_port), "--annotation", "autoscaling.knative.dev/min-scale=1", timeout=90)
+    if not h.wait_until(lambda: daemon.get("bench").status == 200, timeout=30):
+        raise RuntimeError(f"the backend does not answer through Outpost; log:\n{daemon.log_tail()}")
+
+
 def tree_rss_kib(pid):
     """VmRSS of a process and its direct children (nginx master + workers), in KiB."""
     total = h.status_field_kib(pid, "VmRSS") or 0
@@ -233,13 +244,7 @@ def main():
 
         daemon = h.Daemon(args, cleanup, label="gateway")
         daemon.start()
-        nginx_args = ["-p", str(backend_dir), "-c", str(backend_dir / "nginx.conf"), "-e", str(backend_dir / "error.log"),
-                      "-g", "daemon off; master_process off;"]
-        daemon.cli("service", "create", "bench", "--command", shutil.which("nginx"),
-                   *[f"--arg={arg}" for arg in nginx_args],  # `--arg=-p`: a value that looks like a flag
-                   "--port", str(backend_port), "--annotation", "autoscaling.knative.dev/min-scale=1", timeout=90)
-        if not h.wait_until(lambda: daemon.get("bench").status == 200, timeout=30):
-            raise RuntimeError(f"the backend does not answer through Outpost; log:\n{daemon.log_tail()}")
+        create_backend_service(daemon, backend_dir, backend_port)
 
         peers = {}
         nginx = subprocess.Popen(["nginx", "-p", str(proxy_dir), "-c", str(proxy_dir / "nginx.conf"),

@@ -160,13 +160,7 @@ def main():
         backend_dir, _ = plain.write_configs(folder, backend_port, h.free_port(), h.free_port(), args.proxy_workers, h.free_port())
         daemon = h.Daemon(args, cleanup, label="gateway-tls")
         daemon.start()
-        nginx_args = ["-p", str(backend_dir), "-c", str(backend_dir / "nginx.conf"), "-e", str(backend_dir / "error.log"),
-                      "-g", "daemon off; master_process off;"]
-        daemon.cli("service", "create", "bench", "--command", shutil.which("nginx"),
-                   *[f"--arg={arg}" for arg in nginx_args],
-                   "--port", str(backend_port), "--annotation", "autoscaling.knative.dev/min-scale=1", timeout=90)
-        if not h.wait_until(lambda: daemon.get("bench").status == 200, timeout=30):
-            raise RuntimeError(f"the backend does not answer through Outpost; log:\n{daemon.log_tail()}")
+        plain.create_backend_service(daemon, backend_dir, backend_port)
         certs = folder / "certs"
         daemon.cli("cert", "issue", "--identity", "nginx", "--namespace", "outpost-system", "--dns-name", HOST,
                    "--out", str(certs / "server"))
@@ -261,11 +255,7 @@ def main():
         text = "\n".join(out) + "\n"
         print()
         print(text)
-        results = Path(args.results_dir)
-        results.mkdir(parents=True, exist_ok=True)
-        path = results / f"gateway-tls-{h.utc_stamp()}.txt"
-        path.write_text(text)
-        print(f"# written to {path}")
+        print(f"# written to {h.write_results(args, 'gateway-tls', text)}")
     finally:
         cleanup.run()
 
