@@ -29,8 +29,8 @@ REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
 BUILD_HINT = (
-    "run `swift build -c release --product outpost` and then "
-    "`swift build -c release --product outpost-echo` first (from the repository folder; "
+    "run `make build`, or `swift build -c release --static-swift-stdlib --product outpost` and then "
+    "`swift build -c release --static-swift-stdlib --product outpost-echo` first (from the repository folder; "
     "`swift build` builds only the last of several --product flags, so these are two commands), "
     "or pass --outpost PATH --echo PATH"
 )
