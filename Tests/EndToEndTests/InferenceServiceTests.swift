@@ -66,6 +66,15 @@ extension EndToEnd {
             defer { daemon.stop() }
             try Self.deploy(daemon, "mlp", "--storage-uri", "file://\(Self.fixtures)/mlp.onnx")
 
+            // OpenBLAS runs kernels the CPU supports: where its detection falls back to generic
+            // ones, the daemon restarted itself (same pid) with OPENBLAS_CORETYPE set.
+            let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+            if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, cpu.contains(" avx2") {
+                let log = daemon.log()
+                #expect(log.contains("openblas-core=") && !log.contains("openblas-core=Prescott"), "\(log.prefix(600))")
+                #expect(!log.contains("OpenBLAS did not recognise this CPU"))
+            }
+
             // V2 JSON at batch 1 and batch > 1 matches onnxruntime.
             for testCase in try Self.cases("mlp") {
                 let response = Self.infer(daemon, body: testCase.v2Body)

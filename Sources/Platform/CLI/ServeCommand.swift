@@ -97,6 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        OpenBLASKernels.restartWithSupportedKernels()
         signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in

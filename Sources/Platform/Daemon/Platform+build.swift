@@ -122,18 +122,43 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
     return Platform(group: group, manager: manager, gateway: gateway, token: token, tokenCreated: tokenCreated)
 }
 
-/// Says which OpenBLAS kernels models will run on, and warns when OpenBLAS fell back to old
-/// generic kernels on a CPU with AVX2 or AVX-512 (an OpenBLAS build older than the CPU does):
-/// `OPENBLAS_CORETYPE` is read when the library loads, so only the operator can fix it.
+/// Says which OpenBLAS kernels models will run on, and warns when OpenBLAS still runs old generic
+/// kernels on a CPU with AVX2 or AVX-512 (see ``restartWithSupportedOpenBLASKernels()``).
 private func logBLAS(_ logger: Logger) {
     let core = BLASRuntime.coreName
     logger.info("inference engine ready", metadata: ["openblas-core": "\(core)", "openblas-threads": "\(BLASRuntime.threadCount)"])
-    let generic: Set<String> = ["Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Core2", "Penryn", "Dunnington", "Atom"]
-    guard generic.contains(core), ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-          let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return }
-    let suggestion = flags.contains(" avx512f") ? "SkylakeX" : (flags.contains(" avx2") ? "Haswell" : nil)
-    if let suggestion {
+    if OpenBLASKernels.isGeneric(core), let suggestion = OpenBLASKernels.supportedCoreType() {
         logger.warning("OpenBLAS did not recognise this CPU and runs \(core) kernels; start the daemon with OPENBLAS_CORETYPE=\(suggestion) for several times faster models")
+    }
+}
+
+/// OpenBLAS's choice of kernels. Debian's OpenBLAS 0.3.21 does not know CPUs newer than itself
+/// and falls back to generic Prescott kernels, several times slower than the AVX2/AVX-512 ones
+/// the CPU runs; `OPENBLAS_CORETYPE` overrides the detection, but only when the library loads.
+enum OpenBLASKernels {
+    static func isGeneric(_ core: String) -> Bool {
+        ["Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Core2", "Penryn", "Dunnington", "Atom"].contains(core)
+    }
+
+    /// The kernel family the CPU supports by its flags, or nil when it has neither AVX-512 nor AVX2.
+    static func supportedCoreType() -> String? {
+        guard let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        return flags.contains(" avx512f") ? "SkylakeX" : (flags.contains(" avx2") ? "Haswell" : nil)
+    }
+
+    /// When OpenBLAS picked generic kernels on a CPU that supports better ones and
+    /// `OPENBLAS_CORETYPE` is not set, runs this same command again (same pid, same open files)
+    /// with it set. Returns only when nothing needs to change or the exec failed.
+    static func restartWithSupportedKernels() {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, isGeneric(BLASRuntime.coreName),
+              let coreType = supportedCoreType() else { return }
+        setenv("OPENBLAS_CORETYPE", coreType, 1)
+        var arguments = CommandLine.arguments.map { strdup($0) }
+        arguments.append(nil)
+        execv("/proc/self/exe", &arguments)
+        // The exec failed: go on with the generic kernels (logBLAS warns).
+        unsetenv("OPENBLAS_CORETYPE")
+        for argument in arguments { free(argument) }
     }
 }
 
