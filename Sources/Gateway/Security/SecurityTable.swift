@@ -77,36 +77,56 @@ public struct SecurityTable: Sendable {
     /// would have done goes to `note`, as do matching AUDIT policies. Returns the reason for a
     /// denial, or nil when the request may pass.
     func authorize(_ request: AuthorizationRequest, namespace: String, service: String, note: (String) -> Void) -> String? {
-        let applying = applyingPolicies(namespace: namespace, service: service)
-        if applying.isEmpty { return nil }
-        for policy in applying where policy.action == .deny && policy.matches(request) {
+        // Passes over the applying policies in place: no array per request, and each policy's
+        // rules are matched at most once.
+        var denial: String?
+        forEachPolicy(namespace: namespace, service: service) { policy in
+            guard denial == nil, policy.action == .deny, policy.matches(request) else { return }
             if policy.dryRun {
                 note("dry-run: DENY policy \(policy.reference) would deny this request")
             } else {
-                return "denied by DENY policy \(policy.reference)"
+                denial = "denied by DENY policy \(policy.reference)"
             }
         }
-        for policy in applying where policy.action == .audit && policy.matches(request) {
-            note("audit: request matched AUDIT policy \(policy.reference)")
+        if let denial { return denial }
+        var hasAllow = false, allowMatched = false, hasDryRunAllow = false, dryRunAllowMatched = false
+        forEachPolicy(namespace: namespace, service: service) { policy in
+            switch policy.action {
+            case .audit:
+                if policy.matches(request) { note("audit: request matched AUDIT policy \(policy.reference)") }
+            case .allow where policy.dryRun:
+                hasDryRunAllow = true
+                if !allowMatched, !dryRunAllowMatched { dryRunAllowMatched = policy.matches(request) }
+            case .allow:
+                hasAllow = true
+                if !allowMatched { allowMatched = policy.matches(request) }
+            case .deny:
+                break
+            }
         }
-        let allows = applying.filter { $0.action == .allow && !$0.dryRun }
-        let dryRunAllows = applying.filter { $0.action == .allow && $0.dryRun }
-        if !dryRunAllows.isEmpty, !(allows + dryRunAllows).contains(where: { $0.matches(request) }) {
-            note("dry-run: no ALLOW policy (\(dryRunAllows.map(\.reference).joined(separator: ", "))) matches; this request would be denied")
+        if hasDryRunAllow, !allowMatched, !dryRunAllowMatched {
+            note("dry-run: no ALLOW policy (\(references(namespace: namespace, service: service, dryRun: true))) matches; this request would be denied")
         }
-        if allows.isEmpty || allows.contains(where: { $0.matches(request) }) { return nil }
-        return "no ALLOW policy matches (\(allows.map(\.reference).joined(separator: ", ")))"
+        if !hasAllow || allowMatched { return nil }
+        return "no ALLOW policy matches (\(references(namespace: namespace, service: service, dryRun: false)))"
     }
 
-    /// The policies that select a service: its namespace's (namespace-wide or selecting it) and
-    /// the root namespace's.
-    func applyingPolicies(namespace: String, service: String) -> [AuthorizationPolicy] {
-        var applying: [AuthorizationPolicy] = []
-        for scope in namespace == Self.rootNamespace ? [namespace] : [Self.rootNamespace, namespace] {
-            for policy in policiesByNamespace[scope] ?? [] where policy.service == nil || policy.service == service {
-                applying.append(policy)
-            }
+    /// Calls `body` with each policy that selects a service: the root namespace's, then its own
+    /// namespace's (namespace-wide or selecting it).
+    private func forEachPolicy(namespace: String, service: String, _ body: (AuthorizationPolicy) -> Void) {
+        if namespace != Self.rootNamespace, let root = policiesByNamespace[Self.rootNamespace] {
+            for policy in root where policy.service == nil || policy.service == service { body(policy) }
         }
-        return applying
+        guard let own = policiesByNamespace[namespace] else { return }
+        for policy in own where policy.service == nil || policy.service == service { body(policy) }
+    }
+
+    /// `namespace/name` of the ALLOW policies that select a service (for a denial's reason).
+    private func references(namespace: String, service: String, dryRun: Bool) -> String {
+        var names: [String] = []
+        forEachPolicy(namespace: namespace, service: service) { policy in
+            if policy.action == .allow, policy.dryRun == dryRun { names.append(policy.reference) }
+        }
+        return names.joined(separator: ", ")
     }
 }

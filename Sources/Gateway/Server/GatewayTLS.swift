@@ -1,4 +1,4 @@
-import NIOSSL
+public import NIOSSL
 import NIOCore
 import Synchronization
 
@@ -78,6 +78,8 @@ final class TLSState: Sendable {
 
     /// Sets what the handshake asks of clients (see ``SecurityTable/handshakeMode``).
     func update(handshakeMode: PeerAuthenticationMode) throws {
+        // Every policy publish passes the mode; most leave it as it was.
+        if state.withLock({ $0.inputs.handshakeMode == handshakeMode }) { return }
         try rebuild { $0.handshakeMode = handshakeMode }
     }
 
@@ -166,18 +168,22 @@ struct PeerInfo {
 
     /// The client's verified identity from the connection's TLS handler, if any.
     static func from(_ handler: NIOSSLServerHandler, gatewayIdentity: String) -> PeerInfo {
-        var identity: String?
-        if let certificate = handler.peerCertificate {
-            for name in certificate._subjectAlternativeNames() where name.nameType == .uri {
-                let uri = name.contents.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
-                if uri.hasPrefix("spiffe://") { identity = uri; break }
-            }
-        }
-        return PeerInfo(secure: true, identity: identity, gatewayIdentity: gatewayIdentity)
+        PeerInfo(secure: true, identity: handler.peerCertificate?.spiffeID, gatewayIdentity: gatewayIdentity)
     }
 
     /// Envoy's `X-Forwarded-Client-Cert` element for the verified client.
     var forwardedClientCert: String? {
         identity.map { "By=\(gatewayIdentity);URI=\($0)" }
+    }
+}
+
+extension NIOSSLCertificate {
+    /// The certificate's SPIFFE ID: its first `spiffe://` URI SAN.
+    public var spiffeID: String? {
+        for name in _subjectAlternativeNames() where name.nameType == .uri {
+            let uri = name.contents.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
+            if uri.hasPrefix("spiffe://") { return uri }
+        }
+        return nil
     }
 }

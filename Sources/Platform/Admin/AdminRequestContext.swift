@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import Hummingbird
 import NIOCore
 import NIOSSL
@@ -18,23 +19,13 @@ struct AdminRequestContext: RequestContext, RemoteAddressRequestContext, ClientI
     var remoteAddress: SocketAddress? { channel.remoteAddress }
 
     func clientIdentity() async -> String? {
-        guard let certificate = try? await channel.nioSSL_peerCertificate().get() else { return nil }
-        return spiffeID(of: certificate)
+        (try? await channel.nioSSL_peerCertificate().get())??.spiffeID
     }
 }
 
 /// A request context that can tell the SPIFFE ID of the client's verified certificate.
 protocol ClientIdentityRequestContext: RequestContext {
     func clientIdentity() async -> String?
-}
-
-/// The `spiffe://` URI SAN of a certificate.
-func spiffeID(of certificate: NIOSSLCertificate) -> String? {
-    for name in certificate._subjectAlternativeNames() where name.nameType == .uri {
-        let uri = name.contents.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
-        if uri.hasPrefix("spiffe://") { return uri }
-    }
-    return nil
 }
 
 /// The namespace whose identities may administer the platform over mutual TLS (and where no

@@ -17,7 +17,6 @@ final class AdminTLS: Service, Sendable {
     private let lifetime: TimeInterval
     private let logger: Logger
     private let current: Mutex<NIOSSLContextConfigurationOverride>
-    private let initial: (chain: [NIOSSLCertificateSource], key: NIOSSLPrivateKeySource)
 
     init(authority: CertificateAuthority, host: String, lifetime: TimeInterval, logger: Logger) throws {
         self.authority = authority
@@ -26,14 +25,14 @@ final class AdminTLS: Service, Sendable {
         addresses = Array(Set(["127.0.0.1", "::1"] + (isAddress && host != "0.0.0.0" && host != "::" ? [host] : []))).sorted()
         self.lifetime = lifetime
         self.logger = logger
-        let override = try Self.issue(authority, names: names, addresses: addresses, lifetime: lifetime)
-        current = Mutex(override)
-        initial = (override.certificateChain ?? [], override.privateKey!)
+        current = Mutex(try Self.issue(authority, names: names, addresses: addresses, lifetime: lifetime))
     }
 
     /// The listener's TLS configuration; the certificate comes from the latest renewal.
     func configuration() throws -> TLSConfiguration {
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: initial.chain, privateKey: initial.key)
+        let issued = current.withLock { $0 }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: issued.certificateChain ?? [], privateKey: issued.privateKey!)
         configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(authority.trustBundlePEM.utf8)))
         configuration.certificateVerification = .optionalVerification
         configuration.minimumTLSVersion = .tlsv12

@@ -121,7 +121,7 @@ final class WorkloadIdentities: Service, Sendable {
     }
 
     private func remove(_ key: ServiceKey) {
-        guard renewals.withLock({ $0.removeValue(forKey: key) }) != nil || FileManager.default.fileExists(atPath: folder(of: key)) else { return }
+        _ = renewals.withLock { $0.removeValue(forKey: key) }
         try? FileManager.default.removeItem(atPath: folder(of: key))
     }
 }
