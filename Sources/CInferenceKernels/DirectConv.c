@@ -4,6 +4,7 @@
 // `outpost_direct_conv` picks the widest the CPU supports (the way OpenBLAS's DYNAMIC_ARCH and
 // onnxruntime's MLAS dispatch), so the binary still runs on any x86-64.
 #include "CInferenceKernels.h"
+#include "ISA.h"
 #include <string.h>
 
 #define CB OUTPOST_DIRECT_CONV_BLOCK
@@ -63,27 +64,10 @@ static void direct_conv_scalar(const float *x, const long *offsets, const float 
 
 typedef void (*direct_conv_fn)(const float *, const long *, const float *, long, const float *, long, float *, long, int);
 
-enum isa { ISA_UNKNOWN, ISA_BASELINE, ISA_AVX2, ISA_AVX512 };
-static enum isa detected = ISA_UNKNOWN;
-
-static enum isa isa(void) {
-    // A benign race: every thread computes the same value.
-    enum isa found = __atomic_load_n(&detected, __ATOMIC_RELAXED);
-    if (found != ISA_UNKNOWN) return found;
-    found = ISA_BASELINE;
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) found = ISA_AVX512;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) found = ISA_AVX2;
-#endif
-    __atomic_store_n(&detected, found, __ATOMIC_RELAXED);
-    return found;
-}
-
 void outpost_direct_conv(const float *x, const long *offsets, const float *w, long taps,
                          const float *bias, long channels, float *out, long span, int relu) {
     direct_conv_fn fn = direct_conv_scalar;
-    switch (isa()) {
+    switch (outpost_kernel_isa()) {
 #if defined(__x86_64__)
     case ISA_AVX512:
         if (span >= 32) { fn = direct_conv_avx512; break; }
@@ -99,7 +83,7 @@ void outpost_direct_conv(const float *x, const long *offsets, const float *w, lo
 }
 
 const char *outpost_direct_conv_isa(void) {
-    switch (isa()) {
+    switch (outpost_kernel_isa()) {
     case ISA_AVX512: return "avx512";
     case ISA_AVX2: return "avx2";
     default: return "baseline";

@@ -19,9 +19,14 @@ public enum BLASRuntime {
     public static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 }
 
-/// The engine's own kernels next to OpenBLAS (the direct convolution of `ConvKernel`): which
-/// instruction set they run with, chosen once from the CPU's features.
+/// The engine's own kernels next to OpenBLAS (the direct convolution of `ConvKernel`, the
+/// packed-weight GEMM of `GemmKernel`/`MatMulKernel`): which instruction set they run with,
+/// chosen once from the CPU's features.
 public enum KernelRuntime {
     /// `avx512`, `avx2` (with FMA) or `baseline`.
     public static var directConvolution: String { String(cString: outpost_direct_conv_isa()) }
+
+    /// What multiplies by a constant weight matrix: `packed avx512`, `packed avx2`, or
+    /// `openblas` (no AVX2 on this CPU, or `OUTPOST_GEMM=openblas` in the environment).
+    public static var weightGEMM: String { PackedMatrix.kernelName }
 }

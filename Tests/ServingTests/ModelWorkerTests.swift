@@ -32,6 +32,27 @@ import Testing
         }
     }
 
+    /// One request, waiting for its answer before returning (nothing else is queued).
+    static func answerAlone(_ worker: ModelWorker, _ request: LocalRequest) -> LocalResponse {
+        let answered = DispatchSemaphore(value: 0)
+        let answer = Mutex<LocalResponse?>(nil)
+        worker.handle(request) { response in
+            answer.withLock { $0 = response }
+            answered.signal()
+        }
+        answered.wait()
+        return answer.withLock { $0! }
+    }
+
+    static func expectSameOutputs(_ expected: [LocalResponse], _ got: [LocalResponse]) {
+        for (index, (want, have)) in zip(expected, got).enumerated() {
+            #expect(have.status == 200, "\(String(decoding: have.body, as: UTF8.self))")
+            let a = Self.outputs(want), b = Self.outputs(have)
+            #expect(a.count == (1 + index % 3) * 4 && a.count == b.count)
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) }, "request \(index)")
+        }
+    }
+
     static func outputs(_ response: LocalResponse) -> [Double] {
         let json = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
         let first = (json?["outputs"] as? [[String: Any]])?.first { $0["name"] as? String == "output" }
@@ -48,16 +69,44 @@ import Testing
             batcher: ModelBatcher(maxBatchSize: 8, maxLatency: 200), label: "batched")
         defer { batched.stop() }
 
-        let expected = await Self.answers(single, requests)
+        let expected = requests.map { Self.answerAlone(single, $0) }
         let got = await Self.answers(batched, requests)
         #expect(single.runs.load(ordering: .relaxed) == 8)
         #expect(batched.runs.load(ordering: .relaxed) < 8, "requests queued together run as fewer batches")
-        for (index, (want, have)) in zip(expected, got).enumerated() {
-            #expect(have.status == 200, "\(String(decoding: have.body, as: UTF8.self))")
-            let a = Self.outputs(want), b = Self.outputs(have)
-            #expect(a.count == (1 + index % 3) * 4 && a.count == b.count)
-            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) }, "request \(index)")
+        Self.expectSameOutputs(expected, got)
+    }
+
+    /// Without a batcher nothing waits for a later request, but requests that queued while the
+    /// model was busy run as one batch, each with its own rows of the answer.
+    @Test func withoutABatcherRequestsQueuedWhileBusyRunTogether() throws {
+        let model = try OnnxModel.load(path: Self.fixture)
+        let worker = ModelWorker(endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: nil, label: "queued")
+        defer { worker.stop() }
+        let requests = (0..<8).map { Self.request(rows: 1 + $0 % 3, seed: Float($0)) }
+        let expected = requests.map { Self.answerAlone(worker, $0) }
+        #expect(worker.runs.load(ordering: .relaxed) == 8)
+
+        // The first answer's callback runs on the model's thread: hold it there while the other
+        // seven queue up.
+        let entered = DispatchSemaphore(value: 0), gate = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        let got = Mutex<[Int: LocalResponse]>([:])
+        for (index, request) in requests.enumerated() {
+            done.enter()
+            worker.handle(request) { response in
+                if index == 0 {
+                    entered.signal()
+                    gate.wait()
+                }
+                got.withLock { $0[index] = response }
+                done.leave()
+            }
+            if index == 0 { entered.wait() }
         }
+        gate.signal()
+        done.wait()
+        #expect(worker.runs.load(ordering: .relaxed) == 8 + 2, "the held request ran alone, the seven queued ones together")
+        Self.expectSameOutputs(expected, got.withLock { dict in (0..<8).map { dict[$0]! } })
     }
 
     @Test func aBadRequestInABatchFailsAlone() async throws {

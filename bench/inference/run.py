@@ -6,12 +6,14 @@ LeNet-style) at batch 1, 32 and 256 and 1 and 2 threads, it times per-call laten
   * onnxruntime (in this process, intra_op_num_threads = threads, inter_op = 1, ORT_ENABLE_ALL)
   * Outpost's engine (the InferenceBench release binary, OpenBLAS threads = threads) with
     OPENBLAS_CORETYPE=Haswell (the preset on these machines), with it unset (autodetect), and with
-    SkylakeX (AVX-512 kernels, for reference; SKIP_SKYLAKEX=1 drops it)
+    SkylakeX (AVX-512 kernels, for reference; SKIP_SKYLAKEX=1 drops it), and as "sgemm" under the
+    preset with OUTPOST_GEMM=openblas (weight matrices through cblas_sgemm instead of the engine's
+    packed GEMM; SKIP_SGEMM=1 drops it)
 in ROUNDS interleaved rounds of BLOCK_S seconds per configuration, and reports the median of the
 per-round p50s and the ratio onnxruntime_p50 / outpost_p50 (> 1 means Outpost is faster).
 Outpost's outputs under each core type are checked against onnxruntime's (rtol 1e-4, atol 1e-5)
-and the OpenBLAS kernel that ran is printed, with the instruction set of the engine's own direct
-convolution kernel. Also prints Outpost's model load time. The report is also written to
+and the OpenBLAS kernel that ran is printed, with the engine's weight GEMM and the instruction
+set of its direct convolution kernel. Also prints Outpost's model load time. The report is also written to
 bench/results/inference-<UTC timestamp>.txt with the host, the load average at start and end, the
 repository revision and each round's p50/p99.
 
@@ -93,14 +95,21 @@ def main():
         return samples[len(samples) // 2], samples[min(len(samples) - 1, len(samples) * 99 // 100)]
 
     # The preset (Haswell on these machines), autodetect, and SkylakeX (AVX-512 kernels) for reference.
+    # The weight GEMM is the engine's packed kernel by default; "sgemm" is the preset with
+    # OUTPOST_GEMM=openblas, the path before it (and the one a CPU without AVX2 takes).
     variants = [("Haswell", preset), ("auto", None)]
     if os.environ.get("SKIP_SKYLAKEX") != "1":
         variants.append(("SkylakeX", "SkylakeX"))
+    if os.environ.get("SKIP_SGEMM") != "1":
+        variants.append(("sgemm", preset))
     results = {}   # (engine, model, threads, batch) -> [p50 per round]
     info = {}
     sessions = {(m, t): ort_session(m, t) for m in shapes for t in threads_list}
     expected = {(m, b): sessions[(m, 1)].run(None, {"input": inputs[(m, b)]})[0] for m in shapes for b in batches}
     mismatches = []
+
+    def tag_of(env):  # the output file name InferenceBench uses for this environment
+        return env.get("OPENBLAS_CORETYPE", "auto") + (f".{env['OUTPOST_GEMM']}" if "OUTPOST_GEMM" in env else "")
     for r in range(rounds):
         order = variants[r % len(variants):] + variants[:r % len(variants)]
         for m in shapes:
@@ -114,14 +123,18 @@ def main():
                     env["OPENBLAS_NUM_THREADS"] = str(t)
                     if coretype:
                         env["OPENBLAS_CORETYPE"] = coretype
+                    if name == "sgemm":
+                        env["OUTPOST_GEMM"] = "openblas"
+                    else:
+                        env.pop("OUTPOST_GEMM", None)
                     out = subprocess.check_output([bench_bin, os.path.join(models_dir, m + ".onnx"), os.path.join(tmp, m),
                                                    str(t), str(block), *map(str, batches)], env=env, text=True)
                     for line in out.splitlines():
                         row = json.loads(line)
                         b = row["batch"]
                         results.setdefault((name, m, t, b), []).append((row["p50_us"], row["p99_us"]))
-                        info[(name, m)] = (row["core"], row["load_us"], row["conv_isa"])
-                        got = np.fromfile(os.path.join(tmp, m, f"{b}.{coretype or 'auto'}.out.f32"), dtype=np.float32)
+                        info[(name, m)] = (row["core"], row["load_us"], row["conv_isa"], row["gemm"])
+                        got = np.fromfile(os.path.join(tmp, m, f"{b}.{tag_of(env)}.out.f32"), dtype=np.float32)
                         want = expected[(m, b)].ravel()
                         if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
                             mismatches.append(f"{name} {m} b={b} t={t}: max abs diff {np.abs(got - want).max() if got.shape == want.shape else 'shape'}")
@@ -136,7 +149,7 @@ def main():
     for name, _ in variants:
         first = info[(name, next(iter(shapes)))]
         loads = ", ".join(f"{m} {info[(name, m)][1]:.0f} us" for m in shapes)
-        emit(f"outpost[{name}]: OpenBLAS core {first[0]}, direct conv {first[2]}; load time {loads}")
+        emit(f"outpost[{name}]: OpenBLAS core {first[0]}, weight GEMM {first[3]}, direct conv {first[2]}; load time {loads}")
     emit("outputs match onnxruntime (rtol 1e-4, atol 1e-5) under every core type: " + ("yes" if not mismatches else "NO"))
     for mm in mismatches:
         emit("  MISMATCH " + mm)
@@ -172,7 +185,7 @@ def write_results(report, results, load_at_start, bench_bin):
         f"repository: {ROOT} at {revision}",
         f"binary: {bench_bin}",
         f"command: {' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))}   "
-        + " ".join(f"{k}={os.environ[k]}" for k in ("ROUNDS", "BLOCK_S", "MODELS", "THREADS", "BATCHES", "OPENBLAS_CORETYPE", "SKIP_SKYLAKEX") if k in os.environ),
+        + " ".join(f"{k}={os.environ[k]}" for k in ("ROUNDS", "BLOCK_S", "MODELS", "THREADS", "BATCHES", "OPENBLAS_CORETYPE", "SKIP_SKYLAKEX", "SKIP_SGEMM") if k in os.environ),
         "",
     ]
     raw = ["", "raw: engine model threads batch -> [p50_us, p99_us] per round"]

@@ -18,4 +18,24 @@ void outpost_direct_conv(const float *x, const long *offsets, const float *w, lo
 /// The instruction set `outpost_direct_conv` uses on this CPU: "avx512", "avx2" or "baseline".
 const char *outpost_direct_conv_isa(void);
 
+/// Columns per panel of `outpost_gemm_pack`'s layout.
+#define OUTPOST_GEMM_PANEL 32
+
+/// Floats `outpost_gemm_pack` writes for a K×N matrix.
+long outpost_gemm_packed_count(long k, long n);
+
+/// Packs alpha·B into panels of OUTPOST_GEMM_PANEL columns, each k-major, the last zero-padded.
+/// B is K×N row-major, or N×K row-major (its transpose) when `transposed` is non-zero.
+void outpost_gemm_pack(const float *b, long k, long n, int transposed, float alpha, float *packed);
+
+/// Whether `outpost_gemm_packed` has a kernel for this CPU (AVX2 with FMA, or AVX-512).
+int outpost_gemm_packed_available(void);
+
+/// The columns of panels [panel_begin, panel_end) of C[m×n] (row stride ldc) = A[m×k] (row
+/// stride lda) · packed B, plus C's previous contents when `accumulate` is
+/// non-zero, then max(·, 0) when `relu` is non-zero. Calls on disjoint panel ranges may run on
+/// different threads at once. Only call when `outpost_gemm_packed_available()`.
+void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
+                             long panel_begin, long panel_end, int accumulate, int relu);
+
 #endif

@@ -67,6 +67,17 @@ struct ExecutionPlan: Sendable {
             }
             steps.append(Step(kernel: kernel, inputs: inRefs, outputs: outSlots, label: n.label))
         }
+        // A constant that every reader packed into a layout of its own at load is not kept twice.
+        var unpackedReaders = Set<Int>()
+        for step in steps {
+            for (i, r) in step.inputs.enumerated() where i != step.kernel.packedInput {
+                if case .constant(let c) = r { unpackedReaders.insert(c) }
+            }
+        }
+        let graphOutputs = Set(graph.outputs.map(\.name))
+        for (name, c) in constIndex where !unpackedReaders.contains(c) && !graphOutputs.contains(name) {
+            constants[c] = Value()
+        }
         self.steps = steps
         self.constants = constants
         self.slotCount = slotCount

@@ -46,6 +46,14 @@ struct Frame {
 protocol Kernel: Sendable {
     /// Reads `inputs` from the frame and writes every output slot in `outputs`.
     func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws
+
+    /// The input the kernel copied into a layout of its own at load (a packed weight matrix)
+    /// and never reads from the frame; nil for most kernels.
+    var packedInput: Int? { get }
+}
+
+extension Kernel {
+    var packedInput: Int? { nil }
 }
 
 extension Kernel {

@@ -1,24 +1,39 @@
+import CInferenceKernels
 import COpenBLAS
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// `Gemm`: Y = alpha·op(A)·op(B) + beta·C, with an optional fused activation. Batch 1 goes to
-/// `cblas_sgemv` on B's native layout; larger batches to `cblas_sgemm`.
+/// `Gemm`: Y = alpha·op(A)·op(B) + beta·C, with an optional fused activation. A constant B (a
+/// weight matrix) is packed at load for the engine's own GEMM (``PackedMatrix``) where the CPU
+/// has AVX2 or AVX-512; otherwise batch 1 goes to `cblas_sgemv` on B's native layout and larger
+/// batches to `cblas_sgemm`.
 struct GemmKernel: Kernel {
     let alpha: Float
     let beta: Float
     let transA: Bool
     let transB: Bool
     let activation: Activation?
+    /// alpha·op(B), packed, when B is a constant and A is not transposed.
+    let packed: PackedMatrix?
 
-    init(_ n: Node) {
+    init(_ n: Node, weight: Value? = nil) {
         alpha = n.float("alpha", 1)
         beta = n.float("beta", 1)
         transA = n.int("transA", 0) != 0
         transB = n.int("transB", 0) != 0
         activation = n.fused
+        packed = transA ? nil : PackedMatrix(weight, transposed: transB, alpha: alpha)
     }
+
+    var packedInput: Int? { packed == nil ? nil : 1 }
 
     func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
         let a = try floatInput(frame, inputs, 0)
+        if let packed { return try runPacked(packed, a, &frame, inputs, outputs) }
         let b = try floatInput(frame, inputs, 1)
         guard a.shape.count == 2, b.shape.count == 2 else {
             throw InferenceError(.shapeMismatch, "Gemm needs 2-D A and B, got \(a.shape) and \(b.shape)")
@@ -44,6 +59,23 @@ struct GemmKernel: Kernel {
             }
             activation?.apply(y)
         }
+    }
+
+    private func runPacked(_ packed: PackedMatrix, _ a: Value, _ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
+        guard a.shape.count == 2 else { throw InferenceError(.shapeMismatch, "Gemm needs a 2-D A, got \(a.shape)") }
+        let m = a.shape[0], n = packed.n
+        guard a.shape[1] == packed.k else {
+            throw InferenceError(.shapeMismatch, "Gemm inner dimensions differ: A \(a.shape) and B [\(packed.k), \(n)] (transB=\(transB) applied)")
+        }
+        let out = outputs[0]
+        frame.slots[out].reset(.float32, [m, n])
+        var accumulate = false
+        if let c = inputs.count > 2 ? frame.get(inputs[2]) : nil, beta != 0 {
+            try fillBias(c, into: &frame.slots[out].f, m: m, n: n)
+            if beta != 1 { frame.slots[out].f.withUnsafeMutableBufferPointer { y in for i in y.indices { y[i] *= beta } } }
+            accumulate = true
+        }
+        packed.multiply(a, rows: m, into: &frame.slots[out].f, accumulate: accumulate, activation: activation)
     }
 
     private func multiply(_ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
@@ -84,14 +116,22 @@ func fillBias(_ c: Value, into y: inout [Float], m: Int, n: Int) throws {
 }
 
 /// `MatMul` with numpy semantics (1-D promotion, broadcast batch dimensions), plus an optional
-/// fused bias (input 2, from a following `Add`) and activation.
+/// fused bias (input 2, from a following `Add`) and activation. A constant 2-D B is packed at
+/// load as for ``GemmKernel``.
 struct MatMulKernel: Kernel {
     let activation: Activation?
+    let packed: PackedMatrix?
 
-    init(_ n: Node) { activation = n.fused }
+    init(_ n: Node, weight: Value? = nil) {
+        activation = n.fused
+        packed = PackedMatrix(weight, transposed: false, alpha: 1)
+    }
+
+    var packedInput: Int? { packed == nil ? nil : 1 }
 
     func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
         let a = try floatInput(frame, inputs, 0)
+        if let packed { return try runPacked(packed, a, &frame, inputs, outputs) }
         let b = try floatInput(frame, inputs, 1)
         guard !a.shape.isEmpty, !b.shape.isEmpty else {
             throw InferenceError(.shapeMismatch, "MatMul does not take scalars (\(a.shape), \(b.shape))")
@@ -156,5 +196,88 @@ struct MatMulKernel: Kernel {
             }
         }
         if let activation { frame.slots[out].f.withUnsafeMutableBufferPointer { activation.apply($0) } }
+    }
+
+    /// A times the packed 2-D B: A's leading dimensions fold into M.
+    private func runPacked(_ packed: PackedMatrix, _ a: Value, _ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
+        guard !a.shape.isEmpty else { throw InferenceError(.shapeMismatch, "MatMul does not take scalars (\(a.shape))") }
+        let k = a.shape[a.shape.count - 1], n = packed.n
+        guard k == packed.k else {
+            throw InferenceError(.shapeMismatch, "MatMul inner dimensions differ: \(a.shape) × [\(packed.k), \(n)]")
+        }
+        let rows = a.shape.count == 1 ? 1 : a.shape.dropLast().reduce(1, *)
+        let out = outputs[0]
+        frame.slots[out].reset(.float32, a.shape.count == 1 ? [n] : Array(a.shape.dropLast()) + [n])
+        var accumulate = false
+        if let bias = inputs.count > 2 ? frame.get(inputs[2]) : nil {
+            try fillBias(bias, into: &frame.slots[out].f, m: rows, n: n)
+            accumulate = true
+        }
+        packed.multiply(a, rows: rows, into: &frame.slots[out].f, accumulate: accumulate, activation: activation)
+    }
+}
+
+/// A constant right-hand matrix (alpha folded in) packed once, at load, in
+/// `outpost_gemm_pack`'s panels, for the engine's GEMM in `CInferenceKernels`: OpenBLAS packs
+/// B again on every call, and under the `OPENBLAS_CORETYPE` these hosts preset it runs AVX2
+/// kernels on AVX-512 CPUs. Nil where the CPU has neither AVX2 nor AVX-512 (sgemm then runs),
+/// or when `OUTPOST_GEMM=openblas` is set (to compare the two).
+struct PackedMatrix: Sendable {
+    let k: Int
+    let n: Int
+    let panels: [Float]
+
+    /// Whether constant matrices are packed on this host.
+    static let enabled: Bool = {
+        outpost_gemm_packed_available() != 0 && getenv("OUTPOST_GEMM").map { String(cString: $0) } != "openblas"
+    }()
+
+    /// See ``KernelRuntime/weightGEMM``.
+    static var kernelName: String { enabled ? "packed \(String(cString: outpost_direct_conv_isa()))" : "openblas" }
+
+    /// Packs `b` (K×N, or N×K when `transposed`); nil when it is not a 2-D float matrix or
+    /// packing is off.
+    init?(_ b: Value?, transposed: Bool, alpha: Float) {
+        guard Self.enabled, let b, b.type == .float32, b.shape.count == 2, b.count > 0 else { return nil }
+        let k = transposed ? b.shape[1] : b.shape[0], n = transposed ? b.shape[0] : b.shape[1]
+        let count = outpost_gemm_packed_count(k, n)
+        panels = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            b.f.withUnsafeBufferPointer { src in
+                outpost_gemm_pack(src.baseAddress!, k, n, transposed ? 1 : 0, alpha, buffer.baseAddress!)
+            }
+            initialized = count
+        }
+        self.k = k
+        self.n = n
+    }
+
+    /// y[rows×n] = a[rows×k]·B, plus y's contents when `accumulate`, then the activation (a
+    /// Relu is applied by the kernel as it stores). `y` must hold rows×n floats. With more than
+    /// one OpenBLAS thread configured (``BLASRuntime/threadCount``, 1 in the daemon) and at least
+    /// 2¹⁸ multiply-adds, the panels are shared out among that many threads.
+    func multiply(_ a: Value, rows: Int, into y: inout [Float], accumulate: Bool, activation: Activation?) {
+        guard rows > 0 else { return }
+        let relu = activation == .relu
+        let panelCount = (n + Int(OUTPOST_GEMM_PANEL) - 1) / Int(OUTPOST_GEMM_PANEL)
+        let threads = rows * n * k >= 1 << 18 ? min(BLASRuntime.threadCount, panelCount) : 1
+        let (m, n, k) = (rows, self.n, self.k)
+        y.withUnsafeMutableBufferPointer { yp in
+            a.f.withUnsafeBufferPointer { ap in
+                panels.withUnsafeBufferPointer { bp in
+                    // Each thread writes its own columns of C; A and B are only read.
+                    nonisolated(unsafe) let a = ap.baseAddress!, b = bp.baseAddress!, c = yp.baseAddress!
+                    let flags = (accumulate ? Int32(1) : 0, relu ? Int32(1) : 0)
+                    if threads <= 1 {
+                        outpost_gemm_packed_run(a, k, b, m, n, k, c, n, 0, panelCount, flags.0, flags.1)
+                    } else {
+                        DispatchQueue.concurrentPerform(iterations: threads) { t in
+                            outpost_gemm_packed_run(a, k, b, m, n, k, c, n, panelCount * t / threads,
+                                                    panelCount * (t + 1) / threads, flags.0, flags.1)
+                        }
+                    }
+                }
+            }
+            if !relu { activation?.apply(yp) }
+        }
     }
 }

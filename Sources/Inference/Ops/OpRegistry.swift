@@ -26,8 +26,8 @@ enum OpRegistry {
         func add(_ op: String, _ attrs: Set<String> = [], domain: String = "", _ make: @escaping @Sendable (Node, [String: Value]) throws -> any Kernel) {
             s[key(domain, op)] = Spec(attributes: attrs, make: make)
         }
-        add("Gemm", ["alpha", "beta", "transA", "transB"]) { n, _ in GemmKernel(n) }
-        add("MatMul") { n, _ in MatMulKernel(n) }
+        add("Gemm", ["alpha", "beta", "transA", "transB"]) { n, c in GemmKernel(n, weight: n.input(1).flatMap { c[$0] }) }
+        add("MatMul") { n, c in MatMulKernel(n, weight: n.input(1).flatMap { c[$0] }) }
         for op in [BinaryKernel.Op.add, .sub, .mul, .div] { add(op.rawValue) { _, _ in BinaryKernel(op: op) } }
         add("Relu") { _, _ in UnaryKernel(op: .relu) }
         add("LeakyRelu", ["alpha"]) { n, _ in UnaryKernel(op: .leakyRelu(n.float("alpha", 0.01))) }

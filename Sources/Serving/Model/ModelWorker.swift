@@ -10,7 +10,9 @@ import Synchronization
 /// the answer, so the gateway's event loops never block on inference. With a batcher, the thread
 /// takes every request that arrives within `maxLatency` of the first (up to `maxBatchSize`
 /// rows), runs them as one batch and splits the outputs; requests that cannot share a batch
-/// run alone.
+/// run alone. Without one, requests that queued up while the model was busy (at most
+/// ``queuedBatchLimit``) still run as one batch: none waits for another to arrive, and the
+/// model reads its weights once for all of them instead of once each.
 final class ModelWorker: LocalUpstream, @unchecked Sendable {
     private struct Job {
         var request: LocalRequest
@@ -62,10 +64,13 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
 
     // MARK: The instance's thread
 
+    /// Queued requests joined into one run when no batcher is configured.
+    static let queuedBatchLimit = 16
+
     private func loop() {
         while let first = next(waitingUntil: nil) {
             guard let batcher, batcher.maxBatchSize > 1 else {
-                run([first])
+                run([first] + queued(limit: Self.queuedBatchLimit - 1))
                 continue
             }
             var batch = [first]
@@ -92,6 +97,17 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
             }
         }
         return jobs.removeFirst()
+    }
+
+    /// Up to `limit` jobs that are already queued, without waiting.
+    private func queued(limit: Int) -> [Job] {
+        condition.lock()
+        defer { condition.unlock() }
+        let count = min(limit, jobs.count)
+        guard count > 0 else { return [] }
+        let taken = Array(jobs.prefix(count))
+        jobs.removeFirst(count)
+        return taken
     }
 
     private func run(_ jobs: [Job]) {

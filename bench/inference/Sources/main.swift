@@ -31,7 +31,8 @@ struct InferenceBench {
         loads.sort()
         let input = model.inputs[0], output = model.outputs[0].name
         let session = model.makeSession()
-        let tag = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "auto"
+        let environment = ProcessInfo.processInfo.environment
+        let tag = (environment["OPENBLAS_CORETYPE"] ?? "auto") + (environment["OUTPOST_GEMM"].map { ".\($0)" } ?? "")
         for batch in batches {
             let raw = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(batch).in.f32"))
             let floats = raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
@@ -56,7 +57,7 @@ struct InferenceBench {
             let p50 = samples[samples.count / 2], p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
             print("{\"batch\":\(batch),\"threads\":\(threads),\"calls\":\(samples.count),\"p50_us\":\(p50),\"p99_us\":\(p99)," +
                   "\"load_us\":\(loads[loads.count / 2]),\"core\":\"\(BLASRuntime.coreName)\",\"blas_threads\":\(BLASRuntime.threadCount)," +
-                  "\"conv_isa\":\"\(KernelRuntime.directConvolution)\"}")
+                  "\"conv_isa\":\"\(KernelRuntime.directConvolution)\",\"gemm\":\"\(KernelRuntime.weightGEMM)\"}")
         }
     }
 }

@@ -1,0 +1,150 @@
+// GEMM with the right-hand matrix packed once, at model load. OpenBLAS packs B again on every
+// call and, under the OPENBLAS_CORETYPE these hosts preset, runs AVX2 kernels on AVX-512 CPUs;
+// for an inference weight matrix that never changes, both costs can be paid once. B is stored in
+// panels of OUTPOST_GEMM_PANEL columns, k-major (the panel's row k is 32 contiguous floats). A
+// slice of KC rows of a panel (32 KiB) stays in L1 while every tile of A's rows passes over it,
+// each tile keeping its block of C in registers. The tiles are the same vector code compiled for
+// AVX-512 and for AVX2 + FMA and picked at run time, as for the direct convolution; without AVX2
+// the engine keeps sgemm. Each output element sums its products in the same order whatever the
+// number of rows, so a row's answer does not depend on the batch it ran in.
+#include "CInferenceKernels.h"
+#include "ISA.h"
+#include <string.h>
+
+#define NR OUTPOST_GEMM_PANEL
+#ifndef KC
+#define KC 256
+#endif
+// Loops over a tile's rows and vectors are unrolled, so the accumulators live in registers.
+#define UNROLL _Pragma("clang loop unroll(full)")
+
+long outpost_gemm_packed_count(long k, long n) { return (n + NR - 1) / NR * NR * k; }
+
+void outpost_gemm_pack(const float *b, long k, long n, int transposed, float alpha, float *packed) {
+    const long panels = (n + NR - 1) / NR;
+    for (long jp = 0; jp < panels; jp++) {
+        float *dst = packed + jp * k * NR;
+        const long j0 = jp * NR, cols = n - j0 < NR ? n - j0 : NR;
+        for (long p = 0; p < k; p++) {
+            float *row = dst + p * NR;
+            for (long j = 0; j < cols; j++)
+                row[j] = alpha * (transposed ? b[(j0 + j) * k + p] : b[p * n + j0 + j]);
+            for (long j = cols; j < NR; j++) row[j] = 0.0f;
+        }
+    }
+}
+
+int outpost_gemm_packed_available(void) { return outpost_kernel_isa() >= ISA_AVX2; }
+
+// One tile: MR rows of A (row stride lda) times LANES * PV columns of a panel (starting at `bp`,
+// NR floats per k), into C. `cols` (≤ LANES * PV) columns are stored; `accumulate` adds to what C holds (a bias
+// the caller wrote); `relu` clamps at 0 as it stores (NaN becomes 0, as in the engine's Relu).
+#define DEFINE_GEMM_TILE(NAME, VEC, ATTR, LANES, PV, MR)                                             \
+    ATTR static void NAME(const float *a, long lda, const float *bp, long k, float *c, long ldc,    \
+                          long cols, int accumulate, int relu) {                                    \
+        enum { W = LANES * PV };                                                                    \
+        VEC acc[MR][PV];                                                                            \
+        float edge[MR][W];                                                                          \
+        const int full = cols == W;                                                                 \
+        if (accumulate && !full)                                                                    \
+            UNROLL for (int r = 0; r < MR; r++) {                                                          \
+                memset(edge[r], 0, sizeof edge[r]);                                                 \
+                memcpy(edge[r], c + r * ldc, (size_t)cols * sizeof(float));                         \
+            }                                                                                       \
+        UNROLL for (int r = 0; r < MR; r++)                                                                \
+            UNROLL for (int v = 0; v < PV; v++) {                                                          \
+                if (!accumulate) acc[r][v] = (VEC)(0.0f);                                           \
+                else memcpy(&acc[r][v], (full ? c + r * ldc : edge[r]) + v * LANES, sizeof(VEC));   \
+            }                                                                                       \
+        for (long p = 0; p < k; p++) {                                                              \
+            const float *b = bp + p * NR;                                                           \
+            VEC bv[PV];                                                                             \
+            UNROLL for (int v = 0; v < PV; v++) memcpy(&bv[v], b + v * LANES, sizeof(VEC));                \
+            UNROLL for (int r = 0; r < MR; r++) {                                                          \
+                const float s = a[r * lda + p];                                                     \
+                UNROLL for (int v = 0; v < PV; v++) acc[r][v] += bv[v] * s;                                \
+            }                                                                                       \
+        }                                                                                           \
+        if (relu)                                                                                   \
+            UNROLL for (int r = 0; r < MR; r++)                                                            \
+                UNROLL for (int v = 0; v < PV; v++) acc[r][v] = __builtin_elementwise_max(acc[r][v], (VEC)(0.0f)); \
+        UNROLL for (int r = 0; r < MR; r++) {                                                              \
+            if (full) {                                                                             \
+                UNROLL for (int v = 0; v < PV; v++) memcpy(c + r * ldc + v * LANES, &acc[r][v], sizeof(VEC)); \
+            } else {                                                                                \
+                UNROLL for (int v = 0; v < PV; v++) memcpy(edge[r] + v * LANES, &acc[r][v], sizeof(VEC));  \
+                memcpy(c + r * ldc, edge[r], (size_t)cols * sizeof(float));                         \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+typedef void (*gemm_tile_fn)(const float *, long, const float *, long, float *, long, long, int, int);
+
+// Rows of A per tile, largest first; a block of M is cut into the largest tiles that fit.
+struct tiles {
+    int lanes_per_pass;  // columns per tile (LANES * PV)
+    int count;
+    int rows[5];
+    gemm_tile_fn fn[5];
+};
+
+#if defined(__x86_64__)
+typedef float vec16 __attribute__((ext_vector_type(16)));
+typedef float vec8 __attribute__((ext_vector_type(8)));
+#define AVX512 __attribute__((target("avx512f")))
+#define AVX2 __attribute__((target("avx2,fma")))
+// AVX-512: 32 columns (two zmm) × 14 rows = 28 accumulators of 32 registers.
+DEFINE_GEMM_TILE(tile512_14, vec16, AVX512, 16, 2, 14)
+DEFINE_GEMM_TILE(tile512_8, vec16, AVX512, 16, 2, 8)
+DEFINE_GEMM_TILE(tile512_4, vec16, AVX512, 16, 2, 4)
+DEFINE_GEMM_TILE(tile512_2, vec16, AVX512, 16, 2, 2)
+DEFINE_GEMM_TILE(tile512_1, vec16, AVX512, 16, 2, 1)
+// AVX2: 16 columns (two ymm) × 6 rows = 12 accumulators of 16 registers; two passes per panel.
+DEFINE_GEMM_TILE(tile256_6, vec8, AVX2, 8, 2, 6)
+DEFINE_GEMM_TILE(tile256_4, vec8, AVX2, 8, 2, 4)
+DEFINE_GEMM_TILE(tile256_2, vec8, AVX2, 8, 2, 2)
+DEFINE_GEMM_TILE(tile256_1, vec8, AVX2, 8, 2, 1)
+
+static const struct tiles tiles512 = {32, 5, {14, 8, 4, 2, 1}, {tile512_14, tile512_8, tile512_4, tile512_2, tile512_1}};
+static const struct tiles tiles256 = {16, 4, {6, 4, 2, 1}, {tile256_6, tile256_4, tile256_2, tile256_1}};
+
+static const struct tiles *current_tiles(void) {
+    return outpost_kernel_isa() == ISA_AVX512 ? &tiles512 : &tiles256;
+}
+
+// The tile that starts at row i: the largest whose rows all exist.
+static int tile_at(const struct tiles *t, long m, long i) {
+    int s = 0;
+    while (m - i < t->rows[s]) s++;
+    return s;
+}
+#endif
+
+void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
+                             long panel_begin, long panel_end, int accumulate, int relu) {
+#if defined(__x86_64__)
+    const struct tiles *t = current_tiles();
+    for (long jp = panel_begin; jp < panel_end; jp++) {
+        const float *panel = packed + jp * k * NR;
+        for (long j0 = 0; j0 < NR && jp * NR + j0 < n; j0 += t->lanes_per_pass) {
+            const long col = jp * NR + j0;
+            const long cols = n - col < t->lanes_per_pass ? n - col : t->lanes_per_pass;
+            // K in slices of KC, so the slice of the panel the tiles share stays in L1.
+            for (long k0 = 0; k0 < k; k0 += KC) {
+                const long kc = k - k0 < KC ? k - k0 : KC;
+                const int last = k0 + kc == k;
+                for (long i = 0; i < m;) {
+                    const int s = tile_at(t, m, i);
+                    const long mr = t->rows[s];
+                    t->fn[s](a + i * lda + k0, lda, panel + k0 * NR + j0, kc, c + i * ldc + col, ldc, cols,
+                             accumulate || k0 > 0, relu && last);
+                    i += mr;
+                }
+            }
+        }
+    }
+#else
+    (void)a; (void)lda; (void)packed; (void)m; (void)n; (void)k; (void)c; (void)ldc; (void)panel_begin; (void)panel_end;
+    (void)accumulate; (void)relu;
+#endif
+}
