@@ -158,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InferenceTests",
-            dependencies: ["Inference"],
+            dependencies: ["Inference", "CInferenceKernels"],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),

@@ -148,3 +148,25 @@ void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long
     (void)accumulate; (void)relu;
 #endif
 }
+
+struct gemm_call {
+    const float *a, *packed;
+    float *c;
+    long lda, m, n, k, ldc, panels, parts;
+    int accumulate, relu;
+};
+
+static void gemm_part(void *ctx, long part) {
+    const struct gemm_call *g = ctx;
+    outpost_gemm_packed_run(g->a, g->lda, g->packed, g->m, g->n, g->k, g->c, g->ldc, g->panels * part / g->parts,
+                            g->panels * (part + 1) / g->parts, g->accumulate, g->relu);
+}
+
+void outpost_gemm_packed(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
+                         int accumulate, int relu, int threads) {
+    const long panels = (n + NR - 1) / NR;
+    // Below 2^18 multiply-adds a second thread costs more than it saves.
+    const long parts = m * n * k < (1L << 18) ? 1 : (threads < panels ? threads : panels);
+    struct gemm_call g = {a, packed, c, lda, m, n, k, ldc, panels, parts > 1 ? parts : 1, accumulate, relu};
+    outpost_parallel_for((int)g.parts, g.parts, gemm_part, &g);
+}

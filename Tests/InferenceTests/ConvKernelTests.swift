@@ -47,6 +47,13 @@ import Testing
         expectClose(try #require(got.floats), want, c.name)
     }
 
+    /// A batch large enough to be shared out among threads: each thread convolves its own
+    /// images with its own scratch (zero borders included).
+    @Test func imagesSharedAmongThreads() throws {
+        BLASRuntime.setThreadCount(2)
+        try matchesReference(Case(name: "threaded batch of 5, padded", x: [5, 3, 30, 30], w: [8, 3, 3, 3], pads: [1, 1, 1, 1]))
+    }
+
     private func build(_ c: Case, w: [Float], bias: [Float]) -> ModelBuilder {
         var b = ModelBuilder()
         b.input("x", c.x.map(Int64.init))

@@ -1,4 +1,5 @@
 import Foundation
+import CInferenceKernels
 @testable import Inference
 import Testing
 
@@ -120,5 +121,45 @@ import Testing
         a.type = .float
         a.f = v
         return a
+    }
+}
+
+/// The kernels' worker pool and the packed GEMM's split among threads.
+@Suite struct ParallelKernelTests {
+    /// Every index runs exactly once, over many calls in a row (workers still spinning from the
+    /// previous call must not take tasks of the next) and with more threads than cores.
+    @Test func everyTaskRunsOnce() {
+        for round in 0..<300 {
+            let count = 1 + round % 37, threads = 2 + round % 3
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: count)
+            counts.initialize(repeating: 0, count: count)
+            defer { counts.deallocate() }
+            parallelFor(threads: threads, count: count) { counts[$0] += 1 }
+            let tally = (0..<count).map { counts[$0] }
+            #expect(tally.allSatisfy { $0 == 1 }, "round \(round): \(tally)")
+        }
+    }
+
+    /// Threads split the panels; every element is computed exactly as on one thread.
+    @Test func packedGemmOnTwoThreadsEqualsOne() throws {
+        guard PackedMatrix.enabled else { return }  // sgemm on this CPU: nothing packed
+        let (m, k, n) = (40, 300, 100)
+        var rng = SplitMix(seed: 11)
+        let a = (0..<(m * k)).map { _ in rng.nextFloat() }
+        let b = Value(shape: [k, n], floats: (0..<(k * n)).map { _ in rng.nextFloat() })
+        let packed = try #require(PackedMatrix(b, transposed: false, alpha: 1))
+        func run(threads: Int32) -> [Float] {
+            var y = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { ap in
+                packed.panels.withUnsafeBufferPointer { bp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        outpost_gemm_packed(ap.baseAddress!, k, bp.baseAddress!, m, n, k, yp.baseAddress!, n, 0, 1, threads)
+                    }
+                }
+            }
+            return y
+        }
+        #expect(run(threads: 2) == run(threads: 1))
+        #expect(run(threads: 4) == run(threads: 1))
     }
 }

@@ -18,6 +18,14 @@ void outpost_direct_conv(const float *x, const long *offsets, const float *w, lo
 /// The instruction set `outpost_direct_conv` uses on this CPU: "avx512", "avx2" or "baseline".
 const char *outpost_direct_conv_isa(void);
 
+/// One task of `outpost_parallel_for`.
+typedef void (*outpost_task_fn)(void *ctx, long index);
+
+/// Runs fn(ctx, i) for every i < count on up to `threads` threads (the caller's and pooled
+/// workers) and returns when all have finished. Runs them one by one on the calling thread when
+/// `threads` ≤ 1 or another call is using the pool.
+void outpost_parallel_for(int threads, long count, outpost_task_fn fn, void *ctx);
+
 /// Columns per panel of `outpost_gemm_pack`'s layout.
 #define OUTPOST_GEMM_PANEL 32
 
@@ -37,5 +45,10 @@ int outpost_gemm_packed_available(void);
 /// different threads at once. Only call when `outpost_gemm_packed_available()`.
 void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
                              long panel_begin, long panel_end, int accumulate, int relu);
+
+/// C = A · packed B over all panels, as `outpost_gemm_packed_run`, shared out among up to
+/// `threads` threads (`outpost_parallel_for`) from 2^18 multiply-adds on.
+void outpost_gemm_packed(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
+                         int accumulate, int relu, int threads);
 
 #endif

@@ -1,3 +1,4 @@
+import CInferenceKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -114,3 +115,21 @@ extension Activation {
     x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x))
 }
 
+
+/// Runs `body(i)` for every i < count on up to `threads` threads (the calling one and the
+/// kernels' worker pool, `outpost_parallel_for`), returning when all have finished; one by one
+/// on the calling thread when `threads` ≤ 1. The bodies must write disjoint memory.
+func parallelFor(threads: Int, count: Int, _ body: (Int) -> Void) {
+    guard threads > 1, count > 1 else {
+        for i in 0..<count { body(i) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        var context = body
+        withUnsafeMutablePointer(to: &context) { pointer in
+            outpost_parallel_for(Int32(threads), count, { context, index in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+            }, pointer)
+        }
+    }
+}

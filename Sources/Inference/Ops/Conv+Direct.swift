@@ -47,7 +47,12 @@ extension ConvKernel {
         let padded = hp != g.h || wp != g.w
         let planeIn = hp * wp, span = (g.oh - 1) * wp + g.ow
         let padSize = padded ? g.cg * planeIn : 0
-        if frame.scratch.count < padSize + g.mg * span { Value.resize(&frame.scratch, padSize + g.mg * span, 0) }  // grows only
+        // Images are shared out among the configured threads (1 in the daemon) from 2^18
+        // multiply-adds on; each thread has its own scratch.
+        let work = g.n * g.m * span * packed.taps
+        let parts = work >= 1 << 18 ? max(1, min(BLASRuntime.threadCount, g.n)) : 1
+        let perPart = padSize + g.mg * span
+        if frame.scratch.count < parts * perPart { Value.resize(&frame.scratch, parts * perPart, 0) }  // grows only
         let dh = window.dilations[0], dw = window.dilations[1], taps = packed.taps
         let relu = activation == .relu  // applied by the kernel as it stores
         withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offsets in
@@ -59,29 +64,31 @@ extension ConvKernel {
                     biasValues.withUnsafeBufferPointer { bp in
                         frame.scratch.withUnsafeMutableBufferPointer { sp in
                             frame.slots[out].f.withUnsafeMutableBufferPointer { yp in
-                                let pad = sp.baseAddress!, wide = sp.baseAddress! + padSize
-                                if padded { pad.update(repeating: 0, count: padSize) }
                                 let plane = g.poh * g.pow, block = DirectConvWeights.block
-                                for i in 0..<g.n {
-                                    for gi in 0..<group {
-                                        var src = xp.baseAddress! + (i * g.c + gi * g.cg) * g.h * g.w
-                                        if padded {
-                                            for c in 0..<g.cg {
-                                                for r in 0..<g.h {
-                                                    (pad + c * planeIn + (r + pt) * wp + pl).update(from: src + (c * g.h + r) * g.w, count: g.w)
+                                parallelFor(threads: parts, count: parts) { part in
+                                    let pad = sp.baseAddress! + part * perPart, wide = pad + padSize
+                                    if padded { pad.update(repeating: 0, count: padSize) }
+                                    for i in (g.n * part / parts)..<(g.n * (part + 1) / parts) {
+                                        for gi in 0..<group {
+                                            var src = xp.baseAddress! + (i * g.c + gi * g.cg) * g.h * g.w
+                                            if padded {
+                                                for c in 0..<g.cg {
+                                                    for r in 0..<g.h {
+                                                        (pad + c * planeIn + (r + pt) * wp + pl).update(from: src + (c * g.h + r) * g.w, count: g.w)
+                                                    }
                                                 }
+                                                src = UnsafePointer(pad)
                                             }
-                                            src = UnsafePointer(pad)
-                                        }
-                                        for b in 0..<packed.blocks {
-                                            let first = b * block
-                                            outpost_direct_conv(src, offs, wl.baseAddress! + (gi * packed.blocks + b) * taps * block, taps,
-                                                                bp.baseAddress! + gi * g.mg + first, min(block, g.mg - first),
-                                                                wide + first * span, span, relu ? 1 : 0)
-                                        }
-                                        for ch in 0..<g.mg {
-                                            finish(wide + ch * span, ld: wp, span: span, bias: 0, activate: !relu,
-                                                   into: yp.baseAddress! + (i * g.m + gi * g.mg + ch) * plane, g)
+                                            for b in 0..<packed.blocks {
+                                                let first = b * block
+                                                outpost_direct_conv(src, offs, wl.baseAddress! + (gi * packed.blocks + b) * taps * block, taps,
+                                                                    bp.baseAddress! + gi * g.mg + first, min(block, g.mg - first),
+                                                                    wide + first * span, span, relu ? 1 : 0)
+                                            }
+                                            for ch in 0..<g.mg {
+                                                finish(wide + ch * span, ld: wp, span: span, bias: 0, activate: !relu,
+                                                       into: yp.baseAddress! + (i * g.m + gi * g.mg + ch) * plane, g)
+                                            }
                                         }
                                     }
                                 }

@@ -1,6 +1,5 @@
 import CInferenceKernels
 import COpenBLAS
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -258,23 +257,11 @@ struct PackedMatrix: Sendable {
     func multiply(_ a: Value, rows: Int, into y: inout [Float], accumulate: Bool, activation: Activation?) {
         guard rows > 0 else { return }
         let relu = activation == .relu
-        let panelCount = (n + Int(OUTPOST_GEMM_PANEL) - 1) / Int(OUTPOST_GEMM_PANEL)
-        let threads = rows * n * k >= 1 << 18 ? min(BLASRuntime.threadCount, panelCount) : 1
-        let (m, n, k) = (rows, self.n, self.k)
         y.withUnsafeMutableBufferPointer { yp in
             a.f.withUnsafeBufferPointer { ap in
                 panels.withUnsafeBufferPointer { bp in
-                    // Each thread writes its own columns of C; A and B are only read.
-                    nonisolated(unsafe) let a = ap.baseAddress!, b = bp.baseAddress!, c = yp.baseAddress!
-                    let flags = (accumulate ? Int32(1) : 0, relu ? Int32(1) : 0)
-                    if threads <= 1 {
-                        outpost_gemm_packed_run(a, k, b, m, n, k, c, n, 0, panelCount, flags.0, flags.1)
-                    } else {
-                        DispatchQueue.concurrentPerform(iterations: threads) { t in
-                            outpost_gemm_packed_run(a, k, b, m, n, k, c, n, panelCount * t / threads,
-                                                    panelCount * (t + 1) / threads, flags.0, flags.1)
-                        }
-                    }
+                    outpost_gemm_packed(ap.baseAddress!, k, bp.baseAddress!, rows, n, k, yp.baseAddress!, n,
+                                        accumulate ? 1 : 0, relu ? 1 : 0, Int32(BLASRuntime.threadCount))
                 }
             }
             if !relu { activation?.apply(yp) }
