@@ -141,7 +141,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "EventingTests", dependencies: ["Eventing", "Store", "Gateway", "TestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -199,7 +199,7 @@ extension Store {
         appending events: [NewEvent], progress: [DeliveryProgress], durability: CommitDurability, now: Double
     ) throws -> [Int64] {
         do {
-            return try writer.writeWithoutTransaction { db in
+            let seqs = try writer.writeWithoutTransaction { db in
                 try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                 var seqs: [Int64] = []
                 seqs.reserveCapacity(events.count)
@@ -239,6 +239,8 @@ extension Store {
                 }
                 return seqs
             }
+            checkpointer?.noteCommit()
+            return seqs
         } catch {
             throw StoreError(.storage, "cannot commit to the event log: \(error)")
         }

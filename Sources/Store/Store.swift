@@ -45,6 +45,8 @@ public struct StoreChange: Hashable, Sendable {
 /// The platform's durable state: one SQLite file.
 public final class Store: Sendable {
     let writer: any DatabaseWriter
+    /// Checkpoints the WAL off the writer's path (file-backed stores only).
+    let checkpointer: WALCheckpointer?
     private let subscribers = Mutex<[UInt64: AsyncStream<StoreChange>.Continuation]>([:])
     private let nextSubscriber = Atomic<UInt64>(0)
 
@@ -53,10 +55,14 @@ public final class Store: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "outpost"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.backstopPages)")
+        }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
             try Migrations.migrator.migrate(pool)
             writer = pool
+            checkpointer = try WALCheckpointer(path: path)
         } catch {
             throw StoreError(.storage, "cannot open the store at \(path): \(error)")
         }
@@ -67,6 +73,11 @@ public final class Store: Sendable {
         let queue = try DatabaseQueue()
         try Migrations.migrator.migrate(queue)
         writer = queue
+        checkpointer = nil
+    }
+
+    deinit {
+        checkpointer?.stop()
     }
 
     /// Names of the migrations applied to this database, in order.
@@ -116,6 +127,7 @@ public final class Store: Sendable {
         } catch {
             throw StoreError(.storage, "database write failed: \(error)")
         }
+        checkpointer?.noteCommit()
         publish(changes)
         return result
     }
