@@ -81,11 +81,12 @@ def bootstrap():
 
 
 class Receiver:
-    """Collects (id, sentns, arrival ns) per delivered event; GET /_count and GET /_stats (which
-    also resets) are the control endpoints."""
+    """Collects (id, sentns, arrival ns) per delivered event; GET /_count (deliveries and distinct
+    ids) and GET /_stats (which also resets) are the control endpoints."""
 
     def __init__(self):
         self.ids, self.sent, self.arrival = [], [], []
+        self.unique = set()
         self.other = 0
         self.connections = 0
 
@@ -94,6 +95,7 @@ class Receiver:
                 "connections": self.connections}
         if reset:
             self.ids, self.sent, self.arrival = [], [], []
+            self.unique = set()
             self.other = 0
             self.connections = 0
         return json.dumps(body).encode()
@@ -169,13 +171,14 @@ def serve_receiver(port):
                         state.other += 1
                     else:
                         state.ids.append(event_id.decode("latin-1"))
+                        state.unique.add(event_id)
                         state.sent.append(int(sent) if sent else 0)
                         state.arrival.append(now)
                     out.append(NO_CONTENT)
                 else:
                     path = bytes(head.split(b" ", 2)[1]) if b" " in head else b"/"
                     if path.startswith(b"/_count"):
-                        payload = json.dumps({"count": len(state.ids), "other": state.other,
+                        payload = json.dumps({"count": len(state.ids), "unique": len(state.unique), "other": state.other,
                                               "connections": state.connections}).encode()
                     else:
                         payload = state.stats(reset=path.startswith(b"/_stats"))
@@ -761,7 +764,8 @@ class Bench:
         return await asyncio.to_thread(fetch_json, self.recv_port, "/_stats")
 
     async def receiver_count(self):
-        return (await asyncio.to_thread(fetch_json, self.recv_port, "/_count", 10))["count"]
+        """Distinct event ids received (a duplicate must not end the wait for a missing event)."""
+        return (await asyncio.to_thread(fetch_json, self.recv_port, "/_count", 10))["unique"]
 
     async def e2e_outpost(self, mode, round_index, paced):
         args = self.args

@@ -79,6 +79,9 @@ final class Dispatcher: Sendable {
         var known: Set<DeliveryKey> = []
         var spilled = false
         var reloading = false
+        /// Deliveries that ended while a reload ran. Their rows may still read as open (the
+        /// outcome is committed a moment later), so the reload must not take them again.
+        var finishedWhileReloading: Set<DeliveryKey> = []
         var stopped = false
     }
 
@@ -142,12 +145,14 @@ final class Dispatcher: Sendable {
         enqueue(jobs)
     }
 
-    /// Takes deliveries (new, reloaded or redriven); ones already held are ignored.
-    func enqueue(_ jobs: [DeliveryJob]) {
+    /// Takes deliveries (new, reloaded or redriven); ones already held are ignored, and so are
+    /// ones that ended during the current reload when `reloaded`.
+    func enqueue(_ jobs: [DeliveryJob], reloaded: Bool = false) {
         guard !jobs.isEmpty else { return }
         var touched: Set<String> = []
         state.withLock { state in
             for var job in jobs where !state.known.contains(job.key) {
+                if reloaded && state.finishedWhileReloading.contains(job.key) { continue }
                 if state.known.count >= maxBuffered {
                     state.spilled = true
                     continue
@@ -163,7 +168,7 @@ final class Dispatcher: Sendable {
     }
 
     /// Reopened deliveries whose next attempt lies in the future wait on a timer first.
-    func enqueue(_ deliveries: [OpenDelivery]) {
+    func enqueue(_ deliveries: [OpenDelivery], reloaded: Bool = false) {
         let now = clock()
         var ready: [DeliveryJob] = []
         for delivery in deliveries {
@@ -176,6 +181,7 @@ final class Dispatcher: Sendable {
                         state.spilled = true
                         return false
                     }
+                    if reloaded && state.finishedWhileReloading.contains(job.key) { return false }
                     guard state.known.insert(job.key).inserted else { return false }
                     // The partition waits for this retry before its next event goes out.
                     if let partition = waiting.partition { state.queues[job.trigger.uid, default: TriggerQueue()].busy.insert(partition) }
@@ -186,7 +192,7 @@ final class Dispatcher: Sendable {
                 ready.append(job)
             }
         }
-        enqueue(ready)
+        enqueue(ready, reloaded: reloaded)
     }
 
     // MARK: Scheduling
@@ -213,6 +219,7 @@ final class Dispatcher: Sendable {
     private func finish(_ job: DeliveryJob, holdsSlot: Bool = true) {
         let reload = state.withLock { state -> Bool in
             state.known.remove(job.key)
+            if state.reloading { state.finishedWhileReloading.insert(job.key) }
             let uid = job.trigger.uid
             if holdsSlot { state.queues[uid]?.inFlight -= 1 }
             if let partition = job.partition { state.queues[uid]?.release(partition) }
@@ -252,6 +259,11 @@ final class Dispatcher: Sendable {
         }
         guard start else { return }
         Task {
+            // Outcomes of deliveries that ended before this reload must be in the log before it
+            // reads; later ones are in `finishedWhileReloading`.
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                writer.afterQueuedProgress { done.resume() }
+            }
             var after: Int64 = 0
             while true {
                 let room = maxBuffered - buffered
@@ -270,10 +282,11 @@ final class Dispatcher: Sendable {
                 }
                 guard let last = page.last else { break }
                 after = last.eventSeq
-                enqueue(page)
+                enqueue(page, reloaded: true)
             }
             let again = state.withLock { state -> Bool in
                 state.reloading = false
+                state.finishedWhileReloading = []
                 return state.spilled && state.known.count <= maxBuffered / 2
             }
             if again { reloadIfNeeded() }

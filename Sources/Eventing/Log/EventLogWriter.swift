@@ -26,6 +26,8 @@ final class EventLogWriter: @unchecked Sendable {
     private var appends: [PendingAppend] = []
     private var queuedEvents = 0
     private var progress: [DeliveryProgress] = []
+    /// Called once the progress queued before them is committed.
+    private var barriers: [@Sendable () -> Void] = []
     private var stopping = false
     private var stopped = false
     private var thread: Thread?
@@ -84,6 +86,20 @@ final class EventLogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Calls `done` (on the writer thread) once every delivery progress queued so far is
+    /// committed; at once when the writer has stopped.
+    func afterQueuedProgress(_ done: @escaping @Sendable () -> Void) {
+        condition.lock()
+        guard !stopped else {
+            condition.unlock()
+            done()
+            return
+        }
+        barriers.append(done)
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Events waiting for a commit.
     var backlog: Int {
         condition.lock()
@@ -103,18 +119,32 @@ final class EventLogWriter: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while appends.isEmpty && progress.isEmpty && !stopping { condition.wait() }
+            while appends.isEmpty && progress.isEmpty && barriers.isEmpty && !stopping { condition.wait() }
             if appends.isEmpty && progress.isEmpty && stopping {
                 stopped = true
+                let waiting = barriers
+                barriers = []
                 condition.broadcast()
                 condition.unlock()
+                for done in waiting { done() }
                 return
             }
             let batch = takeBatch()
             let items = progress
             progress = []
+            let waiting = barriers
+            barriers = []
             condition.unlock()
-            commit(batch, progress: items)
+            if batch.isEmpty && items.isEmpty {
+                for done in waiting { done() }
+            } else if commit(batch, progress: items) {
+                for done in waiting { done() }
+            } else {
+                // The progress was put back for the next commit; so are its barriers.
+                condition.lock()
+                barriers.insert(contentsOf: waiting, at: 0)
+                condition.unlock()
+            }
         }
     }
 
@@ -133,7 +163,9 @@ final class EventLogWriter: @unchecked Sendable {
         return batch
     }
 
-    private func commit(_ batch: [PendingAppend], progress: [DeliveryProgress]) {
+    /// Commits one batch; false when the commit failed.
+    @discardableResult
+    private func commit(_ batch: [PendingAppend], progress: [DeliveryProgress]) -> Bool {
         var events: [NewEvent] = []
         events.reserveCapacity(batch.reduce(0) { $0 + $1.events.count })
         var durability = CommitDurability.normal
@@ -149,6 +181,7 @@ final class EventLogWriter: @unchecked Sendable {
                 offset += append.events.count
             }
             if !events.isEmpty { onCommitted(Array(zip(events, seqs))) }
+            return true
         } catch {
             let storeError = error as? StoreError ?? StoreError(.storage, "\(error)")
             logger.error("event log commit failed", metadata: ["error": "\(storeError)", "events": "\(events.count)"])
@@ -158,6 +191,7 @@ final class EventLogWriter: @unchecked Sendable {
                 record(progress)
                 Thread.sleep(forTimeInterval: 0.1)
             }
+            return false
         }
     }
 }
