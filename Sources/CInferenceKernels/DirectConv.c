@@ -81,11 +81,3 @@ void outpost_direct_conv(const float *x, const long *offsets, const float *w, lo
     }
     fn(x, offsets, w, taps, bias, channels, out, span, relu);
 }
-
-const char *outpost_direct_conv_isa(void) {
-    switch (outpost_kernel_isa()) {
-    case ISA_AVX512: return "avx512";
-    case ISA_AVX2: return "avx2";
-    default: return "baseline";
-    }
-}

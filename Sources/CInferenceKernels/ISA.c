@@ -1,3 +1,4 @@
+#include "CInferenceKernels.h"
 #include "ISA.h"
 
 static enum isa detected = ISA_UNKNOWN;
@@ -14,4 +15,12 @@ enum isa outpost_kernel_isa(void) {
 #endif
     __atomic_store_n(&detected, found, __ATOMIC_RELAXED);
     return found;
+}
+
+const char *outpost_kernel_isa_name(void) {
+    switch (outpost_kernel_isa()) {
+    case ISA_AVX512: return "avx512";
+    case ISA_AVX2: return "avx2";
+    default: return "baseline";
+    }
 }

@@ -24,7 +24,7 @@ public enum BLASRuntime {
 /// chosen once from the CPU's features.
 public enum KernelRuntime {
     /// `avx512`, `avx2` (with FMA) or `baseline`.
-    public static var directConvolution: String { String(cString: outpost_direct_conv_isa()) }
+    public static var directConvolution: String { String(cString: outpost_kernel_isa_name()) }
 
     /// What multiplies by a constant weight matrix: `packed avx512`, `packed avx2`, or
     /// `openblas` (no AVX2 on this CPU, or `OUTPOST_GEMM=openblas` in the environment).

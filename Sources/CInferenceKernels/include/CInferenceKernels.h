@@ -15,8 +15,9 @@
 void outpost_direct_conv(const float *x, const long *offsets, const float *w, long taps,
                          const float *bias, long channels, float *out, long span, int relu);
 
-/// The instruction set `outpost_direct_conv` uses on this CPU: "avx512", "avx2" or "baseline".
-const char *outpost_direct_conv_isa(void);
+/// The instruction set the engine's own kernels (`outpost_direct_conv`, `outpost_gemm_packed`)
+/// use on this CPU: "avx512", "avx2" or "baseline".
+const char *outpost_kernel_isa_name(void);
 
 /// One task of `outpost_parallel_for`.
 typedef void (*outpost_task_fn)(void *ctx, long index);

@@ -81,9 +81,6 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         delegate = nil
         let pipeline = context.pipeline.syncOperations
         try pipeline.addHandler(tunnel)
-        if let validator = try? pipeline.handler(type: NIOHTTPRequestHeadersValidator.self) {
-            pipeline.removeHandler(validator, promise: nil)
-        }
         pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
         pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
         pipeline.removeHandler(context: context, promise: nil)

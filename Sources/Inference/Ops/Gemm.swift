@@ -232,7 +232,7 @@ struct PackedMatrix: Sendable {
     }()
 
     /// See ``KernelRuntime/weightGEMM``.
-    static var kernelName: String { enabled ? "packed \(String(cString: outpost_direct_conv_isa()))" : "openblas" }
+    static var kernelName: String { enabled ? "packed \(String(cString: outpost_kernel_isa_name()))" : "openblas" }
 
     /// Packs `b` (K×N, or N×K when `transposed`); nil when it is not a 2-D float matrix or
     /// packing is off.
