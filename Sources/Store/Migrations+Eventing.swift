@@ -55,4 +55,36 @@ extension Migrations {
                 """)
         }
     }
+
+    /// `v7-event-log-rowid`: the event table without `AUTOINCREMENT` and without the index on
+    /// `receivedAt`, the two writes every append paid for beside the row itself (a
+    /// `sqlite_sequence` update and a second index entry).
+    ///
+    /// `seq` still only grows: SQLite gives a new row the largest rowid plus one, and retention
+    /// never deletes the newest event. (Numbers above the newest event left at the upgrade, of
+    /// events an older retention had already deleted, can be handed out once more.) Retention walks the log in `seq` order, which
+    /// is commit order, instead of using the index. The rebuild follows SQLite's procedure for
+    /// table changes (new table, copy, drop, rename); GRDB runs migrations with foreign keys
+    /// off and checks them before it commits, so the delivery rows stay with their events.
+    static func registerEventLogRowID(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v7-event-log-rowid") { db in
+            try db.execute(sql: """
+                CREATE TABLE event_new (
+                    seq INTEGER PRIMARY KEY,
+                    namespace TEXT NOT NULL,
+                    broker TEXT NOT NULL,
+                    eventId TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    receivedAt REAL NOT NULL,
+                    payload BLOB NOT NULL
+                );
+                INSERT INTO event_new (seq, namespace, broker, eventId, source, type, receivedAt, payload)
+                    SELECT seq, namespace, broker, eventId, source, type, receivedAt, payload FROM event ORDER BY seq;
+                DROP TABLE event;
+                ALTER TABLE event_new RENAME TO event;
+                CREATE INDEX event_by_broker ON event (namespace, broker, seq);
+                """)
+        }
+    }
 }

@@ -61,6 +61,7 @@ enum Migrations {
         registerAdminAccess(&migrator)
         registerEventing(&migrator)
         registerDocuments(&migrator)
+        registerEventLogRowID(&migrator)
         return migrator
     }
 

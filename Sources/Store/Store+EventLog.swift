@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// A trigger as the event log knows it: the uid ties a delivery to one incarnation of the
 /// trigger (a trigger deleted and created again under the same name is a different one).
@@ -200,10 +201,17 @@ extension Store {
     ) throws -> [Int64] {
         do {
             let seqs = try writer.writeWithoutTransaction { db in
-                try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+                // SQLite applies this pragma while preparing it, so it cannot be a cached
+                // statement; it is set when the level changes. BEGIN and COMMIT are cached:
+                // parsing them again for each commit cost about as much as an insert.
+                let level = durability == .full ? 2 : 1
+                if writerSynchronous.load(ordering: .relaxed) != level {
+                    try db.execute(sql: "PRAGMA synchronous = \(level)")
+                    writerSynchronous.store(level, ordering: .relaxed)
+                }
                 var seqs: [Int64] = []
                 seqs.reserveCapacity(events.count)
-                try db.inTransaction(.immediate) {
+                try Self.inCachedTransaction(db) {
                     let insertEvent = try db.cachedStatement(sql: """
                         INSERT INTO event (namespace, broker, eventId, source, type, receivedAt, payload)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -235,7 +243,6 @@ extension Store {
                             ])
                         }
                     }
-                    return .commit
                 }
                 return seqs
             }
@@ -362,15 +369,30 @@ extension Store {
 
     /// Deletes up to `limit` events received before `cutoff` whose deliveries have all ended
     /// (retention); their delivery rows go with them. Returns how many were deleted.
-    public func pruneEvents(receivedBefore cutoff: Double, limit: Int = 10_000) throws -> Int {
+    ///
+    /// The log is walked from its oldest event in `seq` (commit) order and the walk stops at the
+    /// first event received at or after `cutoff`, so a run reads what it deletes plus the old
+    /// events still being delivered, at most `scanLimit` rows. The newest event is never
+    /// deleted: it keeps the next `seq` above every one handed out.
+    public func pruneEvents(receivedBefore cutoff: Double, limit: Int = 10_000, scanLimit: Int = 100_000) throws -> Int {
         try write { db, _ in
-            try db.execute(sql: """
-                DELETE FROM event WHERE seq IN (
-                    SELECT e.seq FROM event e WHERE e.receivedAt < ?
-                    AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.eventSeq = e.seq AND d.state < 10)
-                    ORDER BY e.receivedAt LIMIT ?)
-                """, arguments: [cutoff, limit])
-            return db.changesCount
+            guard let newest = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") else { return 0 }
+            let candidates = try db.cachedStatement(sql: """
+                SELECT e.seq, e.receivedAt, EXISTS (SELECT 1 FROM delivery d WHERE d.eventSeq = e.seq AND d.state < 10)
+                FROM event e WHERE e.seq < ? ORDER BY e.seq LIMIT ?
+                """)
+            var doomed: [Int64] = []
+            do {
+                let rows = try Row.fetchCursor(candidates, arguments: [newest, scanLimit])
+                while doomed.count < limit, let row = try rows.next() {
+                    let receivedAt: Double = row[1]
+                    if receivedAt >= cutoff { break }
+                    if !(row[2] as Bool) { doomed.append(row[0]) }
+                }
+            }
+            let delete = try db.cachedStatement(sql: "DELETE FROM event WHERE seq = ?")
+            for seq in doomed { try delete.execute(arguments: [seq]) }
+            return doomed.count
         }
     }
 
@@ -380,6 +402,19 @@ extension Store {
             let events = try Int.fetchOne(db, sql: "SELECT count(*) FROM event") ?? 0
             let open = try Int.fetchOne(db, sql: "SELECT count(*) FROM delivery WHERE state < 10") ?? 0
             return (events, open)
+        }
+    }
+
+    /// Runs `body` in an IMMEDIATE transaction whose BEGIN and COMMIT are cached statements;
+    /// rolls back when `body` or the commit throws.
+    private static func inCachedTransaction(_ db: Database, _ body: () throws -> Void) throws {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        do {
+            try body()
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+        } catch {
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+            throw error
         }
     }
 

@@ -49,6 +49,9 @@ public final class Store: Sendable {
     let checkpointer: WALCheckpointer?
     private let subscribers = Mutex<[UInt64: AsyncStream<StoreChange>.Continuation]>([:])
     private let nextSubscriber = Atomic<UInt64>(0)
+    /// The writer connection's `synchronous` level as the event log last set it (0: not set yet,
+    /// else the pragma's value); read and changed only inside the writer's critical section.
+    let writerSynchronous = Atomic<Int>(0)
 
     /// Opens (creating if needed) the database at `path` in WAL mode and runs pending migrations.
     public init(path: String) throws {

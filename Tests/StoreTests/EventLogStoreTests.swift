@@ -1,5 +1,6 @@
 import Foundation
-import Store
+import GRDB
+@testable import Store
 import TestSupport
 import Testing
 
@@ -54,6 +55,33 @@ import Testing
         #expect(try store.pruneEvents(receivedBefore: 500) == 1)
         let left = try store.storedEvents(namespace: "default", broker: "main", limit: 10).map(\.eventId)
         #expect(left == ["new", "old-open"])
+    }
+
+    /// Retention keeps the newest event, so a sequence number is never handed out twice, and
+    /// stops at the first event inside the retention window.
+    @Test func retentionKeepsTheNewestEventSoNumbersOnlyGrow() throws {
+        let seqs = try store.commitEventLog(
+            appending: (0..<3).map { event("old\($0)", triggers: []) }, progress: [], durability: .normal, now: 10)
+        #expect(try store.pruneEvents(receivedBefore: 500) == 2)
+        #expect(try store.storedEvents(namespace: "default", broker: "main", limit: 10).map(\.seq) == [seqs[2]])
+        let later = try store.commitEventLog(appending: [event("later", triggers: [])], progress: [], durability: .normal, now: 20)
+        #expect(later[0] == seqs[2] + 1)
+        _ = try store.commitEventLog(appending: [event("recent", triggers: []), event("newest", triggers: [])], progress: [], durability: .normal, now: 900)
+        #expect(try store.pruneEvents(receivedBefore: 500) == 2)
+        #expect(try store.storedEvents(namespace: "default", broker: "main", limit: 10).map(\.eventId) == ["newest", "recent"])
+        #expect(try store.pruneEvents(receivedBefore: 500, limit: 1) == 0)
+    }
+
+    /// A commit runs at the synchronous level of its durability, and the level follows the
+    /// durability from one commit to the next.
+    @Test func commitsSetTheSynchronousLevelOfTheirDurability() throws {
+        let level = { try self.store.writer.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } }
+        _ = try store.commitEventLog(appending: [event("a", triggers: [])], progress: [], durability: .full, now: 1)
+        #expect(try level() == 2)
+        _ = try store.commitEventLog(appending: [event("b", triggers: [])], progress: [], durability: .normal, now: 2)
+        #expect(try level() == 1)
+        _ = try store.commitEventLog(appending: [], progress: [], durability: .full, now: 3)
+        #expect(try level() == 2)
     }
 
     @Test func listingFiltersByTypeAndPagesBackwards() throws {

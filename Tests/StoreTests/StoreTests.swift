@@ -1,5 +1,6 @@
 import Foundation
-import Store
+import GRDB
+@testable import Store
 import TestSupport
 import Testing
 
@@ -123,13 +124,52 @@ import Testing
         do {
             let store = try Store(path: path)
             #expect(try store.journalMode() == "wal")
-            #expect(try store.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing", "v6-resource-documents"])
+            #expect(try store.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing", "v6-resource-documents", "v7-event-log-rowid"])
             _ = try store.createService(namespace: "default", name: "hello", spec: ServiceSpec(template: RevisionTemplate(command: "/bin/true")))
         }
         // Reopening migrates nothing twice and keeps the data.
         let reopened = try Store(path: path)
-        #expect(try reopened.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing", "v6-resource-documents"])
+        #expect(try reopened.appliedMigrations() == ["v1-serving-resources", "v3-traffic-policies", "v4-admin-access", "v5-eventing", "v6-resource-documents", "v7-event-log-rowid"])
         #expect(try reopened.service(namespace: "default", name: "hello") != nil)
+    }
+
+    /// A log written under the v5 schema (AUTOINCREMENT, index on receivedAt) keeps its events,
+    /// their numbers and their delivery rows through the rebuild; new events continue the count
+    /// and deleting an event still takes its deliveries along.
+    @Test func eventLogRebuildKeepsEventsAndDeliveries() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = "\(directory.path)/outpost.db"
+        do {
+            let pool = try DatabasePool(path: path)
+            try Migrations.migrator.migrate(pool, upTo: "v6-resource-documents")
+            try pool.write { db in
+                for seq in 1...3 {
+                    try db.execute(sql: """
+                        INSERT INTO event (namespace, broker, eventId, source, type, receivedAt, payload)
+                        VALUES ('default', 'main', ?, '/s', 't', ?, x'0102')
+                        """, arguments: ["e\(seq)", Double(seq)])
+                    try db.execute(sql: """
+                        INSERT INTO delivery (eventSeq, triggerUID, triggerName, state, attempts, nextAttemptAt, updatedAt)
+                        VALUES (?, 'uid-a', 'a', 0, 0, 0, 0)
+                        """, arguments: [seq])
+                }
+            }
+        }
+        let store = try Store(path: path)
+        #expect(try store.appliedMigrations().last == "v7-event-log-rowid")
+        #expect(try store.storedEvents(namespace: "default", broker: "main", limit: 10).map(\.seq) == [3, 2, 1])
+        #expect(try store.openDeliveries(limit: 10).map(\.eventSeq) == [1, 2, 3])
+        let schema = try store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE tbl_name = 'event' ORDER BY name")
+        }
+        #expect(schema == ["event", "event_by_broker"])
+        let next = try store.commitEventLog(
+            appending: [NewEvent(namespace: "default", broker: "main", eventId: "e4", source: "/s", type: "t", payload: [1], triggers: [])],
+            progress: [], durability: .normal, now: 4)
+        #expect(next == [4])
+        try store.writer.write { db in try db.execute(sql: "DELETE FROM event WHERE seq = 1") }
+        #expect(try store.openDeliveries(limit: 10).map(\.eventSeq) == [2, 3])
     }
 
     @Test func unreadableFileIsAStorageError() throws {
