@@ -119,8 +119,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var upstream: UpstreamHandler?
     /// Request parts received before the worker connection was ready.
     var pending = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 4)
-    /// The request timeout (``RouteTarget/timeout``) while an exchange runs.
-    var timeout: NIOScheduledCallback?
+    /// When the running exchange times out (``RouteTarget/timeout``); nil between exchanges.
+    var timeoutDeadline: NIODeadline?
+    /// The scheduled check for `timeoutDeadline`, due at `timeoutCheckAt` (never later than the
+    /// deadline). It may outlive the exchange it was set for: see ``armTimeout(_:)``.
+    var timeoutCheck: NIOScheduledCallback?
+    var timeoutCheckAt = NIODeadline.distantFuture
     /// The per-try timeout of the current attempt, or a pending delay (fault or backoff).
     var attemptTimer: Scheduled<Void>?
     var acquireTask: Task<Void, Never>?

@@ -56,6 +56,35 @@ struct HeaderLimitTests {
         await upstream.stop()
     }
 
+    @Test("a slow head after quick exchanges on the same connection gets its whole timeout, then 408")
+    func slowHeadAfterQuickExchanges() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port))) {
+            $0.requestHeadersTimeout = .milliseconds(600)
+        }
+        let connection = try await RawConnection.connect(port: gateway.port)
+        // The first head arms the timer for 600 ms from now; it is still pending below.
+        try await connection.send("GET / HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n")
+        #expect(await connection.wait(for: "HTTP/1.1 200").contains("HTTP/1.1 200"))
+        try await Task.sleep(for: .milliseconds(300))
+        let start = ContinuousClock.now
+        try await connection.send("GET / HTTP/1.1\r\nHost: \(Self.host)\r\n")
+        var answer = ""
+        for index in 0..<15 {
+            try? await connection.send("x-slow-\(index): v\r\n")
+            answer = await connection.wait(for: "408", timeout: .milliseconds(100))
+            if answer.contains("408") { break }
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(answer.contains("HTTP/1.1 408 Request Timeout"), "\(answer)")
+        // Not cut by the earlier head's timer (due 300 ms into this head), nor late.
+        #expect(elapsed >= .milliseconds(550) && elapsed < .milliseconds(1400), "\(elapsed)")
+        #expect(upstream.requests.count == 1)
+        await connection.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test("an idle keep-alive connection between requests is not cut by the head timer")
     func idleBetweenRequests() async throws {
         let upstream = try await TestUpstreamServer.start()

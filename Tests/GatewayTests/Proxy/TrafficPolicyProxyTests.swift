@@ -104,6 +104,25 @@ struct TrafficPolicyProxyTests {
         await upstream.stop()
     }
 
+    @Test("a request timeout counts from its own request, after a quick one on the same connection")
+    func routeTimeoutAfterQuickRequest() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let gateway = try await GatewayHarness.start(
+            resolver: resolver, table: Self.table(Self.one(RouteRule(timeout: .milliseconds(400), retry: .none))))
+        let client = try await gateway.client()
+        // Its timeout check stays scheduled 400 ms out after it answers.
+        #expect(try await client.send(.GET, "/", host: TestRoutes.host).status == .ok)
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        #expect(try await client.send(.GET, "/slow/1000", host: TestRoutes.host).status == .gatewayTimeout)
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(350) && elapsed < .milliseconds(950), "\(elapsed)")
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test("fault abort answers without reaching the worker; fault delay waits first")
     func faults() async throws {
         let upstream = try await TestUpstreamServer.start()
