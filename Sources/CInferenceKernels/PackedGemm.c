@@ -80,12 +80,46 @@ int outpost_gemm_packed_available(void) { return outpost_kernel_isa() >= ISA_AVX
 
 typedef void (*gemm_tile_fn)(const float *, long, const float *, long, float *, long, long, int, int);
 
+// One row of A times NP whole panels (the first at `bp`, the next `pstride` floats on), over all
+// of K, into NP * NR columns of C. With a single row a tile has only PV accumulators, each FMA
+// waiting for the last (latency-bound, a quarter of the FMA rate); NP panels give NP * PV
+// independent chains. Each element still sums its products in k order, so the answer is the
+// bits the tiles give for the same row in a batch.
+#define DEFINE_GEMM_ROW(NAME, VEC, ATTR, LANES, NP)                                                 \
+    ATTR static void NAME(const float *a, const float *bp, long pstride, long k, float *c, int accumulate, int relu) { \
+        enum { PV = NR / LANES };                                                                   \
+        VEC acc[NP][PV];                                                                            \
+        UNROLL for (int q = 0; q < NP; q++)                                                         \
+            UNROLL for (int v = 0; v < PV; v++) {                                                   \
+                if (!accumulate) acc[q][v] = (VEC)(0.0f);                                           \
+                else memcpy(&acc[q][v], c + q * NR + v * LANES, sizeof(VEC));                       \
+            }                                                                                       \
+        for (long p = 0; p < k; p++) {                                                              \
+            const float s = a[p];                                                                   \
+            UNROLL for (int q = 0; q < NP; q++)                                                     \
+                UNROLL for (int v = 0; v < PV; v++) {                                               \
+                    VEC bv;                                                                         \
+                    memcpy(&bv, bp + q * pstride + p * NR + v * LANES, sizeof(VEC));                \
+                    acc[q][v] += bv * s;                                                            \
+                }                                                                                   \
+        }                                                                                           \
+        UNROLL for (int q = 0; q < NP; q++)                                                         \
+            UNROLL for (int v = 0; v < PV; v++) {                                                   \
+                if (relu) acc[q][v] = __builtin_elementwise_max(acc[q][v], (VEC)(0.0f));            \
+                memcpy(c + q * NR + v * LANES, &acc[q][v], sizeof(VEC));                            \
+            }                                                                                       \
+    }
+
+typedef void (*gemm_row_fn)(const float *, const float *, long, long, float *, int, int);
+
 // Rows of A per tile, largest first; a block of M is cut into the largest tiles that fit.
 struct tiles {
     int lanes_per_pass;  // columns per tile (LANES * PV)
     int count;
     int rows[5];
     gemm_tile_fn fn[5];
+    int row_panels;  // panels the single-row kernel takes at once
+    gemm_row_fn row;
 };
 
 #if defined(__x86_64__)
@@ -104,9 +138,12 @@ DEFINE_GEMM_TILE(tile256_6, vec8, AVX2, 8, 2, 6)
 DEFINE_GEMM_TILE(tile256_4, vec8, AVX2, 8, 2, 4)
 DEFINE_GEMM_TILE(tile256_2, vec8, AVX2, 8, 2, 2)
 DEFINE_GEMM_TILE(tile256_1, vec8, AVX2, 8, 2, 1)
+// A single row: 4 panels, 8 zmm accumulators; on AVX2 2 panels, 8 ymm.
+DEFINE_GEMM_ROW(row512_4, vec16, AVX512, 16, 4)
+DEFINE_GEMM_ROW(row256_2, vec8, AVX2, 8, 2)
 
-static const struct tiles tiles512 = {32, 5, {14, 8, 4, 2, 1}, {tile512_14, tile512_8, tile512_4, tile512_2, tile512_1}};
-static const struct tiles tiles256 = {16, 4, {6, 4, 2, 1}, {tile256_6, tile256_4, tile256_2, tile256_1}};
+static const struct tiles tiles512 = {32, 5, {14, 8, 4, 2, 1}, {tile512_14, tile512_8, tile512_4, tile512_2, tile512_1}, 4, row512_4};
+static const struct tiles tiles256 = {16, 4, {6, 4, 2, 1}, {tile256_6, tile256_4, tile256_2, tile256_1}, 2, row256_2};
 
 static const struct tiles *current_tiles(void) {
     return outpost_kernel_isa() == ISA_AVX512 ? &tiles512 : &tiles256;
@@ -124,6 +161,13 @@ void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long
                              long panel_begin, long panel_end, int accumulate, int relu) {
 #if defined(__x86_64__)
     const struct tiles *t = current_tiles();
+    if (m == 1) {
+        // Whole groups of full panels go to the single-row kernel; the rest to the tiles.
+        while (panel_begin + t->row_panels <= panel_end && (panel_begin + t->row_panels) * NR <= n) {
+            t->row(a, packed + panel_begin * k * NR, k * NR, k, c + panel_begin * NR, accumulate, relu);
+            panel_begin += t->row_panels;
+        }
+    }
     for (long jp = panel_begin; jp < panel_end; jp++) {
         const float *panel = packed + jp * k * NR;
         for (long j0 = 0; j0 < NR && jp * NR + j0 < n; j0 += t->lanes_per_pass) {

@@ -140,6 +140,36 @@ import Testing
         }
     }
 
+    /// A row alone (the single-row kernel, over whole groups of panels) gets the same bits as
+    /// the same row inside a batch (the tiles), with K across slices and a partial last panel.
+    @Test func aRowsAnswerDoesNotDependOnItsBatch() throws {
+        guard PackedMatrix.enabled else { return }
+        let (m, k, n) = (3, 300, 517)
+        var rng = SplitMix(seed: 5)
+        let a = (0..<(m * k)).map { _ in rng.nextFloat() }
+        let bias = (0..<n).map { _ in rng.nextFloat() }
+        let b = Value(shape: [k, n], floats: (0..<(k * n)).map { _ in rng.nextFloat() })
+        let packed = try #require(PackedMatrix(b, transposed: false, alpha: 1))
+        func run(rows: Range<Int>, relu: Int32) -> [Float] {
+            var y = [Float]()
+            for _ in rows { y += bias }
+            a.withUnsafeBufferPointer { ap in
+                packed.panels.withUnsafeBufferPointer { bp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        outpost_gemm_packed(ap.baseAddress! + rows.lowerBound * k, k, bp.baseAddress!, rows.count, n, k, yp.baseAddress!, n, 1, relu, 1)
+                    }
+                }
+            }
+            return y
+        }
+        for relu: Int32 in [0, 1] {
+            let batch = run(rows: 0..<m, relu: relu)
+            for row in 0..<m {
+                #expect(run(rows: row..<(row + 1), relu: relu) == Array(batch[(row * n)..<((row + 1) * n)]), "row \(row), relu \(relu)")
+            }
+        }
+    }
+
     /// Threads split the panels; every element is computed exactly as on one thread.
     @Test func packedGemmOnTwoThreadsEqualsOne() throws {
         guard PackedMatrix.enabled else { return }  // sgemm on this CPU: nothing packed
