@@ -103,6 +103,7 @@ extension EndToEnd {
                                   "--content-type", "application/json", "--sink", "broker:main"])
             let triggers: [[String]] = [
                 ["orders", "--filter", "type=com.example.order", "--subscriber", "\(url)/ok?t=orders"],
+                ["orders-json", "--filter", "type=com.example.order", "--subscriber", "\(url)/ok?t=orders-json", "--delivery-format", "json"],
                 ["eu", "--filters-json", #"[{"prefix": {"type": "com.example."}}, {"not": {"exact": {"subject": "skip"}}}]"#,
                  "--subscriber", "\(url)/ok?t=eu"],
                 ["large", "--cesql", "type = 'com.example.order' AND amount > 100", "--subscriber", "\(url)/ok?t=large"],
@@ -181,6 +182,14 @@ extension EndToEnd {
             #expect(Set(Self.ids(subscriber.records(at: "/ok?t=sdk"))) == ["sdk-binary", "sdk-structured"])
             let orders = subscriber.records(at: "/ok?t=orders")
             #expect(orders.count == 3, "each matching trigger gets one delivery per event")
+            // `format: json`: the same events in structured mode.
+            let ordersJSON = subscriber.records(at: "/ok?t=orders-json")
+            #expect(Set(Self.ids(ordersJSON)) == ["order-1", "order-2", "order-3"])
+            for record in ordersJSON {
+                let headers = record["headers"] as? [String: String] ?? [:]
+                #expect(headers["content-type"]?.hasPrefix("application/cloudevents+json") == true && headers["ce-id"] == nil, "\(headers)")
+            }
+            #expect(orders.allSatisfy { ($0["headers"] as? [String: String])?["ce-id"] != nil }, "binary mode by default")
 
             // retry 2 → exactly 3 attempts, 0.3 s then 0.6 s apart (linear), then the dead-letter sink.
             let attempts = subscriber.records(at: "/fail")

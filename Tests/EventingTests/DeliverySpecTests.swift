@@ -87,7 +87,7 @@ struct DeliverySpecTests {
         let json = #"""
         {"retry": 5, "backoffPolicy": "linear", "backoffDelay": "PT0.5S", "timeout": "PT10S",
          "retryAfterMax": "PT1M", "deadLetterSink": {"ref": {"apiVersion": "serving.knative.dev/v1",
-         "kind": "Service", "name": "dls"}}}
+         "kind": "Service", "name": "dls"}}, "format": "json"}
         """#
         let spec = try JSONDecoder().decode(DeliverySpec.self, from: Data(json.utf8))
         #expect(spec == DeliverySpec(
@@ -96,7 +96,8 @@ struct DeliverySpecTests {
             backoffDelay: try duration("PT0.5S"),
             timeout: try duration("PT10S"),
             retryAfterMax: try duration("PT1M"),
-            deadLetterSink: .service("dls")
+            deadLetterSink: .service("dls"),
+            format: .json
         ))
         try spec.validate()
         let roundTripped = try JSONDecoder().decode(DeliverySpec.self, from: JSONEncoder().encode(spec))
@@ -107,6 +108,13 @@ struct DeliverySpecTests {
     func badPolicy() {
         #expect(throws: DeliverySpecError(path: "backoffPolicy", message: "\"fast\" is not a backoff policy; use linear or exponential")) {
             _ = try JSONDecoder().decode(DeliverySpec.self, from: Data(#"{"backoffPolicy":"fast"}"#.utf8))
+        }
+    }
+
+    @Test("unknown delivery format names the field and the allowed values")
+    func badFormat() {
+        #expect(throws: DeliverySpecError(path: "format", message: "\"xml\" is not a delivery format; use json or binary")) {
+            _ = try JSONDecoder().decode(DeliverySpec.self, from: Data(#"{"format":"xml"}"#.utf8))
         }
     }
 
@@ -139,6 +147,7 @@ struct ResolvedDeliveryTests {
         #expect(resolved.attemptTimeout == .seconds(30))
         #expect(resolved.retryAfterMax == nil)
         #expect(resolved.deadLetterSink == nil)
+        #expect(resolved.format == .binary)
         #expect(resolved.jitter == 0)
     }
 
@@ -164,6 +173,10 @@ struct ResolvedDeliveryTests {
         #expect(resolved.attemptTimeout == .seconds(30))
         #expect(resolved.retryAfterMax == .seconds(10))
         #expect(resolved.deadLetterSink == .service("broker-dls"))
+
+        #expect(resolved.format == .binary)
+        #expect(ResolvedDelivery.resolve(trigger: nil, broker: DeliverySpec(format: .json)).format == .json)
+        #expect(ResolvedDelivery.resolve(trigger: DeliverySpec(format: .json), broker: broker).format == .json)
 
         let withOwnSink = ResolvedDelivery.resolve(trigger: DeliverySpec(deadLetterSink: .broker("dead")), broker: broker)
         #expect(withOwnSink.deadLetterSink == .broker("dead"))

@@ -8,12 +8,20 @@ public enum BackoffPolicy: String, Sendable, Equatable, Hashable, Codable, CaseI
     /// Decodes with a field-specific error instead of a generic `DecodingError`,
     /// so a typo in a manifest says which values are allowed.
     public init(from decoder: any Decoder) throws {
-        let raw = try decoder.singleValueContainer().decode(String.self)
-        guard let policy = BackoffPolicy(rawValue: raw) else {
-            let path = DeliverySpecError.path(from: decoder.codingPath, fallback: "backoffPolicy")
-            throw DeliverySpecError(path: path, message: "\"\(raw)\" is not a backoff policy; use linear or exponential")
-        }
-        self = policy
+        self = try DeliverySpecError.decodeChoice(from: decoder, field: "backoffPolicy", noun: "backoff policy")
+    }
+}
+
+/// How events go to the subscriber and the dead-letter sink; raw values are Knative's
+/// `format` strings. Without one, Outpost sends binary mode, as Knative's brokers do.
+public enum DeliveryFormat: String, Sendable, Equatable, Hashable, Codable, CaseIterable {
+    /// Structured mode: the whole event as `application/cloudevents+json`.
+    case json
+    /// Binary mode: attributes in `ce-*` headers, the data as the body.
+    case binary
+
+    public init(from decoder: any Decoder) throws {
+        self = try DeliverySpecError.decodeChoice(from: decoder, field: "format", noun: "delivery format")
     }
 }
 
@@ -33,6 +41,8 @@ public struct DeliverySpec: Sendable, Equatable, Hashable, Codable {
     public var retryAfterMax: ISO8601Duration?
     /// Receives events whose delivery failed for good.
     public var deadLetterSink: Destination?
+    /// Forces structured (`json`) or binary delivery.
+    public var format: DeliveryFormat?
 
     public init(
         retry: Int32? = nil,
@@ -40,7 +50,8 @@ public struct DeliverySpec: Sendable, Equatable, Hashable, Codable {
         backoffDelay: ISO8601Duration? = nil,
         timeout: ISO8601Duration? = nil,
         retryAfterMax: ISO8601Duration? = nil,
-        deadLetterSink: Destination? = nil
+        deadLetterSink: Destination? = nil,
+        format: DeliveryFormat? = nil
     ) {
         self.retry = retry
         self.backoffPolicy = backoffPolicy
@@ -48,6 +59,7 @@ public struct DeliverySpec: Sendable, Equatable, Hashable, Codable {
         self.timeout = timeout
         self.retryAfterMax = retryAfterMax
         self.deadLetterSink = deadLetterSink
+        self.format = format
     }
 
     /// Throws the first problem found; see ``validationErrors(path:)``.

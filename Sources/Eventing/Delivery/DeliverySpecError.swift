@@ -22,6 +22,19 @@ extension DeliverySpecError {
     ///
     /// Decoding errors are the most common way a bad value reaches us (JSON and YAML
     /// manifests), so the path is derived from the decoder instead of being guessed.
+    /// Decodes one of an enumeration's string values, or throws an error that names the field
+    /// and the values allowed (a generic `DecodingError` would not).
+    static func decodeChoice<T: RawRepresentable & CaseIterable>(from decoder: any Decoder, field: String, noun: String) throws -> T
+    where T.RawValue == String {
+        let raw = try decoder.singleValueContainer().decode(String.self)
+        guard let value = T(rawValue: raw) else {
+            let allowed = T.allCases.map(\.rawValue)
+            let list = allowed.count == 2 ? "\(allowed[0]) or \(allowed[1])" : allowed.joined(separator: ", ")
+            throw DeliverySpecError(path: path(from: decoder.codingPath, fallback: field), message: "\"\(raw)\" is not a \(noun); use \(list)")
+        }
+        return value
+    }
+
     static func path(from codingPath: [any CodingKey], fallback: String) -> String {
         var rendered = ""
         for key in codingPath {

@@ -326,7 +326,8 @@ final class Dispatcher: Sendable {
                 outgoing.extensions["knativeerrordata"] = .string(Self.errorData(data))
             }
         }
-        var result = await sender.send(outgoing, to: target, timeout: route.delivery.attemptTimeout, wantsReply: !job.toDeadLetter)
+        var result = await sender.send(
+            outgoing, to: target, timeout: route.delivery.attemptTimeout, wantsReply: !job.toDeadLetter, format: route.delivery.format)
         if !job.toDeadLetter, let replies = result.replies, !replies.isEmpty {
             let stamped = replies.map { reply -> CloudEvent in
                 var reply = reply

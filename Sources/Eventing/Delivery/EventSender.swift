@@ -2,8 +2,9 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 
-/// Sends one CloudEvent over HTTP in binary mode and reads the answer: the status, a short
-/// error text, `Retry-After`, and reply events when the answer carries them.
+/// Sends one CloudEvent over HTTP, in binary mode or structured (`format: json`), and reads the
+/// answer: the status, a short error text, `Retry-After`, and reply events when the answer
+/// carries them.
 struct EventSender: Sendable {
     let client: HTTPClient
 
@@ -20,8 +21,13 @@ struct EventSender: Sendable {
         var replies: [CloudEvent]?
     }
 
-    func send(_ event: CloudEvent, to destination: ResolvedDestination, timeout: Duration, wantsReply: Bool) async -> Result {
-        let encoded = CloudEventHTTP.encodeBinary(event)
+    func send(
+        _ event: CloudEvent, to destination: ResolvedDestination, timeout: Duration, wantsReply: Bool, format: DeliveryFormat = .binary
+    ) async -> Result {
+        let encoded: (headers: [(name: String, value: String)], body: [UInt8]) = switch format {
+        case .binary: CloudEventHTTP.encodeBinary(event)
+        case .json: ([(name: "Content-Type", value: CloudEventHTTP.structuredContentType)], CloudEventHTTP.encodeStructured(event))
+        }
         var request = HTTPClientRequest(url: destination.url)
         request.method = .POST
         request.headers.reserveCapacity(encoded.headers.count + 3)

@@ -48,6 +48,8 @@ public struct ResolvedDelivery: Sendable, Equatable {
     /// Cap for `Retry-After` on 429/503; `nil` ignores the header, `.zero` opts out.
     public var retryAfterMax: Duration?
     public var deadLetterSink: Destination?
+    /// Structured or binary mode, for the subscriber and the dead-letter sink alike.
+    public var format: DeliveryFormat
     /// Random spread applied to computed backoff, as a fraction in `0...1`: `0.2` draws
     /// the delay uniformly from ±20 % around the computed value. Knative applies none,
     /// so the default is `0`; a broker fanning out to many triggers may want some so
@@ -61,6 +63,7 @@ public struct ResolvedDelivery: Sendable, Equatable {
         attemptTimeout: Duration = ResolvedDelivery.defaultAttemptTimeout,
         retryAfterMax: Duration? = nil,
         deadLetterSink: Destination? = nil,
+        format: DeliveryFormat = .binary,
         jitter: Double = 0
     ) {
         self.retry = max(0, retry)
@@ -69,6 +72,7 @@ public struct ResolvedDelivery: Sendable, Equatable {
         self.attemptTimeout = attemptTimeout
         self.retryAfterMax = retryAfterMax
         self.deadLetterSink = deadLetterSink
+        self.format = format
         self.jitter = jitter
     }
 
@@ -85,7 +89,8 @@ public struct ResolvedDelivery: Sendable, Equatable {
             backoffDelay: (chosen.backoffDelay ?? defaultBackoffDelay).duration,
             attemptTimeout: chosen.timeout?.duration ?? defaultAttemptTimeout,
             retryAfterMax: chosen.retryAfterMax?.duration,
-            deadLetterSink: trigger?.deadLetterSink ?? broker?.deadLetterSink
+            deadLetterSink: trigger?.deadLetterSink ?? broker?.deadLetterSink,
+            format: chosen.format ?? .binary
         )
     }
 

@@ -56,12 +56,13 @@ struct BrokerCommand: AsyncParsableCommand {
         @Option(help: "linear or exponential.") var backoffPolicy: String?
         @Option(help: "ISO-8601 duration, e.g. PT0.2S.") var backoffDelay: String?
         @Option(help: "Default dead-letter sink: service:NAME, broker:NAME or a URL.") var deadLetterSink: String?
+        @Option(help: "Default delivery format: json (structured mode) or binary (the default).") var deliveryFormat: String?
         @Flag(help: "Receive the platform's own events (service and revision changes).") var platformEvents = false
 
         func run() async throws {
             let delivery = try DeliveryOptions(
                 retry: retry, backoffPolicy: try enumOption(backoffPolicy, "--backoff-policy"), backoffDelay: backoffDelay, timeout: nil,
-                deadLetterSink: deadLetterSink).spec()
+                deadLetterSink: deadLetterSink, format: try enumOption(deliveryFormat, "--delivery-format")).spec()
             let spec = BrokerSpec(delivery: delivery, durability: try enumOption(durability, "--durability"))
             let annotations = platformEvents ? ["eventing.outpost.dev/platform-events": "true"] : [:]
             let data = try await global.client().call(
@@ -120,9 +121,12 @@ struct DeliveryOptions {
     var backoffDelay: String?
     var timeout: String?
     var deadLetterSink: String?
+    var format: DeliveryFormat?
 
     func spec() throws -> DeliverySpec? {
-        guard retry != nil || backoffPolicy != nil || backoffDelay != nil || timeout != nil || deadLetterSink != nil else { return nil }
+        guard retry != nil || backoffPolicy != nil || backoffDelay != nil || timeout != nil || deadLetterSink != nil || format != nil else {
+            return nil
+        }
         func duration(_ text: String?, _ option: String) throws -> ISO8601Duration? {
             guard let text else { return nil }
             do { return try ISO8601Duration(parsing: text) } catch { throw CLIError("--\(option): \(error)") }
@@ -130,7 +134,7 @@ struct DeliveryOptions {
         return DeliverySpec(
             retry: retry, backoffPolicy: backoffPolicy, backoffDelay: try duration(backoffDelay, "backoff-delay"),
             timeout: try duration(timeout, "timeout"),
-            deadLetterSink: try deadLetterSink.map { try EventingCLI.destination($0, option: "--dead-letter-sink") })
+            deadLetterSink: try deadLetterSink.map { try EventingCLI.destination($0, option: "--dead-letter-sink") }, format: format)
     }
 }
 
@@ -169,6 +173,7 @@ struct TriggerCommand: AsyncParsableCommand {
         @Option(help: "ISO-8601 duration, e.g. PT0.2S.") var backoffDelay: String?
         @Option(help: "Per-attempt timeout, ISO-8601 (e.g. PT10S).") var timeout: String?
         @Option(help: "service:NAME, broker:NAME or a URL.") var deadLetterSink: String?
+        @Option(help: "json (structured mode) or binary (the default).") var deliveryFormat: String?
         @Flag(help: "Deliver events with the same partitionkey one at a time, in order.") var ordered = false
         @Option(help: "Most deliveries in flight at once (1-1000, default 32).") var parallelism: Int?
 
@@ -199,7 +204,7 @@ struct TriggerCommand: AsyncParsableCommand {
                 subscriber: try EventingCLI.destination(subscriber, option: "--subscriber"),
                 delivery: try DeliveryOptions(
                     retry: retry, backoffPolicy: try enumOption(backoffPolicy, "--backoff-policy"), backoffDelay: backoffDelay, timeout: timeout,
-                    deadLetterSink: deadLetterSink).spec())
+                    deadLetterSink: deadLetterSink, format: try enumOption(deliveryFormat, "--delivery-format")).spec())
             var annotations: [String: String] = [:]
             if ordered { annotations[TriggerAnnotations.deliveryOrder] = "ordered" }
             if let parallelism { annotations[TriggerAnnotations.parallelism] = String(parallelism) }
