@@ -239,6 +239,7 @@ extension EndToEnd {
             try Self.cli(daemon, [
                 "service", "create", "sub", "--command", InferenceServiceTests.testPython,
                 "--arg", "\(Self.repository)/scripts/interop/ce_subscriber.py", "--arg=--log", "--arg", serviceLog, "--sink", "broker:main",
+                "--ce-override", "team=billing",
             ])
             try Self.cli(daemon, ["trigger", "create", "to-service", "--broker", "main", "--filter", "type=com.example.svc", "--subscriber", "service:sub"])
             #expect(Self.waitReady(daemon, "triggers", "to-service"))
@@ -248,6 +249,8 @@ extension EndToEnd {
             let env = (((service?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?["env"] as? [[String: Any]] ?? []
             let sink = env.first { $0["name"] as? String == "K_SINK" }?["value"] as? String
             #expect(sink == "http://127.0.0.1:\(daemon.gatewayPort)/default/main", "K_SINK: \(String(describing: sink))")
+            let overrides = env.first { $0["name"] as? String == "K_CE_OVERRIDES" }?["value"] as? String
+            #expect(overrides == #"{"extensions":{"team":"billing"}}"#, "K_CE_OVERRIDES: \(String(describing: overrides))")
             let viaSink = try run("/usr/bin/curl", [
                 "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "ce-specversion: 1.0", "-H", "ce-id: sink-1", "-H", "ce-source: /workload",
                 "-H", "ce-type: com.example.order", "-d", "{}", sink ?? "http://127.0.0.1:1/",

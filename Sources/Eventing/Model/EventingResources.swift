@@ -81,6 +81,22 @@ public struct CloudEventOverrides: Codable, Sendable, Equatable {
     public init(extensions: [String: String]?) {
         self.extensions = extensions
     }
+
+    /// What is wrong with the overrides at `path`, or nil: every extension name must be a
+    /// CloudEvents attribute name.
+    public func problem(path: String) -> String? {
+        for name in (extensions ?? [:]).keys.sorted() where !AttributeSyntax.isAttributeName(name) {
+            return "\(path).extensions: \"\(name)\" is not a valid attribute name ([a-z0-9]{1,20})"
+        }
+        return nil
+    }
+
+    /// The value of `K_CE_OVERRIDES` that Knative gives a workload: `{"extensions":{...}}`.
+    public var environmentValue: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(CloudEventOverrides(extensions: extensions ?? [:]))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
 }
 
 /// `spec` of a ping source (Knative `sources.knative.dev/v1` PingSource).
@@ -128,9 +144,7 @@ public struct PingSourceSpec: Codable, Sendable, Equatable {
             throw EventingError(invalid: "spec.dataBase64: not valid Base64")
         }
         do { try sink.validate(path: "spec.sink") } catch { throw EventingError(invalid: "\(error)") }
-        for name in (ceOverrides?.extensions ?? [:]).keys where !AttributeSyntax.isAttributeName(name) {
-            throw EventingError(invalid: "spec.ceOverrides.extensions: \"\(name)\" is not a valid attribute name ([a-z0-9]{1,20})")
-        }
+        if let problem = ceOverrides?.problem(path: "spec.ceOverrides") { throw EventingError(invalid: problem) }
     }
 }
 

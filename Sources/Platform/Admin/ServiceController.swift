@@ -133,17 +133,35 @@ func nameParameters(_ context: some RequestContext) throws -> (String, String) {
 }
 
 /// Knative's SinkBinding for services: a template annotation names where the workload sends
-/// events, and its workers get the resolved URL in `K_SINK`. The URL is written into the
-/// template's environment, so changing the sink cuts a new revision like any template change.
+/// events, and its workers get the resolved URL in `K_SINK`; a second one holds the source's
+/// `ceOverrides`, passed on in `K_CE_OVERRIDES` as Knative does. Both are written into the
+/// template's environment, so changing them cuts a new revision like any template change.
 enum SinkBinding {
     /// The template annotation: `broker:NAME`, `service:NAME` or an absolute URL.
     static let annotation = "eventing.outpost.dev/sink"
+    /// The template annotation with Knative's `ceOverrides` as JSON: `{"extensions":{"k":"v"}}`.
+    static let overridesAnnotation = "eventing.outpost.dev/ce-overrides"
 
     static func bind(
         _ template: inout RevisionTemplate, namespace: String,
         resolve: (@Sendable (_ destination: Destination, _ namespace: String) -> String?)?
     ) throws {
-        template.env.removeAll { $0.name == "K_SINK" && template.annotations[annotation] != nil }
+        let bound = template.annotations[annotation] != nil
+        template.env.removeAll { bound && ($0.name == "K_SINK" || $0.name == "K_CE_OVERRIDES") }
+        if let raw = template.annotations[overridesAnnotation] {
+            let field = "spec.template.metadata.annotations[\(overridesAnnotation)]"
+            guard bound else {
+                throw APIError(.badRequest, code: "Invalid", "\(field) needs a sink in \(annotation) too", field: field)
+            }
+            let overrides: CloudEventOverrides
+            do {
+                overrides = try JSONDecoder().decode(CloudEventOverrides.self, from: Data(raw.utf8))
+            } catch {
+                throw APIError(.badRequest, code: "Invalid", "\(field): not {\"extensions\": {\"name\": \"value\"}} (\(DecodingProblem(error)))", field: field)
+            }
+            if let problem = overrides.problem(path: field) { throw APIError(.badRequest, code: "Invalid", problem, field: field) }
+            template.env.append(EnvVar(name: "K_CE_OVERRIDES", value: overrides.environmentValue))
+        }
         guard let value = template.annotations[annotation] else { return }
         let field = "spec.template.metadata.annotations[\(annotation)]"
         let destination: Destination

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Eventing
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -47,6 +48,9 @@ struct TemplateOptions: ParsableArguments {
     @Option(help: "Where the workload sends events (SinkBinding): broker:NAME, service:NAME or a URL; passed in K_SINK.")
     var sink: String?
 
+    @Option(name: .customLong("ce-override"), help: "NAME=VALUE: an extension the workload adds to the events it sends (repeatable; passed in K_CE_OVERRIDES).")
+    var ceOverrides: [String] = []
+
     /// Applies the given flags to a template spec, leaving everything else as it is.
     func apply(to spec: inout TemplateSpecDTO, annotations current: inout [String: String]) throws {
         if let command { spec.command = Self.resolve(command: command) }
@@ -66,6 +70,14 @@ struct TemplateOptions: ParsableArguments {
         if let readinessPath { spec.readinessProbe = ReadinessProbe(httpGet: .init(path: readinessPath)) }
         if let timeout { spec.timeoutSeconds = timeout }
         if let sink { current[SinkBinding.annotation] = sink }
+        if !ceOverrides.isEmpty {
+            var extensions: [String: String] = [:]
+            for pair in ceOverrides {
+                let (name, value) = try Self.split(pair, option: "--ce-override")
+                extensions[name] = value
+            }
+            current[SinkBinding.overridesAnnotation] = CloudEventOverrides(extensions: extensions).environmentValue
+        }
         for entry in annotations {
             if entry.hasSuffix("-"), !entry.contains("=") {
                 current.removeValue(forKey: String(entry.dropLast()))
