@@ -37,25 +37,41 @@ void outpost_gemm_pack(const float *b, long k, long n, int transposed, float alp
 int outpost_gemm_packed_available(void) { return outpost_kernel_isa() >= ISA_AVX2; }
 
 // One tile: MR rows of A (row stride lda) times LANES * PV columns of a panel (starting at `bp`,
-// NR floats per k), into C. `cols` (≤ LANES * PV) columns are stored; `accumulate` adds to what C holds (a bias
-// the caller wrote); `relu` clamps at 0 as it stores (NaN becomes 0, as in the engine's Relu).
+// NR floats per k), into C. `cols` (≤ LANES * PV) columns are stored. The sums start from `bias`
+// (the tile's columns of a row vector) when it is not NULL, else from what C holds when
+// `accumulate` (a bias the caller wrote, or an earlier K slice), else from 0; `relu` clamps at 0
+// as it stores (NaN becomes 0, as in the engine's Relu).
 #define DEFINE_GEMM_TILE(NAME, VEC, ATTR, LANES, PV, MR)                                             \
     ATTR static void NAME(const float *a, long lda, const float *bp, long k, float *c, long ldc,    \
-                          long cols, int accumulate, int relu) {                                    \
+                          long cols, const float *bias, int accumulate, int relu) {                 \
         enum { W = LANES * PV };                                                                    \
         VEC acc[MR][PV];                                                                            \
         float edge[MR][W];                                                                          \
         const int full = cols == W;                                                                 \
-        if (accumulate && !full)                                                                    \
-            UNROLL for (int r = 0; r < MR; r++) {                                                          \
-                memset(edge[r], 0, sizeof edge[r]);                                                 \
-                memcpy(edge[r], c + r * ldc, (size_t)cols * sizeof(float));                         \
+        if (bias) {                                                                                 \
+            VEC bv[PV];                                                                             \
+            if (full) {                                                                             \
+                UNROLL for (int v = 0; v < PV; v++) memcpy(&bv[v], bias + v * LANES, sizeof(VEC));  \
+            } else {                                                                                \
+                float padded[W];                                                                    \
+                memset(padded, 0, sizeof padded);                                                   \
+                memcpy(padded, bias, (size_t)cols * sizeof(float));                                 \
+                UNROLL for (int v = 0; v < PV; v++) memcpy(&bv[v], padded + v * LANES, sizeof(VEC)); \
             }                                                                                       \
-        UNROLL for (int r = 0; r < MR; r++)                                                                \
-            UNROLL for (int v = 0; v < PV; v++) {                                                          \
-                if (!accumulate) acc[r][v] = (VEC)(0.0f);                                           \
-                else memcpy(&acc[r][v], (full ? c + r * ldc : edge[r]) + v * LANES, sizeof(VEC));   \
-            }                                                                                       \
+            UNROLL for (int r = 0; r < MR; r++)                                                     \
+                UNROLL for (int v = 0; v < PV; v++) acc[r][v] = bv[v];                              \
+        } else {                                                                                    \
+            if (accumulate && !full)                                                                \
+                UNROLL for (int r = 0; r < MR; r++) {                                               \
+                    memset(edge[r], 0, sizeof edge[r]);                                             \
+                    memcpy(edge[r], c + r * ldc, (size_t)cols * sizeof(float));                     \
+                }                                                                                   \
+            UNROLL for (int r = 0; r < MR; r++)                                                     \
+                UNROLL for (int v = 0; v < PV; v++) {                                               \
+                    if (!accumulate) acc[r][v] = (VEC)(0.0f);                                       \
+                    else memcpy(&acc[r][v], (full ? c + r * ldc : edge[r]) + v * LANES, sizeof(VEC)); \
+                }                                                                                   \
+        }                                                                                           \
         for (long p = 0; p < k; p++) {                                                              \
             const float *b = bp + p * NR;                                                           \
             VEC bv[PV];                                                                             \
@@ -78,7 +94,7 @@ int outpost_gemm_packed_available(void) { return outpost_kernel_isa() >= ISA_AVX
         }                                                                                           \
     }
 
-typedef void (*gemm_tile_fn)(const float *, long, const float *, long, float *, long, long, int, int);
+typedef void (*gemm_tile_fn)(const float *, long, const float *, long, float *, long, long, const float *, int, int);
 
 // One row of A times NP whole panels (the first at `bp`, the next `pstride` floats on), over all
 // of K, into NP * NR columns of C. With a single row a tile has only PV accumulators, each FMA
@@ -86,13 +102,15 @@ typedef void (*gemm_tile_fn)(const float *, long, const float *, long, float *, 
 // independent chains. Each element still sums its products in k order, so the answer is the
 // bits the tiles give for the same row in a batch.
 #define DEFINE_GEMM_ROW(NAME, VEC, ATTR, LANES, NP)                                                 \
-    ATTR static void NAME(const float *a, const float *bp, long pstride, long k, float *c, int accumulate, int relu) { \
+    ATTR static void NAME(const float *a, const float *bp, long pstride, long k, float *c, const float *bias,    \
+                          int accumulate, int relu) {                                               \
         enum { PV = NR / LANES };                                                                   \
         VEC acc[NP][PV];                                                                            \
+        const float *init = bias ? bias : c;                                                        \
         UNROLL for (int q = 0; q < NP; q++)                                                         \
             UNROLL for (int v = 0; v < PV; v++) {                                                   \
-                if (!accumulate) acc[q][v] = (VEC)(0.0f);                                           \
-                else memcpy(&acc[q][v], c + q * NR + v * LANES, sizeof(VEC));                       \
+                if (!bias && !accumulate) acc[q][v] = (VEC)(0.0f);                                  \
+                else memcpy(&acc[q][v], init + q * NR + v * LANES, sizeof(VEC));                    \
             }                                                                                       \
         for (long p = 0; p < k; p++) {                                                              \
             const float s = a[p];                                                                   \
@@ -110,7 +128,7 @@ typedef void (*gemm_tile_fn)(const float *, long, const float *, long, float *, 
             }                                                                                       \
     }
 
-typedef void (*gemm_row_fn)(const float *, const float *, long, long, float *, int, int);
+typedef void (*gemm_row_fn)(const float *, const float *, long, long, float *, const float *, int, int);
 
 // Rows of A per tile, largest first; a block of M is cut into the largest tiles that fit.
 struct tiles {
@@ -158,13 +176,14 @@ static int tile_at(const struct tiles *t, long m, long i) {
 #endif
 
 void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
-                             long panel_begin, long panel_end, int accumulate, int relu) {
+                             const float *bias, long panel_begin, long panel_end, int accumulate, int relu) {
 #if defined(__x86_64__)
     const struct tiles *t = current_tiles();
     if (m == 1) {
         // Whole groups of full panels go to the single-row kernel; the rest to the tiles.
         while (panel_begin + t->row_panels <= panel_end && (panel_begin + t->row_panels) * NR <= n) {
-            t->row(a, packed + panel_begin * k * NR, k * NR, k, c + panel_begin * NR, accumulate, relu);
+            t->row(a, packed + panel_begin * k * NR, k * NR, k, c + panel_begin * NR, bias ? bias + panel_begin * NR : NULL,
+                   accumulate, relu);
             panel_begin += t->row_panels;
         }
     }
@@ -181,20 +200,20 @@ void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long
                     const int s = tile_at(t, m, i);
                     const long mr = t->rows[s];
                     t->fn[s](a + i * lda + k0, lda, panel + k0 * NR + j0, kc, c + i * ldc + col, ldc, cols,
-                             accumulate || k0 > 0, relu && last);
+                             k0 == 0 && bias ? bias + col : NULL, accumulate || k0 > 0, relu && last);
                     i += mr;
                 }
             }
         }
     }
 #else
-    (void)a; (void)lda; (void)packed; (void)m; (void)n; (void)k; (void)c; (void)ldc; (void)panel_begin; (void)panel_end;
-    (void)accumulate; (void)relu;
+    (void)a; (void)lda; (void)packed; (void)m; (void)n; (void)k; (void)c; (void)ldc; (void)bias; (void)panel_begin;
+    (void)panel_end; (void)accumulate; (void)relu;
 #endif
 }
 
 struct gemm_call {
-    const float *a, *packed;
+    const float *a, *packed, *bias;
     float *c;
     long lda, m, n, k, ldc, panels, parts;
     int accumulate, relu;
@@ -202,15 +221,15 @@ struct gemm_call {
 
 static void gemm_part(void *ctx, long part) {
     const struct gemm_call *g = ctx;
-    outpost_gemm_packed_run(g->a, g->lda, g->packed, g->m, g->n, g->k, g->c, g->ldc, g->panels * part / g->parts,
+    outpost_gemm_packed_run(g->a, g->lda, g->packed, g->m, g->n, g->k, g->c, g->ldc, g->bias, g->panels * part / g->parts,
                             g->panels * (part + 1) / g->parts, g->accumulate, g->relu);
 }
 
 void outpost_gemm_packed(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
-                         int accumulate, int relu, int threads) {
+                         const float *bias, int accumulate, int relu, int threads) {
     const long panels = (n + NR - 1) / NR;
     // Below 2^18 multiply-adds a second thread costs more than it saves.
     const long parts = m * n * k < (1L << 18) ? 1 : (threads < panels ? threads : panels);
-    struct gemm_call g = {a, packed, c, lda, m, n, k, ldc, panels, parts > 1 ? parts : 1, accumulate, relu};
+    struct gemm_call g = {a, packed, bias, c, lda, m, n, k, ldc, panels, parts > 1 ? parts : 1, accumulate, relu};
     outpost_parallel_for((int)g.parts, g.parts, gemm_part, &g);
 }

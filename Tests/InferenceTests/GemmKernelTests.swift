@@ -141,7 +141,8 @@ import Testing
     }
 
     /// A row alone (the single-row kernel, over whole groups of panels) gets the same bits as
-    /// the same row inside a batch (the tiles), with K across slices and a partial last panel.
+    /// the same row inside a batch (the tiles), with K across slices and a partial last panel;
+    /// and a bias passed as a row gives the bits of the same bias written into C first.
     @Test func aRowsAnswerDoesNotDependOnItsBatch() throws {
         guard PackedMatrix.enabled else { return }
         let (m, k, n) = (3, 300, 517)
@@ -150,22 +151,29 @@ import Testing
         let bias = (0..<n).map { _ in rng.nextFloat() }
         let b = Value(shape: [k, n], floats: (0..<(k * n)).map { _ in rng.nextFloat() })
         let packed = try #require(PackedMatrix(b, transposed: false, alpha: 1))
-        func run(rows: Range<Int>, relu: Int32) -> [Float] {
+        /// The bias either prefilled in C (accumulate) or passed as a row the sums start from.
+        func run(rows: Range<Int>, relu: Int32, biasRow: Bool) -> [Float] {
             var y = [Float]()
-            for _ in rows { y += bias }
+            for _ in rows { y += biasRow ? [Float](repeating: .nan, count: n) : bias }
             a.withUnsafeBufferPointer { ap in
                 packed.panels.withUnsafeBufferPointer { bp in
-                    y.withUnsafeMutableBufferPointer { yp in
-                        outpost_gemm_packed(ap.baseAddress! + rows.lowerBound * k, k, bp.baseAddress!, rows.count, n, k, yp.baseAddress!, n, 1, relu, 1)
+                    bias.withUnsafeBufferPointer { biasp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            outpost_gemm_packed(ap.baseAddress! + rows.lowerBound * k, k, bp.baseAddress!, rows.count, n, k, yp.baseAddress!, n,
+                                                biasRow ? biasp.baseAddress! : nil, biasRow ? 0 : 1, relu, 1)
+                        }
                     }
                 }
             }
             return y
         }
         for relu: Int32 in [0, 1] {
-            let batch = run(rows: 0..<m, relu: relu)
+            let batch = run(rows: 0..<m, relu: relu, biasRow: false)
+            #expect(run(rows: 0..<m, relu: relu, biasRow: true) == batch, "bias row, relu \(relu)")
             for row in 0..<m {
-                #expect(run(rows: row..<(row + 1), relu: relu) == Array(batch[(row * n)..<((row + 1) * n)]), "row \(row), relu \(relu)")
+                let want = Array(batch[(row * n)..<((row + 1) * n)])
+                #expect(run(rows: row..<(row + 1), relu: relu, biasRow: false) == want, "row \(row), relu \(relu)")
+                #expect(run(rows: row..<(row + 1), relu: relu, biasRow: true) == want, "row \(row), relu \(relu), bias row")
             }
         }
     }
@@ -183,7 +191,7 @@ import Testing
             a.withUnsafeBufferPointer { ap in
                 packed.panels.withUnsafeBufferPointer { bp in
                     y.withUnsafeMutableBufferPointer { yp in
-                        outpost_gemm_packed(ap.baseAddress!, k, bp.baseAddress!, m, n, k, yp.baseAddress!, n, 0, 1, threads)
+                        outpost_gemm_packed(ap.baseAddress!, k, bp.baseAddress!, m, n, k, yp.baseAddress!, n, nil, 0, 1, threads)
                     }
                 }
             }

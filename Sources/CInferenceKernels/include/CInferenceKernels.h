@@ -41,15 +41,17 @@ void outpost_gemm_pack(const float *b, long k, long n, int transposed, float alp
 int outpost_gemm_packed_available(void);
 
 /// The columns of panels [panel_begin, panel_end) of C[m×n] (row stride ldc) = A[m×k] (row
-/// stride lda) · packed B, plus C's previous contents when `accumulate` is
-/// non-zero, then max(·, 0) when `relu` is non-zero. Calls on disjoint panel ranges may run on
-/// different threads at once. Only call when `outpost_gemm_packed_available()`.
+/// stride lda) · packed B, plus `bias` (n floats, the same for every row) when it is not NULL,
+/// else plus C's previous contents when `accumulate` is non-zero, then max(·, 0) when `relu` is
+/// non-zero. Each sum starts from the bias or C and adds the products in k order. Calls on
+/// disjoint panel ranges may run on different threads at once. Only call when
+/// `outpost_gemm_packed_available()`.
 void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
-                             long panel_begin, long panel_end, int accumulate, int relu);
+                             const float *bias, long panel_begin, long panel_end, int accumulate, int relu);
 
 /// C = A · packed B over all panels, as `outpost_gemm_packed_run`, shared out among up to
 /// `threads` threads (`outpost_parallel_for`) from 2^18 multiply-adds on.
 void outpost_gemm_packed(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
-                         int accumulate, int relu, int threads);
+                         const float *bias, int accumulate, int relu, int threads);
 
 #endif

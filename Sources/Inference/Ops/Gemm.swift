@@ -69,12 +69,16 @@ struct GemmKernel: Kernel {
         let out = outputs[0]
         frame.slots[out].reset(.float32, [m, n])
         var accumulate = false
+        var row: [Float]? = nil
         if let c = inputs.count > 2 ? frame.get(inputs[2]) : nil, beta != 0 {
-            try fillBias(c, into: &frame.slots[out].f, m: m, n: n)
-            if beta != 1 { frame.slots[out].f.withUnsafeMutableBufferPointer { y in for i in y.indices { y[i] *= beta } } }
-            accumulate = true
+            row = biasRow(c, n: n).map { beta == 1 ? $0 : $0.map { $0 * beta } }
+            if row == nil {
+                try fillBias(c, into: &frame.slots[out].f, m: m, n: n)
+                if beta != 1 { frame.slots[out].f.withUnsafeMutableBufferPointer { y in for i in y.indices { y[i] *= beta } } }
+                accumulate = true
+            }
         }
-        packed.multiply(a, rows: m, into: &frame.slots[out].f, accumulate: accumulate, activation: activation)
+        packed.multiply(a, rows: m, into: &frame.slots[out].f, accumulate: accumulate, bias: row, activation: activation)
     }
 
     private func multiply(_ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
@@ -91,6 +95,14 @@ struct GemmKernel: Kernel {
                         beta, y, Int32(n))
         }
     }
+}
+
+/// A bias that is the same for every row (a scalar, [N] or [1,N]) as N floats, which the packed
+/// GEMM starts its sums from; nil for a per-row bias ([M,1] or [M,N]).
+func biasRow(_ c: Value, n: Int) -> [Float]? {
+    let cf = c.type == .float32 ? c.f : c.asFloats
+    if cf.count == 1 { return [Float](repeating: cf[0], count: n) }
+    return Array(c.shape.drop(while: { $0 == 1 })) == [n] && cf.count == n ? cf : nil
 }
 
 /// Broadcasts a bias (scalar, [N], [1,N], [M,1] or [M,N]) into an M×N output.
@@ -208,11 +220,15 @@ struct MatMulKernel: Kernel {
         let out = outputs[0]
         frame.slots[out].reset(.float32, a.shape.count == 1 ? [n] : Array(a.shape.dropLast()) + [n])
         var accumulate = false
+        var row: [Float]? = nil
         if let bias = inputs.count > 2 ? frame.get(inputs[2]) : nil {
-            try fillBias(bias, into: &frame.slots[out].f, m: rows, n: n)
-            accumulate = true
+            row = biasRow(bias, n: n)
+            if row == nil {
+                try fillBias(bias, into: &frame.slots[out].f, m: rows, n: n)
+                accumulate = true
+            }
         }
-        packed.multiply(a, rows: rows, into: &frame.slots[out].f, accumulate: accumulate, activation: activation)
+        packed.multiply(a, rows: rows, into: &frame.slots[out].f, accumulate: accumulate, bias: row, activation: activation)
     }
 }
 
@@ -250,18 +266,23 @@ struct PackedMatrix: Sendable {
         self.n = n
     }
 
-    /// y[rows×n] = a[rows×k]·B, plus y's contents when `accumulate`, then the activation (a
-    /// Relu is applied by the kernel as it stores). `y` must hold rows×n floats. With more than
-    /// one OpenBLAS thread configured (``BLASRuntime/threadCount``, 1 in the daemon) and at least
-    /// 2¹⁸ multiply-adds, the panels are shared out among that many threads.
-    func multiply(_ a: Value, rows: Int, into y: inout [Float], accumulate: Bool, activation: Activation?) {
+    /// y[rows×n] = a[rows×k]·B, plus `bias` (n floats, added to every row) when given, else plus
+    /// y's contents when `accumulate`; then the activation (a Relu is applied by the kernel as it
+    /// stores). A bias row costs no pass over y: the kernel starts its sums from it. `y` must
+    /// hold rows×n floats. With more than one OpenBLAS thread configured
+    /// (``BLASRuntime/threadCount``, 1 in the daemon) and at least 2¹⁸ multiply-adds, the panels
+    /// are shared out among that many threads.
+    func multiply(_ a: Value, rows: Int, into y: inout [Float], accumulate: Bool, bias: [Float]? = nil, activation: Activation?) {
         guard rows > 0 else { return }
         let relu = activation == .relu
         y.withUnsafeMutableBufferPointer { yp in
             a.f.withUnsafeBufferPointer { ap in
                 panels.withUnsafeBufferPointer { bp in
-                    outpost_gemm_packed(ap.baseAddress!, k, bp.baseAddress!, rows, n, k, yp.baseAddress!, n,
-                                        accumulate ? 1 : 0, relu ? 1 : 0, Int32(BLASRuntime.threadCount))
+                    func run(_ bias: UnsafePointer<Float>?) {
+                        outpost_gemm_packed(ap.baseAddress!, k, bp.baseAddress!, rows, n, k, yp.baseAddress!, n, bias,
+                                            accumulate ? 1 : 0, relu ? 1 : 0, Int32(BLASRuntime.threadCount))
+                    }
+                    if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                 }
             }
             if !relu { activation?.apply(yp) }
