@@ -133,7 +133,6 @@ typedef void (*gemm_row_fn)(const float *, const float *, long, long, float *, c
 // Rows of A per tile, largest first; a block of M is cut into the largest tiles that fit.
 struct tiles {
     int lanes_per_pass;  // columns per tile (LANES * PV)
-    int count;
     int rows[5];
     gemm_tile_fn fn[5];
     int row_panels;  // panels the single-row kernel takes at once
@@ -160,8 +159,8 @@ DEFINE_GEMM_TILE(tile256_1, vec8, AVX2, 8, 2, 1)
 DEFINE_GEMM_ROW(row512_4, vec16, AVX512, 16, 4)
 DEFINE_GEMM_ROW(row256_2, vec8, AVX2, 8, 2)
 
-static const struct tiles tiles512 = {32, 5, {14, 8, 4, 2, 1}, {tile512_14, tile512_8, tile512_4, tile512_2, tile512_1}, 4, row512_4};
-static const struct tiles tiles256 = {16, 4, {6, 4, 2, 1}, {tile256_6, tile256_4, tile256_2, tile256_1}, 2, row256_2};
+static const struct tiles tiles512 = {32, {14, 8, 4, 2, 1}, {tile512_14, tile512_8, tile512_4, tile512_2, tile512_1}, 4, row512_4};
+static const struct tiles tiles256 = {16, {6, 4, 2, 1}, {tile256_6, tile256_4, tile256_2, tile256_1}, 2, row256_2};
 
 static const struct tiles *current_tiles(void) {
     return outpost_kernel_isa() == ISA_AVX512 ? &tiles512 : &tiles256;

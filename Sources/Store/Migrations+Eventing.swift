@@ -62,10 +62,11 @@ extension Migrations {
     ///
     /// `seq` still only grows: SQLite gives a new row the largest rowid plus one, and retention
     /// never deletes the newest event. (Numbers above the newest event left at the upgrade, of
-    /// events an older retention had already deleted, can be handed out once more.) Retention walks the log in `seq` order, which
-    /// is commit order, instead of using the index. The rebuild follows SQLite's procedure for
-    /// table changes (new table, copy, drop, rename); GRDB runs migrations with foreign keys
-    /// off and checks them before it commits, so the delivery rows stay with their events.
+    /// events an older retention had already deleted, can be handed out once more.) Retention
+    /// walks the log in `seq` order, which is commit order, instead of using the index. The
+    /// rebuild follows SQLite's procedure for table changes (new table, copy, drop, rename);
+    /// GRDB runs migrations with foreign keys off and checks them before it commits, so the
+    /// delivery rows stay with their events.
     static func registerEventLogRowID(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v7-event-log-rowid") { db in
             try db.execute(sql: """

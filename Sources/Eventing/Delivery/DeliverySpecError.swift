@@ -18,10 +18,6 @@ public struct DeliverySpecError: Error, Sendable, Equatable, CustomStringConvert
 }
 
 extension DeliverySpecError {
-    /// Renders a decoder's coding path (`delivery`, `backoffDelay`) as `delivery.backoffDelay`.
-    ///
-    /// Decoding errors are the most common way a bad value reaches us (JSON and YAML
-    /// manifests), so the path is derived from the decoder instead of being guessed.
     /// Decodes one of an enumeration's string values, or throws an error that names the field
     /// and the values allowed (a generic `DecodingError` would not).
     static func decodeChoice<T: RawRepresentable & CaseIterable>(from decoder: any Decoder, field: String, noun: String) throws -> T
@@ -35,6 +31,10 @@ extension DeliverySpecError {
         return value
     }
 
+    /// Renders a decoder's coding path (`delivery`, `backoffDelay`) as `delivery.backoffDelay`.
+    ///
+    /// Decoding errors are the most common way a bad value reaches us (JSON and YAML
+    /// manifests), so the path is derived from the decoder instead of being guessed.
     static func path(from codingPath: [any CodingKey], fallback: String) -> String {
         var rendered = ""
         for key in codingPath {

@@ -135,9 +135,7 @@ final class EventLogWriter: @unchecked Sendable {
             let waiting = barriers
             barriers = []
             condition.unlock()
-            if batch.isEmpty && items.isEmpty {
-                for done in waiting { done() }
-            } else if commit(batch, progress: items) {
+            if (batch.isEmpty && items.isEmpty) || commit(batch, progress: items) {
                 for done in waiting { done() }
             } else {
                 // The progress was put back for the next commit; so are its barriers.
@@ -164,7 +162,6 @@ final class EventLogWriter: @unchecked Sendable {
     }
 
     /// Commits one batch; false when the commit failed.
-    @discardableResult
     private func commit(_ batch: [PendingAppend], progress: [DeliveryProgress]) -> Bool {
         var events: [NewEvent] = []
         events.reserveCapacity(batch.reduce(0) { $0 + $1.events.count })

@@ -102,7 +102,7 @@ struct GemmKernel: Kernel {
 func biasRow(_ c: Value, n: Int) -> [Float]? {
     let cf = c.type == .float32 ? c.f : c.asFloats
     if cf.count == 1 { return [Float](repeating: cf[0], count: n) }
-    return Array(c.shape.drop(while: { $0 == 1 })) == [n] && cf.count == n ? cf : nil
+    return cf.count == n && c.shape.drop(while: { $0 == 1 }).elementsEqual(CollectionOfOne(n)) ? cf : nil
 }
 
 /// Broadcasts a bias (scalar, [N], [1,N], [M,1] or [M,N]) into an M×N output.
