@@ -135,6 +135,7 @@ struct tiles {
     int lanes_per_pass;  // columns per tile (LANES * PV)
     int rows[5];
     gemm_tile_fn fn[5];
+    gemm_tile_fn narrow[5];  // the same rows at half the columns, or NULL
     int row_panels;  // panels the single-row kernel takes at once
     gemm_row_fn row;
 };
@@ -150,6 +151,13 @@ DEFINE_GEMM_TILE(tile512_8, vec16, AVX512, 16, 2, 8)
 DEFINE_GEMM_TILE(tile512_4, vec16, AVX512, 16, 2, 4)
 DEFINE_GEMM_TILE(tile512_2, vec16, AVX512, 16, 2, 2)
 DEFINE_GEMM_TILE(tile512_1, vec16, AVX512, 16, 2, 1)
+// AVX-512, a panel's last columns when at most 16 are left (a 10-class output layer): one zmm
+// per row, so the padding is not computed.
+DEFINE_GEMM_TILE(tile512h_14, vec16, AVX512, 16, 1, 14)
+DEFINE_GEMM_TILE(tile512h_8, vec16, AVX512, 16, 1, 8)
+DEFINE_GEMM_TILE(tile512h_4, vec16, AVX512, 16, 1, 4)
+DEFINE_GEMM_TILE(tile512h_2, vec16, AVX512, 16, 1, 2)
+DEFINE_GEMM_TILE(tile512h_1, vec16, AVX512, 16, 1, 1)
 // AVX2: 16 columns (two ymm) × 6 rows = 12 accumulators of 16 registers; two passes per panel.
 DEFINE_GEMM_TILE(tile256_6, vec8, AVX2, 8, 2, 6)
 DEFINE_GEMM_TILE(tile256_4, vec8, AVX2, 8, 2, 4)
@@ -159,8 +167,9 @@ DEFINE_GEMM_TILE(tile256_1, vec8, AVX2, 8, 2, 1)
 DEFINE_GEMM_ROW(row512_4, vec16, AVX512, 16, 4)
 DEFINE_GEMM_ROW(row256_2, vec8, AVX2, 8, 2)
 
-static const struct tiles tiles512 = {32, {14, 8, 4, 2, 1}, {tile512_14, tile512_8, tile512_4, tile512_2, tile512_1}, 4, row512_4};
-static const struct tiles tiles256 = {16, {6, 4, 2, 1}, {tile256_6, tile256_4, tile256_2, tile256_1}, 2, row256_2};
+static const struct tiles tiles512 = {32, {14, 8, 4, 2, 1}, {tile512_14, tile512_8, tile512_4, tile512_2, tile512_1},
+    {tile512h_14, tile512h_8, tile512h_4, tile512h_2, tile512h_1}, 4, row512_4};
+static const struct tiles tiles256 = {16, {6, 4, 2, 1}, {tile256_6, tile256_4, tile256_2, tile256_1}, {NULL}, 2, row256_2};
 
 static const struct tiles *current_tiles(void) {
     return outpost_kernel_isa() == ISA_AVX512 ? &tiles512 : &tiles256;
@@ -191,6 +200,7 @@ void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long
         for (long j0 = 0; j0 < NR && jp * NR + j0 < n; j0 += t->lanes_per_pass) {
             const long col = jp * NR + j0;
             const long cols = n - col < t->lanes_per_pass ? n - col : t->lanes_per_pass;
+            gemm_tile_fn const *fns = t->narrow[0] && cols <= t->lanes_per_pass / 2 ? t->narrow : t->fn;
             // K in slices of KC, so the slice of the panel the tiles share stays in L1.
             for (long k0 = 0; k0 < k; k0 += KC) {
                 const long kc = k - k0 < KC ? k - k0 : KC;
@@ -198,7 +208,7 @@ void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long
                 for (long i = 0; i < m;) {
                     const int s = tile_at(t, m, i);
                     const long mr = t->rows[s];
-                    t->fn[s](a + i * lda + k0, lda, panel + k0 * NR + j0, kc, c + i * ldc + col, ldc, cols,
+                    fns[s](a + i * lda + k0, lda, panel + k0 * NR + j0, kc, c + i * ldc + col, ldc, cols,
                              k0 == 0 && bias ? bias + col : NULL, accumulate || k0 > 0, relu && last);
                     i += mr;
                 }
@@ -214,12 +224,23 @@ void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long
 struct gemm_call {
     const float *a, *packed, *bias;
     float *c;
-    long lda, m, n, k, ldc, panels, parts;
-    int accumulate, relu;
+    long lda, m, n, k, ldc, panels, parts, row_step;
+    int accumulate, relu, by_rows;
 };
 
+// A part is a range of panels, or, when there are fewer panels than threads (a narrow output
+// layer), all panels for a range of rows cut at multiples of the largest tile's rows.
 static void gemm_part(void *ctx, long part) {
     const struct gemm_call *g = ctx;
+    if (g->by_rows) {
+        const long step = g->row_step, tiles = (g->m + step - 1) / step;
+        const long r0 = tiles * part / g->parts * step, r1 = tiles * (part + 1) / g->parts * step;
+        const long end = r1 < g->m ? r1 : g->m;
+        if (r0 < end)
+            outpost_gemm_packed_run(g->a + r0 * g->lda, g->lda, g->packed, end - r0, g->n, g->k, g->c + r0 * g->ldc, g->ldc,
+                                    g->bias, 0, g->panels, g->accumulate, g->relu);
+        return;
+    }
     outpost_gemm_packed_run(g->a, g->lda, g->packed, g->m, g->n, g->k, g->c, g->ldc, g->bias, g->panels * part / g->parts,
                             g->panels * (part + 1) / g->parts, g->accumulate, g->relu);
 }
@@ -227,8 +248,16 @@ static void gemm_part(void *ctx, long part) {
 void outpost_gemm_packed(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
                          const float *bias, int accumulate, int relu, int threads) {
     const long panels = (n + NR - 1) / NR;
+#if defined(__x86_64__)
+    const long row_step = current_tiles()->rows[0];
+#else
+    const long row_step = 1;
+#endif
     // Below 2^18 multiply-adds a second thread costs more than it saves.
-    const long parts = m * n * k < (1L << 18) ? 1 : (threads < panels ? threads : panels);
-    struct gemm_call g = {a, packed, bias, c, lda, m, n, k, ldc, panels, parts > 1 ? parts : 1, accumulate, relu};
+    long parts = m * n * k < (1L << 18) || threads < 1 ? 1 : threads;
+    const int by_rows = parts > panels;
+    const long row_tiles = (m + row_step - 1) / row_step;
+    if (by_rows && parts > row_tiles) parts = row_tiles;
+    struct gemm_call g = {a, packed, bias, c, lda, m, n, k, ldc, panels, parts > 1 ? parts : 1, row_step, accumulate, relu, by_rows};
     outpost_parallel_for((int)g.parts, g.parts, gemm_part, &g);
 }

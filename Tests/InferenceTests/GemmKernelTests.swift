@@ -178,10 +178,13 @@ import Testing
         }
     }
 
-    /// Threads split the panels; every element is computed exactly as on one thread.
-    @Test func packedGemmOnTwoThreadsEqualsOne() throws {
+    /// Threads split the panels, or the rows when there are fewer panels than threads (a
+    /// 10-column output layer, which also takes the half-width tiles); every element is computed
+    /// exactly as on one thread.
+    @Test(arguments: [(40, 300, 100), (100, 300, 10), (33, 300, 40)])
+    func packedGemmOnTwoThreadsEqualsOne(_ shape: (Int, Int, Int)) throws {
         guard PackedMatrix.enabled else { return }  // sgemm on this CPU: nothing packed
-        let (m, k, n) = (40, 300, 100)
+        let (m, k, n) = shape
         var rng = SplitMix(seed: 11)
         let a = (0..<(m * k)).map { _ in rng.nextFloat() }
         let b = Value(shape: [k, n], floats: (0..<(k * n)).map { _ in rng.nextFloat() })
@@ -197,7 +200,18 @@ import Testing
             }
             return y
         }
-        #expect(run(threads: 2) == run(threads: 1))
-        #expect(run(threads: 4) == run(threads: 1))
+        let one = run(threads: 1)
+        #expect(run(threads: 2) == one)
+        #expect(run(threads: 4) == one)
+        // And the one-thread answer is the product (ReLU'd).
+        var want = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc: Double = 0
+                for p in 0..<k { acc += Double(a[i * k + p]) * Double(b.f[p * n + j]) }
+                want[i * n + j] = Float(max(acc, 0))
+            }
+        }
+        expectClose(one, want, atol: 1e-4, "\(m)×\(k)×\(n)")
     }
 }

@@ -50,7 +50,8 @@ void outpost_gemm_packed_run(const float *a, long lda, const float *packed, long
                              const float *bias, long panel_begin, long panel_end, int accumulate, int relu);
 
 /// C = A · packed B over all panels, as `outpost_gemm_packed_run`, shared out among up to
-/// `threads` threads (`outpost_parallel_for`) from 2^18 multiply-adds on.
+/// `threads` threads (`outpost_parallel_for`) from 2^18 multiply-adds on: by panels, or by rows
+/// when there are fewer panels than threads.
 void outpost_gemm_packed(const float *a, long lda, const float *packed, long m, long n, long k, float *c, long ldc,
                          const float *bias, int accumulate, int relu, int threads);
 
