@@ -654,7 +654,7 @@ def parse_args():
     args.outpost = str(path)
     if not (path.is_file() and os.access(path, os.X_OK)):
         print(f"error: binary not found or not executable: {path}", file=sys.stderr)
-        print("error: run `swift build -c release --product outpost` first, or pass --outpost PATH", file=sys.stderr)
+        print("error: run `make build` first, or pass --outpost PATH", file=sys.stderr)
         sys.exit(2)
     args.echo = "(not used)"
     return args

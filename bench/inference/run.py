@@ -54,9 +54,10 @@ def main():
     preset = os.environ.get("OPENBLAS_CORETYPE", "Haswell")
     load_at_start = h.loadavg()
 
-    subprocess.check_call(["swift", "build", "-c", "release", "--product", "InferenceBench"], cwd=ROOT,
+    subprocess.check_call(["swift", "build", "-c", "release", *h.RELEASE_FLAGS, "--product", "InferenceBench"], cwd=ROOT,
                           stdout=subprocess.DEVNULL)
-    bin_dir = subprocess.check_output(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True).strip()
+    bin_dir = subprocess.check_output(["swift", "build", "-c", "release", *h.RELEASE_FLAGS, "--show-bin-path"], cwd=ROOT,
+                                      text=True).strip()
     bench_bin = os.path.join(bin_dir, "InferenceBench")
 
     tmp = tempfile.mkdtemp(prefix="outpost-infbench.")

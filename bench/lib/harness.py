@@ -28,9 +28,13 @@ BENCH_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
+# The flags `make build` passes for a release build (see the Makefile); every release build of
+# the repository uses them, since other flags would recompile every module.
+RELEASE_FLAGS = ["--static-swift-stdlib", "-Xswiftc", "-enforce-exclusivity=unchecked", "-Xswiftc", "-cross-module-optimization"]
+
 BUILD_HINT = (
-    "run `make build`, or `swift build -c release --static-swift-stdlib --product outpost` and then "
-    "`swift build -c release --static-swift-stdlib --product outpost-echo` first (from the repository folder; "
+    f"run `make build`, or `swift build -c release {' '.join(RELEASE_FLAGS)} --product outpost` and then "
+    f"the same with `--product outpost-echo` first (from the repository folder; "
     "`swift build` builds only the last of several --product flags, so these are two commands), "
     "or pass --outpost PATH --echo PATH"
 )
