@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-public import Store
+import Store
 
 /// A batch of events from one request, waiting for the log writer.
 struct PendingAppend {

@@ -222,7 +222,7 @@ extension ProxyHandler {
 
     /// The worker finished its response: complete it downstream, recycle the worker connection.
     func responseEnded(_ trailers: HTTPHeaders?) {
-        guard let context else { return }
+        guard context != nil else { return }
         let connection = upstream
         upstream = nil
         cancelTimeout()
