@@ -125,6 +125,16 @@ extension EndToEnd {
             let crowded = try run("/usr/bin/python3", [client] + (0..<101).flatMap { ["-H", "x-h\($0):v"] } + [String(daemon.gatewayPort), host, "/"])
             #expect(crowded.stdout.contains(#""status": "431""#) && crowded.stdout.contains("RequestHeaderFieldsTooLarge"), "\(crowded.stdout) \(crowded.stderr)")
 
+            // A header block over the 64 KiB limit but under the connection's cap (twice the
+            // limit, in HEADERS plus CONTINUATION frames): 431 on that stream, as over HTTP/1.1,
+            // and no GOAWAY.
+            let large = try run("/usr/bin/python3", [client, "--after-settings", "-H", "x-big:" + String(repeating: "b", count: 70_000),
+                                                     String(daemon.gatewayPort), host, "/"])
+            let largeLines = large.stdout.split(separator: "\n").map { json(String($0)) }
+            #expect(largeLines.first?["status"] as? String == "431" && large.stdout.contains("the request headers exceed 65536 bytes"),
+                    "\(large.stdout) \(large.stderr)")
+            #expect(largeLines.last?["goaway"] is NSNull, "no GOAWAY: \(large.stdout)")
+
             // Shutdown while a stream is in flight: the client gets GOAWAY (no error), the stream
             // still completes, and the daemon exits cleanly.
             let output = LockedBox("")

@@ -91,6 +91,8 @@ def read_exact(sock, count):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", dest="headers", action="append", default=[], help="an extra request header NAME:VALUE")
+    parser.add_argument("--after-settings", action="store_true",
+                        help="send the requests only once the server's SETTINGS are acknowledged (its limits apply from then)")
     parser.add_argument("port", type=int)
     parser.add_argument("authority")
     parser.add_argument("paths", nargs="+")
@@ -101,11 +103,24 @@ def main():
     sock = socket.create_connection(("127.0.0.1", port), timeout=20)
     start = time.monotonic()
     out = PREFACE + frame(SETTINGS, 0, 0)
+    if args.after_settings:
+        sock.sendall(out)
+        out = b""
+        while True:
+            header = read_exact(sock, 9)
+            payload = read_exact(sock, struct.unpack("!I", b"\0" + header[:3])[0])
+            if header[3] == SETTINGS and not header[4] & ACK:
+                out = frame(SETTINGS, ACK, 0)
+                break
     streams = {}
     for index, path in enumerate(paths):
         stream = 1 + 2 * index
         block = literal(":method", "GET") + literal(":scheme", "http") + literal(":path", path) + literal(":authority", authority) + extra
-        out += frame(HEADERS, END_STREAM | END_HEADERS, stream, block)
+        # A block over the default frame size (16 KiB) goes as HEADERS plus CONTINUATION frames.
+        pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+        for number, piece in enumerate(pieces):
+            last = END_HEADERS if number == len(pieces) - 1 else 0
+            out += frame(HEADERS, END_STREAM | last, stream, piece) if number == 0 else frame(CONTINUATION, last, stream, piece)
         streams[stream] = {"stream": stream, "path": path, "status": None, "body": b"", "ended": False}
     sock.sendall(out)
     while not all(s["ended"] for s in streams.values()):

@@ -270,6 +270,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             respond(with: .tooManyHeaders(limit: environment.maxHeaderCount))
             return
         }
+        // HTTP/1.1 heads are bounded by NIO's decoder; an HTTP/2 block up to the connection's
+        // cap is decoded whole, so its size (RFC 9113 §6.5.2) is checked here.
+        if head.version.major == 2, ProxyHeaders.headerListSize(head) > environment.maxHeaderBytes {
+            respond(with: .headersTooLarge(limit: environment.maxHeaderBytes))
+            return
+        }
         if peer == nil { peer = connectionPeer() }
         let security = loop.security.current
         let host = info.host ?? ""

@@ -108,6 +108,15 @@ enum ProxyHeaders {
         case hopByHop, xForwardedFor, xForwardedProto, forwarded, expect, requestID, traceparent, clientCert, other
     }
 
+    /// A head's size as HTTP/2 counts a header list: each field's name and value plus 32
+    /// (RFC 9113 §6.5.2), with the method and path counted as the pseudo-header fields they
+    /// came from.
+    static func headerListSize(_ head: HTTPRequestHead) -> Int {
+        var size = 7 + head.method.rawValue.utf8.count + 32 + 5 + head.uri.utf8.count + 32  // :method, :path
+        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 32 }
+        return size
+    }
+
     /// Classifies a header name (length first, so most names cost one integer compare).
     static func role(of name: String) -> Role {
         switch name.utf8.count {

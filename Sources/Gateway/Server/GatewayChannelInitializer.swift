@@ -70,8 +70,16 @@ func configureHTTP1Connection(
     try pipeline.addHandler(ProxyHandler(environment: environment, loop: loop, headTimer: headTimer))
 }
 
+/// The header list size an HTTP/2 connection announces, and the most its HPACK decoder takes:
+/// twice the request-head limit. A block between the limit and this cap is decoded (the
+/// decoder's table must stay in step with the client's) and its stream gets 431 from the
+/// ``ProxyHandler``, as over HTTP/1.1; a larger one ends the connection.
+func http2HeaderListCap(_ maxHeaderBytes: Int) -> Int {
+    maxHeaderBytes > Int.max / 2 ? Int.max : maxHeaderBytes * 2
+}
+
 /// Builds the pipeline of one HTTP/2 downstream connection: NIO's HTTP/2 handler (settings:
-/// `maxConcurrentStreams`, header list size `maxHeaderBytes`) with one child channel per
+/// `maxConcurrentStreams`, header list size ``http2HeaderListCap(_:)``) with one child channel per
 /// stream, and NIO's server connection manager, which closes a connection without open streams
 /// after `idleTimeout` and, when the gateway drains, sends GOAWAY and closes once the open
 /// streams have finished (at most `drainTimeout`).
@@ -90,10 +98,14 @@ func configureHTTP2Connection(
 ) throws {
     let pipeline = channel.pipeline.syncOperations
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
+    let headerListCap = http2HeaderListCap(configuration.maxHeaderBytes)
     connection.initialSettings = [
         HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
-        HTTP2Setting(parameter: .maxHeaderListSize, value: configuration.maxHeaderBytes),
+        HTTP2Setting(parameter: .maxHeaderListSize, value: headerListCap),
     ]
+    // Enough CONTINUATION frames of the default 16 KiB frame size to carry a block up to the cap
+    // (NIO's default, 5, stops at 96 KiB); the cap still bounds what one block can hold.
+    connection.maximumSequentialContinuationFrames = max(5, headerListCap / 16_384 + 1)
     let manager = NIOHTTP2ServerConnectionManagementHandler(
         eventLoop: channel.eventLoop,
         configuration: .init(
