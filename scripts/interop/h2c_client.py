@@ -108,7 +108,7 @@ def main():
         out = b""
         while True:
             header = read_exact(sock, 9)
-            payload = read_exact(sock, struct.unpack("!I", b"\0" + header[:3])[0])
+            read_exact(sock, struct.unpack("!I", b"\0" + header[:3])[0])  # the values are not needed
             if header[3] == SETTINGS and not header[4] & ACK:
                 out = frame(SETTINGS, ACK, 0)
                 break
