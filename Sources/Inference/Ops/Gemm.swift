@@ -71,7 +71,7 @@ struct GemmKernel: Kernel {
         var accumulate = false
         var row: [Float]? = nil
         if let c = inputs.count > 2 ? frame.get(inputs[2]) : nil, beta != 0 {
-            row = biasRow(c, n: n).map { beta == 1 ? $0 : $0.map { $0 * beta } }
+            row = beta == 1 ? biasRow(c, n: n) : nil
             if row == nil {
                 try fillBias(c, into: &frame.slots[out].f, m: m, n: n)
                 if beta != 1 { frame.slots[out].f.withUnsafeMutableBufferPointer { y in for i in y.indices { y[i] *= beta } } }
@@ -97,12 +97,11 @@ struct GemmKernel: Kernel {
     }
 }
 
-/// A bias that is the same for every row (a scalar, [N] or [1,N]) as N floats, which the packed
-/// GEMM starts its sums from; nil for a per-row bias ([M,1] or [M,N]).
+/// A float bias of shape [N] or [1,N], the same for every row, which the packed GEMM starts its
+/// sums from without copying it; nil for any other bias (a scalar, a per-row bias, another
+/// element type), which the caller writes into the output first.
 func biasRow(_ c: Value, n: Int) -> [Float]? {
-    let cf = c.type == .float32 ? c.f : c.asFloats
-    if cf.count == 1 { return [Float](repeating: cf[0], count: n) }
-    return cf.count == n && c.shape.drop(while: { $0 == 1 }).elementsEqual(CollectionOfOne(n)) ? cf : nil
+    c.type == .float32 && c.f.count == n && c.shape.drop(while: { $0 == 1 }).elementsEqual(CollectionOfOne(n)) ? c.f : nil
 }
 
 /// Broadcasts a bias (scalar, [N], [1,N], [M,1] or [M,N]) into an M×N output.
