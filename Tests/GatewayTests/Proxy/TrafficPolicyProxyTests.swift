@@ -115,9 +115,11 @@ struct TrafficPolicyProxyTests {
         #expect(try await client.send(.GET, "/", host: TestRoutes.host).status == .ok)
         try await Task.sleep(for: .milliseconds(200))
         let start = ContinuousClock.now
+        // A 504 (not the worker's 200 at 1 s) shows the timeout fired before the worker answered;
+        // it must not fire early, from the first request's check.
         #expect(try await client.send(.GET, "/slow/1000", host: TestRoutes.host).status == .gatewayTimeout)
         let elapsed = ContinuousClock.now - start
-        #expect(elapsed >= .milliseconds(350) && elapsed < .milliseconds(950), "\(elapsed)")
+        #expect(elapsed >= .milliseconds(350), "\(elapsed)")
         await client.close()
         try await gateway.stop()
         await upstream.stop()
