@@ -25,7 +25,8 @@ final class BrokerIngress: LocalUpstream {
     }
 
     func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void) {
-        let segments = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        // By bytes: splitting the path into Characters runs grapheme breaking on every event.
+        let segments = request.path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
         guard let first = segments.first, !first.isEmpty else {
             respond(Self.error(404, "NotFound", "POST events to /<namespace>/<broker>"))
             return
@@ -34,8 +35,8 @@ final class BrokerIngress: LocalUpstream {
             respond(Self.error(400, "BadPath", "the path must be /<namespace>/<broker>, not \(request.path)"))
             return
         }
-        let namespace = String(first)
-        let name = String(last)
+        let namespace = String(Substring(first))
+        let name = String(Substring(last))
         switch request.method {
         case "POST":
             break
@@ -58,7 +59,7 @@ final class BrokerIngress: LocalUpstream {
         }
         let events: [CloudEvent]
         do {
-            events = try CloudEventHTTP.decode(headers: request.headers.map { (name: $0.name, value: $0.value) }, body: request.body)
+            events = try CloudEventHTTP.decode(headers: request.headers, body: request.body)
         } catch {
             respond(Self.error(error.status, error.status == 415 ? "UnsupportedMediaType" : "InvalidEvent", "\(error)", attribute: error.attribute))
             return
@@ -128,6 +129,8 @@ final class BrokerIngress: LocalUpstream {
         return LocalResponse(status: status, headers: [HeaderField(name: "Content-Type", value: "application/json")], body: body)
     }
 }
+
+extension HeaderField: CloudEventHeader {}
 
 /// An event the ingress refuses after decoding it.
 struct IngressRejection: Error {

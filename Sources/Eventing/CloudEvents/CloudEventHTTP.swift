@@ -20,6 +20,15 @@ public enum CloudEventHTTP {
         headers: [(name: String, value: String)],
         body: [UInt8]
     ) throws(CloudEventError) -> [CloudEvent] {
+        try decode(headers: headers.map { NamedValue(name: $0.name, value: $0.value) }, body: body)
+    }
+
+    /// Decodes and validates the events in an HTTP message whose headers are kept in another
+    /// shape (the broker ingress passes the gateway's fields as they are, without a copy).
+    public static func decode<Headers: Collection>(
+        headers: Headers,
+        body: [UInt8]
+    ) throws(CloudEventError) -> [CloudEvent] where Headers.Element: CloudEventHeader {
         let contentType = try contentType(in: headers)
         switch try ContentMode(contentType: contentType) {
         case .binary: return [try decodeBinary(headers: headers, contentType: contentType, body: body)]
@@ -29,7 +38,9 @@ public enum CloudEventHTTP {
     }
 
     /// The single `Content-Type` value, trimmed; an empty header counts as absent.
-    private static func contentType(in headers: [(name: String, value: String)]) throws(CloudEventError) -> String? {
+    private static func contentType<Headers: Collection>(
+        in headers: Headers
+    ) throws(CloudEventError) -> String? where Headers.Element: CloudEventHeader {
         var found: String?
         for header in headers where HeaderName.isContentType(header.name) {
             guard found == nil else { throw .invalid("datacontenttype", "more than one Content-Type header") }
@@ -44,11 +55,11 @@ public enum CloudEventHTTP {
     /// A `ce-datacontenttype` header is rejected: the binding forbids it, and silently preferring
     /// either header would hide a sender bug that changes how the payload is interpreted. An empty
     /// body means no data, because binary mode cannot tell an empty payload from an absent one.
-    private static func decodeBinary(
-        headers: [(name: String, value: String)],
+    private static func decodeBinary<Headers: Collection>(
+        headers: Headers,
         contentType: String?,
         body: [UInt8]
-    ) throws(CloudEventError) -> CloudEvent {
+    ) throws(CloudEventError) -> CloudEvent where Headers.Element: CloudEventHeader {
         var event = CloudEvent(id: "", source: "", type: "", specversion: "")
         var seenCore: UInt8 = 0
         for header in headers {
@@ -124,6 +135,20 @@ public enum CloudEventHTTP {
         encoder.writeBatch(events)
         return encoder.output
     }
+}
+
+/// One HTTP header as the binding reads it.
+public protocol CloudEventHeader {
+    /// The name as received (compared without case).
+    var name: String { get }
+    /// The value as received.
+    var value: String { get }
+}
+
+/// A header given as a `(name, value)` pair.
+private struct NamedValue: CloudEventHeader {
+    var name: String
+    var value: String
 }
 
 /// How a message carries its event(s), decided from `Content-Type`.
@@ -206,17 +231,25 @@ private enum ContentMode {
 /// Case-insensitive header-name checks, without lower-casing whole strings.
 private enum HeaderName {
     static func isContentType(_ name: String) -> Bool {
-        name.utf8.count == 12 && name.utf8.lazy.map(asciiLower).elementsEqual("content-type".utf8)
+        guard name.utf8.count == 12 else { return false }
+        var name = name
+        return name.withUTF8 { bytes in
+            zip(bytes, "content-type".utf8).allSatisfy { asciiLower($0) == $1 }
+        }
     }
 
     /// The CloudEvents attribute name for a `ce-*` header, lower-cased; nil for other headers.
     static func attributeName(_ name: String) -> String? {
-        let utf8 = name.utf8
-        guard utf8.count >= 3, utf8.prefix(3).lazy.map(asciiLower).elementsEqual("ce-".utf8) else { return nil }
-        let suffix = utf8.dropFirst(3)
-        // Senders usually spell the names in lower case already; only fold when they do not.
-        guard suffix.contains(where: isUpper) else { return String(decoding: suffix, as: UTF8.self) }
-        return String(decoding: suffix.map(asciiLower), as: UTF8.self)
+        // On the contiguous bytes: this runs for every header of every event.
+        var name = name
+        return name.withUTF8 { bytes -> String? in
+            guard bytes.count >= 3, asciiLower(bytes[0]) == UInt8(ascii: "c"), asciiLower(bytes[1]) == UInt8(ascii: "e"),
+                  bytes[2] == UInt8(ascii: "-") else { return nil }
+            let suffix = UnsafeBufferPointer(rebasing: bytes[3...])
+            // Senders usually spell the names in lower case already; only fold when they do not.
+            guard suffix.contains(where: isUpper) else { return String(decoding: suffix, as: UTF8.self) }
+            return String(decoding: suffix.map(asciiLower), as: UTF8.self)
+        }
     }
 
     @inline(__always)

@@ -21,6 +21,14 @@ extension StringProtocol {
     func equalsIgnoringASCIICase(_ lowercase: String) -> Bool {
         let utf8 = self.utf8
         guard utf8.count == lowercase.utf8.count else { return false }
+        // Native strings compare on their contiguous bytes; others byte by byte.
+        let contiguous = utf8.withContiguousStorageIfAvailable { mine in
+            lowercase.utf8.withContiguousStorageIfAvailable { other in
+                for index in 0..<mine.count where mine[index].asciiLowercased != other[index] { return false }
+                return true
+            }
+        }
+        if let contiguous, let result = contiguous { return result }
         return zip(utf8, lowercase.utf8).allSatisfy { $0.asciiLowercased == $1 }
     }
 }

@@ -12,6 +12,12 @@ extension ProxyHandler {
     func beginLocal(_ local: any LocalUpstream) {
         phase = .local
         localBody = []
+        if exchange.localRequest == nil, let head = exchange.upstreamHead {
+            var fields: [HeaderField] = []
+            fields.reserveCapacity(head.headers.count)
+            for (name, value) in head.headers { fields.append(HeaderField(name: name, value: value)) }
+            exchange.localRequest = LocalRequest(method: head.method.rawValue, uri: head.uri, headers: fields, body: [])
+        }
         if exchange.expectsContinue, !exchange.requestEndReceived, let context {
             // The client waits for this before sending the body (curl does above 1 KiB).
             exchange.expectsContinue = false
@@ -33,8 +39,7 @@ extension ProxyHandler {
                 fail(with: .bodyTooLarge(limit: exchange.localBodyLimit))
                 return
             }
-            if localBody.isEmpty, let length = exchange.upstreamHead?.headers.first(name: "content-length").flatMap(Int.init),
-               length <= exchange.localBodyLimit {
+            if localBody.isEmpty, let length = exchange.contentLength, length <= exchange.localBodyLimit {
                 localBody.reserveCapacity(length)
             }
             body.withUnsafeReadableBytes { localBody.append(contentsOf: $0) }
@@ -54,8 +59,10 @@ extension ProxyHandler {
             respond(with: .bodyTooLarge(limit: mount.maxBodyBytes))
             return
         }
-        exchange.upstreamHead = ProxyHeaders.upstreamRequestHead(
-            from: head, info: info, client: client, telemetry: exchange.telemetry, peer: peer ?? .plaintext)
+        exchange.localRequest = LocalRequest(
+            method: head.method.rawValue, uri: head.uri,
+            headers: ProxyHeaders.mountFields(from: head, info: info, telemetry: exchange.telemetry),
+            body: [])
         armTimeout(Self.mountTimeout)
         lease = UpstreamLease(revision: RevisionID(namespace: "", name: mount.host), port: 0, workerID: 0, local: mount.upstream)
         beginLocal(mount.upstream)
@@ -66,11 +73,9 @@ extension ProxyHandler {
 
     /// Hands the complete request to the in-process worker.
     private func dispatchLocal() {
-        guard let context, let local = lease?.local, let head = exchange.upstreamHead else { return }
-        var headers: [HeaderField] = []
-        headers.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers { headers.append(HeaderField(name: name, value: value)) }
-        let request = LocalRequest(method: head.method.rawValue, uri: head.uri, headers: headers, body: localBody)
+        guard let context, let local = lease?.local, var request = exchange.localRequest else { return }
+        exchange.localRequest = nil
+        request.body = localBody
         localBody = []
         exchange.upstreamHead = nil
         if exchange.log != nil { exchange.log?.upstreamSentNanoseconds = NIODeadline.now().uptimeNanoseconds }
@@ -92,14 +97,9 @@ extension ProxyHandler {
         cancelTimeout()
         releaseLease(.responded(status: response.status))
         if exchange.log != nil { exchange.log?.upstreamHeadNanoseconds = NIODeadline.now().uptimeNanoseconds }
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(response.headers.count + 3)
-        for field in response.headers { headers.add(name: field.name, value: field.value) }
-        headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
-        var keepAlive = exchange.keepAlive
-        let head = ProxyHeaders.downstreamResponseHead(
-            from: HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers),
-            version: exchange.version, keepAlive: &keepAlive, requestID: exchange.telemetry?.requestID)
+        let keepAlive = exchange.keepAlive
+        let head = ProxyHeaders.localResponseHead(
+            response, version: exchange.version, keepAlive: keepAlive, requestID: exchange.telemetry?.requestID)
         exchange.responseHeadSent = true
         exchange.responseCode = response.status
         exchange.responseBytes = response.body.count

@@ -101,6 +101,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var mounted = false
         /// The largest body collected for an in-process worker.
         var localBodyLimit = ProxyHandler.maxLocalBodyBytes
+        /// The request for an in-process worker (its body is collected in `localBody`).
+        var localRequest: LocalRequest?
+        /// The request's valid `Content-Length`, if it sent one.
+        var contentLength: Int?
         /// The `Upgrade` value of a WebSocket upgrade, and the worker's 101 once it came
         /// (see ProxyHandler+Upgrade.swift).
         var upgrade: String?
@@ -258,6 +262,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let info = RequestHeadInfo(head.headers)
         beginTelemetry(head: head, info: info)
         exchange.requestHasBody = info.hasBody
+        exchange.contentLength = info.contentLength
         if info.upgrade != nil { noteUpgrade(head, info: info) }
         if let problem = info.problem {
             // A malformed head leaves the connection's framing in doubt: answer and close.

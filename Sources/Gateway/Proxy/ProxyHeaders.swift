@@ -172,9 +172,43 @@ enum ProxyHeaders {
         telemetry: RequestTelemetry? = nil,
         peer: PeerInfo = .plaintext
     ) -> HTTPRequestHead {
-        let options = connectionOptions(in: head.headers)
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 6)
+        forEachUpstreamHeader(from: head, info: info, client: client, telemetry: telemetry, peer: peer) {
+            headers.add(name: $0, value: $1)
+        }
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+    }
+
+    /// The headers of a request for a ``GatewayMount``, as the fields of its ``LocalRequest``:
+    /// those of ``upstreamRequestHead(from:info:client:telemetry:peer:)`` except the forwarding
+    /// headers (`X-Forwarded-*`, `Forwarded`), since the request makes no proxy hop. A client's
+    /// own forwarding headers pass as sent.
+    static func mountFields(
+        from head: HTTPRequestHead,
+        info: RequestHeadInfo,
+        telemetry: RequestTelemetry?
+    ) -> [HeaderField] {
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(head.headers.count + 2)
+        forEachUpstreamHeader(from: head, info: info, client: nil, telemetry: telemetry, peer: .plaintext) {
+            fields.append(HeaderField(name: $0, value: $1))
+        }
+        return fields
+    }
+
+    /// Calls `emit` with each header of the worker's request head, in order; without `client`,
+    /// the client's forwarding headers pass unchanged and none are added.
+    @inline(__always)
+    private static func forEachUpstreamHeader(
+        from head: HTTPRequestHead,
+        info: RequestHeadInfo,
+        client: ClientAddress?,
+        telemetry: RequestTelemetry?,
+        peer: PeerInfo,
+        _ emit: (String, String) -> Void
+    ) {
+        let options = connectionOptions(in: head.headers)
         var forwardedFor: String?
         var forwarded: String?
         for (name, value) in head.headers {
@@ -183,33 +217,34 @@ enum ProxyHeaders {
                 continue
             case .expect where info.expectsContinue:
                 continue
-            case .xForwardedFor:
+            case .xForwardedFor where client != nil:
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
-            case .forwarded:
+            case .forwarded where client != nil:
                 forwarded = forwarded.map { "\($0), \(value)" } ?? value
             case .requestID where telemetry != nil, .traceparent where telemetry != nil:
                 continue
-            case .expect, .requestID, .traceparent, .other:
+            case .expect, .requestID, .traceparent, .xForwardedFor, .forwarded, .other:
                 if !options.isEmpty, options.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
-                headers.add(name: name, value: value)
+                emit(name, value)
             }
         }
         if info.hasTransferEncoding {
-            headers.add(name: "transfer-encoding", value: "chunked")
+            emit("transfer-encoding", "chunked")
         }
-        headers.add(name: "x-forwarded-for", value: forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip)
-        let proto = peer.secure ? "https" : "http"
-        headers.add(name: "x-forwarded-proto", value: proto)
-        let element = "\(client.forwardedNode);proto=\(proto);host=\(forwardedValue(info.host ?? ""))"
-        headers.add(name: "forwarded", value: forwarded.map { "\($0), \(element)" } ?? element)
+        if let client {
+            emit("x-forwarded-for", forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip)
+            let proto = peer.secure ? "https" : "http"
+            emit("x-forwarded-proto", proto)
+            let element = "\(client.forwardedNode);proto=\(proto);host=\(forwardedValue(info.host ?? ""))"
+            emit("forwarded", forwarded.map { "\($0), \(element)" } ?? element)
+        }
         if let telemetry {
-            headers.add(name: "x-request-id", value: telemetry.requestID)
-            headers.add(name: "traceparent", value: telemetry.trace.traceparent)
+            emit("x-request-id", telemetry.requestID)
+            emit("traceparent", telemetry.trace.traceparent)
         }
         if let certificate = peer.forwardedClientCert {
-            headers.add(name: "x-forwarded-client-cert", value: certificate)
+            emit("x-forwarded-client-cert", certificate)
         }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
     }
 
     /// The response head sent to the client: hop-by-hop headers removed, `version` matching the
@@ -250,6 +285,37 @@ enum ProxyHeaders {
         return HTTPResponseHead(version: version, status: head.status, headers: headers)
     }
 
+    /// The response head for an in-process worker's answer: its headers (leaving out hop-by-hop
+    /// ones, any `Content-Length`, and its own `X-Request-Id` when `requestID` replaces it), the
+    /// body's length, `Connection` as `keepAlive` and the client's `version` need, and
+    /// `requestID` as `X-Request-Id`.
+    static func localResponseHead(
+        _ response: LocalResponse,
+        version: HTTPVersion,
+        keepAlive: Bool,
+        requestID: String?
+    ) -> HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(response.headers.count + 3)
+        for field in response.headers {
+            switch role(of: field.name) {
+            case .hopByHop: continue
+            case .requestID where requestID != nil: continue
+            default: break
+            }
+            if field.name.utf8.count == 14, field.name.equalsIgnoringASCIICase("content-length") { continue }
+            headers.add(name: field.name, value: field.value)
+        }
+        headers.add(name: "content-length", value: String(response.body.count))
+        if !keepAlive {
+            headers.add(name: "connection", value: "close")
+        } else if version.major == 1 && version.minor == 0 {
+            headers.add(name: "connection", value: "keep-alive")
+        }
+        if let requestID { headers.add(name: "x-request-id", value: requestID) }
+        return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+    }
+
     /// A `Forwarded` parameter value: a token as is, anything else as a quoted string.
     static func forwardedValue(_ value: String) -> String {
         if !value.isEmpty, value.utf8.allSatisfy(\.isTokenCharacter) { return value }
@@ -266,9 +332,18 @@ enum ProxyHeaders {
 extension StringProtocol {
     /// The text without leading and trailing spaces and tabs.
     func trimmingASCIIWhitespace() -> SubSequence {
-        var slice = self[...]
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return slice
+        // By bytes: walking Characters runs grapheme breaking on every header value.
+        let utf8 = self.utf8
+        var start = utf8.startIndex
+        while start < utf8.endIndex, utf8[start] == 0x20 || utf8[start] == 0x09 { utf8.formIndex(after: &start) }
+        // Forward to the end, remembering where the last byte that is not whitespace ends.
+        var end = start
+        var index = start
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            utf8.formIndex(after: &index)
+            if byte != 0x20 && byte != 0x09 { end = index }
+        }
+        return self[start..<end]
     }
 }

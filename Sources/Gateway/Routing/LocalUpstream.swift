@@ -13,7 +13,8 @@ public struct HeaderField: Sendable, Hashable {
 }
 
 /// A request for an in-process upstream: the head the gateway would forward to a worker
-/// (forwarding headers, `x-request-id` and `traceparent` already set) and the whole body.
+/// (forwarding headers, `x-request-id` and `traceparent` already set; a ``GatewayMount`` gets
+/// no forwarding headers, as nothing is forwarded) and the whole body.
 public struct LocalRequest: Sendable {
     /// The method, for example `POST`.
     public var method: String
@@ -32,21 +33,14 @@ public struct LocalRequest: Sendable {
         self.body = body
     }
 
-    /// The first value of header `name` (ASCII case-insensitive).
+    /// The first value of header `name` (ASCII case-insensitive; `name` is lowercase ASCII).
     public func header(_ name: String) -> String? {
-        headers.first { field in
-            field.name.utf8.count == name.utf8.count
-                && zip(field.name.utf8, name.utf8).allSatisfy { Self.lowercased($0) == Self.lowercased($1) }
-        }?.value
-    }
-
-    private static func lowercased(_ byte: UInt8) -> UInt8 {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+        headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
     }
 
     /// The path without the query.
     public var path: Substring {
-        uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri[...]
+        uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? uri[...]
     }
 }
 

@@ -183,4 +183,46 @@ struct ProxyHeadersTests {
         let down = ProxyHeaders.downstreamResponseHead(from: response, version: .http1_1, keepAlive: &keepAlive, requestID: "a")
         #expect(down.headers["x-request-id"] == ["a"])
     }
+
+    @Test("a mount gets the end-to-end headers and our request id, without forwarding headers of ours")
+    func mountFields() {
+        let head = Self.request([
+            ("Host", "broker-ingress.localhost"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"),
+            ("ce-id", "1"), ("X-Forwarded-For", "203.0.113.1"), ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Client-Cert", "forged"), ("X-Request-Id", "client"), ("Content-Length", "3"),
+        ])
+        let info = RequestHeadInfo(head.headers)
+        var random = TelemetryRandom(seed: (1, 1, 1, 1))
+        let telemetry = RequestTelemetry(clientRequestID: info.requestID, clientTraceparent: info.traceparent, random: &random)
+        let fields = ProxyHeaders.mountFields(from: head, info: info, telemetry: telemetry)
+        #expect(fields.map { "\($0.name): \($0.value)" } == [
+            "Host: broker-ingress.localhost", "ce-id: 1", "X-Forwarded-For: 203.0.113.1", "Content-Length: 3",
+            "x-request-id: client", "traceparent: \(telemetry.trace.traceparent)",
+        ])
+    }
+
+    @Test("an in-process answer gets its body's length, Connection as needed and our request id")
+    func localResponseHead() {
+        let response = LocalResponse(status: 202, headers: [
+            HeaderField(name: "Content-Type", value: "application/json"), HeaderField(name: "Content-Length", value: "99"),
+            HeaderField(name: "Connection", value: "close"), HeaderField(name: "X-Request-Id", value: "worker"),
+        ], body: Array("{}".utf8))
+        let kept = ProxyHeaders.localResponseHead(response, version: .http1_1, keepAlive: true, requestID: "a")
+        #expect(kept.status == .accepted)
+        #expect(kept.headers.map { "\($0.name): \($0.value)" } == ["Content-Type: application/json", "content-length: 2", "x-request-id: a"])
+        let http10 = ProxyHeaders.localResponseHead(response, version: .http1_0, keepAlive: true, requestID: nil)
+        #expect(http10.version == .http1_0)
+        #expect(http10.headers["connection"] == ["keep-alive"])
+        #expect(http10.headers["x-request-id"] == ["worker"])
+        let closing = ProxyHeaders.localResponseHead(response, version: .http1_1, keepAlive: false, requestID: nil)
+        #expect(closing.headers["connection"] == ["close"])
+    }
+
+    @Test("values are trimmed of spaces and tabs at both ends only, byte by byte", arguments: [
+        ("", ""), ("   ", ""), (" \t 12 \t", "12"), ("a b", "a b"), ("\u{A0}x\u{A0}", "\u{A0}x\u{A0}"), (" é ", "é"),
+    ])
+    func trimming(_ input: String, _ expected: String) {
+        #expect(String(input.trimmingASCIIWhitespace()) == expected)
+        #expect(String(input[...].trimmingASCIIWhitespace()) == expected)
+    }
 }
