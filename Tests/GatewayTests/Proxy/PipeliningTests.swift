@@ -1,0 +1,70 @@
+import Foundation
+@testable import Gateway
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// HTTP/1.1 pipelining: requests sent back to back on one connection, before their answers,
+/// are proxied one at a time and answered in order (NIO's `HTTPServerPipelineHandler` holds the
+/// later ones until the answer in front of them has ended).
+@Suite("Pipelining")
+struct PipeliningTests {
+    static let host = TestRoutes.host
+
+    @Test("pipelined requests behind a slow one are answered in order, each once")
+    func inOrder() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let connection = try await RawConnection.connect(port: gateway.port)
+        try await connection.send(
+            "GET /slow/150 HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n"
+                + "GET /first HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n"
+                + "POST /echo HTTP/1.1\r\nHost: \(Self.host)\r\nContent-Length: 9\r\n\r\nechoed-it"
+                + "GET /last HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
+        let text = await connection.readUntilClosed(timeout: .seconds(5))
+        let markers = ["slow", "hello GET /first", "echoed-it", "hello GET /last"]
+        let positions = markers.map { marker in text.range(of: marker).map { text.distance(from: text.startIndex, to: $0.lowerBound) } }
+        #expect(positions.allSatisfy { $0 != nil }, "got: \(text)")
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "answers out of order: \(text)")
+        #expect(Self.answers(in: text) == 4, "got: \(text)")
+        #expect(upstream.requests.map(\.uri) == ["/slow/150", "/first", "/echo", "/last"])
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("a keep-alive connection takes its next request after a slow answer, many times over")
+    func sequentialAfterSlowAnswers() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let connection = try await RawConnection.connect(port: gateway.port)
+        for round in 1...5 {
+            try await connection.send("GET /slow/20 HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n")
+            let slow = await Self.waitForAnswers(connection, count: 2 * round - 1)
+            #expect(Self.answers(in: slow) == 2 * round - 1, "round \(round): \(slow)")
+            try await connection.send("GET /after-\(round) HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n")
+            let after = await connection.wait(for: "hello GET /after-\(round)", timeout: .seconds(3))
+            #expect(after.contains("hello GET /after-\(round)"), "round \(round): \(after)")
+        }
+        #expect(upstream.requests.count == 10)
+        await connection.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    static func answers(in text: String) -> Int {
+        text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count - 1
+    }
+
+    /// Polls until `count` answers have arrived (or 3 s pass); returns the text so far.
+    static func waitForAnswers(_ connection: RawConnection, count: Int) async -> String {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(3)
+        var text = ""
+        while clock.now < deadline {
+            // Nothing sent contains a NUL, so this returns what arrived after 10 ms.
+            text = await connection.wait(for: "\u{0}", timeout: .milliseconds(10))
+            if answers(in: text) >= count { break }
+        }
+        return text
+    }
+}
