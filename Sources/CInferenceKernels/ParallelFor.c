@@ -40,7 +40,11 @@ static long now_ns(void) {
 // Takes task indices of call `generation` until none is left. An index is claimed by a
 // compare-and-swap that also checks the generation, so a thread still here from an earlier call
 // never claims a task of a later one; and while it holds a claimed task the call is unfinished,
-// so the job it reads is still the one it claimed from.
+// so the job it reads is still the one it claimed from. A call closes its generation when it
+// ends (the index goes to the largest value), because the next call stores its job, count
+// included, before it publishes its generation: without that, a thread still here could compare
+// the old index with the new, larger count and claim a task of the new job under the old
+// generation, which then ran twice.
 static void run_tasks(unsigned long generation) {
     unsigned long c = atomic_load(&cursor);
     for (;;) {
@@ -95,5 +99,6 @@ void outpost_parallel_for(int threads, long count, outpost_task_fn fn, void *ctx
     pthread_mutex_unlock(&wake_lock);
     run_tasks(generation);
     while (atomic_load(&unfinished) > 0) PAUSE();
+    atomic_store(&cursor, generation << 32 | 0xffffffffUL);  // closed: see run_tasks
     pthread_mutex_unlock(&caller_lock);
 }
