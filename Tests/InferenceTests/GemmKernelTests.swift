@@ -5,9 +5,9 @@ import Testing
 
 /// Gemm and MatMul with constant weights (the packed-weight GEMM where the CPU has AVX2 or
 /// AVX-512, sgemm elsewhere) against a plain-loop reference: row counts that use every tile
-/// height and a tail, column counts off the 32-wide panels, K across the kernel's K slices,
-/// transB, alpha and beta, every bias shape, fused Relu and a non-fused activation, and shapes
-/// large enough to be shared out among threads.
+/// height and a tail, column counts off the 32-wide panels, K across the kernel's K slices and
+/// its unrolled steps, transB, alpha and beta, every bias shape, fused Relu and a non-fused
+/// activation, and shapes large enough to be shared out among threads.
 @Suite struct GemmKernelTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let name: String
@@ -26,7 +26,7 @@ import Testing
         Case(name: "batch 1, N off the panel", m: 1, k: 20, n: 37, bias: [37], activation: "Relu"),
         Case(name: "one full tile and a tail, transB", m: 17, k: 33, n: 64, transB: true, bias: [64]),
         Case(name: "every tile height", m: 29, k: 9, n: 40, alpha: 0.5, beta: 2, bias: [29, 1], activation: "Sigmoid"),
-        Case(name: "K across slices, full C", m: 5, k: 300, n: 33, transB: true, bias: [5, 33], activation: "Relu"),
+        Case(name: "K across slices (1024 and 6), full C", m: 5, k: 1030, n: 33, transB: true, bias: [5, 33], activation: "Relu"),
         Case(name: "no C, scalar-free", m: 3, k: 7, n: 3),
         Case(name: "scalar C", m: 4, k: 5, n: 70, bias: [1]),
         Case(name: "threaded: 40×300×100", m: 40, k: 300, n: 100, transB: true, bias: [100], activation: "Relu"),
@@ -145,7 +145,7 @@ import Testing
     /// and a bias passed as a row gives the bits of the same bias written into C first.
     @Test func aRowsAnswerDoesNotDependOnItsBatch() throws {
         guard PackedMatrix.enabled else { return }
-        let (m, k, n) = (3, 300, 517)
+        let (m, k, n) = (3, 1030, 517)
         var rng = SplitMix(seed: 5)
         let a = (0..<(m * k)).map { _ in rng.nextFloat() }
         let bias = (0..<n).map { _ in rng.nextFloat() }
