@@ -33,9 +33,12 @@ public struct LocalRequest: Sendable {
         self.body = body
     }
 
-    /// The first value of header `name` (ASCII case-insensitive; `name` is lowercase ASCII).
+    /// The first value of header `name` (ASCII case-insensitive).
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
+        headers.first { field in
+            field.name.utf8.count == name.utf8.count
+                && field.name.utf8.elementsEqual(name.utf8) { $0.asciiLowercased == $1.asciiLowercased }
+        }?.value
     }
 
     /// The path without the query.

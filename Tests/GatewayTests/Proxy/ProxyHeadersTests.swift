@@ -225,4 +225,18 @@ struct ProxyHeadersTests {
         #expect(String(input.trimmingASCIIWhitespace()) == expected)
         #expect(String(input[...].trimmingASCIIWhitespace()) == expected)
     }
+
+    @Test("an in-process request finds headers without case and its path without the query")
+    func localRequestAccessors() {
+        let request = LocalRequest(method: "POST", uri: "/v2/models/é/infer?x=1?y", headers: [
+            HeaderField(name: "Inference-Header-Content-Length", value: "12"), HeaderField(name: "content-type", value: "a"),
+            HeaderField(name: "Content-Type", value: "b"),
+        ], body: [])
+        #expect(request.header("inference-header-content-length") == "12")
+        #expect(request.header("INFERENCE-HEADER-CONTENT-LENGTH") == "12")
+        #expect(request.header("Content-Type") == "a")
+        #expect(request.header("content-typ") == nil)
+        #expect(request.path == "/v2/models/é/infer")
+        #expect(LocalRequest(method: "GET", uri: "/plain", headers: [], body: []).path == "/plain")
+    }
 }
