@@ -276,12 +276,7 @@ enum ProxyHeaders {
         if isHTTP10 && mayHaveBody && !hasContentLength {
             keepAlive = false
         }
-        if !keepAlive {
-            headers.add(name: "connection", value: "close")
-        } else if isHTTP10 {
-            headers.add(name: "connection", value: "keep-alive")
-        }
-        if let requestID { headers.add(name: "x-request-id", value: requestID) }
+        addClosingHeaders(to: &headers, version: version, keepAlive: keepAlive, requestID: requestID)
         return HTTPResponseHead(version: version, status: head.status, headers: headers)
     }
 
@@ -307,13 +302,20 @@ enum ProxyHeaders {
             headers.add(name: field.name, value: field.value)
         }
         headers.add(name: "content-length", value: String(response.body.count))
+        addClosingHeaders(to: &headers, version: version, keepAlive: keepAlive, requestID: requestID)
+        return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+    }
+
+    /// The last headers of a response head to the client: `Connection: close` when the
+    /// connection ends, `Connection: keep-alive` for an HTTP/1.0 client that keeps it, and
+    /// `requestID` as `X-Request-Id`.
+    private static func addClosingHeaders(to headers: inout HTTPHeaders, version: HTTPVersion, keepAlive: Bool, requestID: String?) {
         if !keepAlive {
             headers.add(name: "connection", value: "close")
         } else if version.major == 1 && version.minor == 0 {
             headers.add(name: "connection", value: "keep-alive")
         }
         if let requestID { headers.add(name: "x-request-id", value: requestID) }
-        return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
     }
 
     /// A `Forwarded` parameter value: a token as is, anything else as a quoted string.
