@@ -39,7 +39,7 @@ struct PipeliningTests {
         let connection = try await RawConnection.connect(port: gateway.port)
         for round in 1...5 {
             try await connection.send("GET /slow/20 HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n")
-            let slow = await Self.waitForAnswers(connection, count: 2 * round - 1)
+            let slow = await connection.wait { Self.answers(in: $0) >= 2 * round - 1 }
             #expect(Self.answers(in: slow) == 2 * round - 1, "round \(round): \(slow)")
             try await connection.send("GET /after-\(round) HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n")
             let after = await connection.wait(for: "hello GET /after-\(round)", timeout: .seconds(3))
@@ -53,18 +53,5 @@ struct PipeliningTests {
 
     static func answers(in text: String) -> Int {
         text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count - 1
-    }
-
-    /// Polls until `count` answers have arrived (or 3 s pass); returns the text so far.
-    static func waitForAnswers(_ connection: RawConnection, count: Int) async -> String {
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(3)
-        var text = ""
-        while clock.now < deadline {
-            // Nothing sent contains a NUL, so this returns what arrived after 10 ms.
-            text = await connection.wait(for: "\u{0}", timeout: .milliseconds(10))
-            if answers(in: text) >= count { break }
-        }
-        return text
     }
 }

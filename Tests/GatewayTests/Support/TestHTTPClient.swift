@@ -211,11 +211,17 @@ final class RawConnection: Sendable {
 
     /// Waits until the received text contains `needle` (or `timeout` passes); returns the text.
     func wait(for needle: String, timeout: Duration = .seconds(3)) async -> String {
+        await wait(timeout: timeout) { $0.contains(needle) }
+    }
+
+    /// Waits until the received text satisfies `done`, the server closes, or `timeout` passes;
+    /// returns the text.
+    func wait(timeout: Duration = .seconds(3), until done: (String) -> Bool) async -> String {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while clock.now < deadline {
             let (text, closed) = received.snapshot
-            if text.contains(needle) || closed { return text }
+            if done(text) || closed { return text }
             try? await Task.sleep(for: .milliseconds(5))
         }
         return received.snapshot.text
