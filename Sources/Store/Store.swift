@@ -54,7 +54,13 @@ public final class Store: Sendable {
     let writerSynchronous = Atomic<Int>(0)
 
     /// Opens (creating if needed) the database at `path` in WAL mode and runs pending migrations.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, walRestartFrames: WALCheckpointer.backstopPages / 2)
+    }
+
+    /// As ``init(path:)``, with the WAL length at which the checkpoint thread makes the log start
+    /// over (see ``WALCheckpointer``).
+    init(path: String, walRestartFrames: Int) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "outpost"
@@ -65,7 +71,7 @@ public final class Store: Sendable {
             let pool = try DatabasePool(path: path, configuration: configuration)
             try Migrations.migrator.migrate(pool)
             writer = pool
-            checkpointer = try WALCheckpointer(path: path)
+            checkpointer = try WALCheckpointer(path: path, writer: pool, restartFrames: walRestartFrames)
         } catch {
             throw StoreError(.storage, "cannot open the store at \(path): \(error)")
         }
