@@ -61,7 +61,7 @@ final class WALCheckpointer: @unchecked Sendable {
         self.writer = writer
         self.restartFrames = restartFrames
         let thread = Thread { [self] in loop() }
-        thread.name = "outpost-checkpoint"
+        thread.name = "wal-checkpoint"  // Linux keeps 15 bytes of a thread's name
         thread.start()
     }
 

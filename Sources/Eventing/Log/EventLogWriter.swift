@@ -56,7 +56,7 @@ final class EventLogWriter: @unchecked Sendable {
     /// Starts the writer thread.
     func start() {
         let thread = Thread { [self] in run() }
-        thread.name = "outpost-event-log"
+        thread.name = "event-log"  // Linux keeps 15 bytes of a thread's name
         thread.qualityOfService = .userInitiated
         condition.lock()
         self.thread = thread

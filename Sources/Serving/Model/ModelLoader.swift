@@ -41,7 +41,7 @@ final class ModelLoader: Sendable {
             let thread = Thread {
                 continuation.resume(with: Result { try OnnxModel.load(path: path) })
             }
-            thread.name = "outpost-model-load"
+            thread.name = "model-load"
             thread.start()
         }
     }

@@ -33,7 +33,7 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
         self.endpoint = endpoint
         self.batcher = batcher
         let thread = Thread { [self] in loop() }
-        thread.name = "outpost-model-\(label)"
+        thread.name = String("model-\(label)".utf8.prefix(15)) ?? "model"  // Linux keeps 15 bytes of a thread's name
         thread.stackSize = 1 << 20
         self.thread = thread
         thread.start()
