@@ -152,6 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
             platform.tokenCreated ? "admin token created" : "admin token loaded",
             metadata: ["path": "\(configuration.dataDirectory.tokenPath)"])
         await platform.manager.prime()
+        defer { platform.accessLog?.stop() }
         try await platform.group.run()
         logger.info("stopped")
     }

@@ -21,6 +21,8 @@ struct Platform {
     var gateway: Gateway
     var token: String
     var tokenCreated: Bool
+    /// Writes the gateway's access log; stopped (and flushed) after the group has run.
+    var accessLog: AccessLogWriter?
 }
 
 /// The one composition root: opens the store, builds each module, connects them, and returns
@@ -54,10 +56,11 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
             domain: configuration.domain, gatewayURL: configuration.loopbackGatewayURL, publicPort: configuration.gatewayPort,
             maxEventBytes: configuration.maxEventBytes, retention: configuration.eventRetention),
         logger: logger.with(label: "eventing"))
+    let accessLog = try configuration.accessLogPath.map { try AccessLogWriter(path: $0, logger: logger.with(label: "gateway")) }
     var gatewayConfiguration = GatewayConfiguration(
         host: configuration.gatewayHost, port: configuration.gatewayPort, tlsAddress: configuration.tlsAddress,
         drainTimeout: configuration.drainTimeout, webSocketIdleTimeout: configuration.webSocketIdleTimeout,
-        accessLog: try configuration.accessLogPath.map(AccessLogWriter.init(path:))?.sink)
+        accessLog: accessLog?.sink)
     gatewayConfiguration.mounts = [eventing.ingressMount]
     let gateway = Gateway(
         configuration: gatewayConfiguration, resolver: manager, eventLoopGroup: eventLoopGroup, logger: logger.with(label: "gateway"))
@@ -119,7 +122,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger.with(label: "lifecycle")))
-    return Platform(group: group, manager: manager, gateway: gateway, token: token, tokenCreated: tokenCreated)
+    return Platform(group: group, manager: manager, gateway: gateway, token: token, tokenCreated: tokenCreated, accessLog: accessLog)
 }
 
 /// Says which OpenBLAS kernels models will run on, and warns when OpenBLAS still runs old generic
@@ -159,29 +162,6 @@ enum OpenBLASKernels {
         // The exec failed: go on with the generic kernels (logBLAS warns).
         unsetenv("OPENBLAS_CORETYPE")
         for argument in arguments { free(argument) }
-    }
-}
-
-/// Appends access-log lines to a file (or standard error for `-`). Each line is one `write(2)`
-/// with `O_APPEND`, so lines from different event loops never interleave.
-final class AccessLogWriter: Sendable {
-    private let fd: Int32
-
-    init(path: String) throws {
-        if path == "-" {
-            fd = STDERR_FILENO
-        } else {
-            fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            guard fd >= 0 else { throw DaemonError("cannot open the access log \(path): \(String(cString: strerror(errno)))") }
-        }
-    }
-
-    var sink: @Sendable (String) -> Void {
-        { [fd] line in
-            var bytes = Array(line.utf8)
-            bytes.append(UInt8(ascii: "\n"))
-            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        }
     }
 }
 
