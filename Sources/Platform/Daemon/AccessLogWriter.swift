@@ -27,7 +27,7 @@ final class AccessLogWriter: @unchecked Sendable {
     private var dropped = 0
     private var stopping = false
     private var stopped = false
-    /// Lines dropped so far because the buffer was full (or the writer had stopped).
+    /// Lines dropped so far because the buffer was full (or ``stop()`` had been called).
     let droppedLines = Atomic<Int>(0)
 
     init(path: String, logger: Logger) throws {
@@ -53,18 +53,21 @@ final class AccessLogWriter: @unchecked Sendable {
         let count = line.utf8.count + 1
         condition.lock()
         defer { condition.unlock() }
-        guard !stopped, buffer.count + count <= Self.maxBufferedBytes else {
+        guard !stopping, buffer.count + count <= Self.maxBufferedBytes else {
             dropped += 1
             droppedLines.add(1, ordering: .relaxed)
             return
         }
         buffer.append(contentsOf: line.utf8)
         buffer.append(UInt8(ascii: "\n"))
-        if buffer.count >= Self.flushBytes && buffer.count - count < Self.flushBytes { condition.signal() }
+        // Wake the thread for the first line after a write, and when a write's worth is queued.
+        if buffer.count == count || (buffer.count >= Self.flushBytes && buffer.count - count < Self.flushBytes) {
+            condition.signal()
+        }
     }
 
-    /// Writes every queued line, then ends the thread. Blocks until it has; later lines are
-    /// dropped.
+    /// Writes every line queued before the call, then ends the thread. Blocks until it has;
+    /// lines that come later are dropped.
     func stop() {
         condition.lock()
         guard !stopping else {
@@ -83,6 +86,8 @@ final class AccessLogWriter: @unchecked Sendable {
         pending.reserveCapacity(Self.flushBytes * 2)
         while true {
             condition.lock()
+            // Idle, the thread sleeps until a line comes; then it gives others an interval to follow.
+            while buffer.isEmpty && !stopping { condition.wait() }
             let deadline = Date().addingTimeInterval(Self.flushInterval)
             while buffer.count < Self.flushBytes && !stopping && condition.wait(until: deadline) {}
             swap(&buffer, &pending)
