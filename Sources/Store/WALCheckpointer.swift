@@ -60,8 +60,10 @@ final class WALCheckpointer: @unchecked Sendable {
         connection = try DatabaseQueue(path: path, configuration: configuration)
         self.writer = writer
         self.restartFrames = restartFrames
-        let thread = Thread { [self] in loop() }
-        thread.name = "wal-checkpoint"  // Linux keeps 15 bytes of a thread's name
+        let thread = Thread { [self] in
+            Thread.current.name = "wal-checkpoint"
+            loop()
+        }
         thread.start()
     }
 

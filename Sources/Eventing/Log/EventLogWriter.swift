@@ -55,8 +55,10 @@ final class EventLogWriter: @unchecked Sendable {
 
     /// Starts the writer thread.
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "event-log"  // Linux keeps 15 bytes of a thread's name
+        let thread = Thread { [self] in
+            Thread.current.name = "event-log"
+            run()
+        }
         thread.qualityOfService = .userInitiated
         condition.lock()
         self.thread = thread

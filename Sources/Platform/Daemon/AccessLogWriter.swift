@@ -39,8 +39,10 @@ final class AccessLogWriter: @unchecked Sendable {
         }
         self.logger = logger
         buffer.reserveCapacity(Self.flushBytes * 2)
-        let thread = Thread { [self] in run() }
-        thread.name = "access-log"  // Linux keeps 15 bytes of a thread's name
+        let thread = Thread { [self] in
+            Thread.current.name = "access-log"
+            run()
+        }
         thread.start()
     }
 

@@ -39,9 +39,9 @@ final class ModelLoader: Sendable {
     private static func loadOnOwnThread(path: String) async throws -> OnnxModel {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
+                Thread.current.name = "model-load"
                 continuation.resume(with: Result { try OnnxModel.load(path: path) })
             }
-            thread.name = "model-load"
             thread.start()
         }
     }

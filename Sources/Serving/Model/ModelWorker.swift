@@ -32,8 +32,11 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
     init(endpoint: ModelEndpoint, batcher: ModelBatcher?, label: String) {
         self.endpoint = endpoint
         self.batcher = batcher
-        let thread = Thread { [self] in loop() }
-        thread.name = String("model-\(label)".utf8.prefix(15)) ?? "model"  // Linux keeps 15 bytes of a thread's name
+        let name = String("model-\(label)".utf8.prefix(15)) ?? "model"
+        let thread = Thread { [self] in
+            Thread.current.name = name
+            loop()
+        }
         thread.stackSize = 1 << 20
         self.thread = thread
         thread.start()

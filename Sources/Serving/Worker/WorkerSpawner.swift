@@ -26,8 +26,10 @@ final class WorkerSpawner: @unchecked Sendable {
     private var thread: Thread?
 
     init() {
-        let thread = Thread { [unowned self] in self.loop() }
-        thread.name = "outpost-spawner"
+        let thread = Thread { [unowned self] in
+            Thread.current.name = "outpost-spawner"
+            self.loop()
+        }
         thread.stackSize = 256 * 1024
         self.thread = thread
         thread.start()
