@@ -3,8 +3,9 @@
 // for an inference weight matrix that never changes, both costs can be paid once. B is stored in
 // panels of OUTPOST_GEMM_PANEL columns, k-major (the panel's row k is 32 contiguous floats). A
 // slice of KC rows of a panel (128 KiB) stays in L2 while every tile of A's rows passes over it,
-// each tile keeping its block of C in registers. (Slices of 256 rows, which stay in L1, measured
-// 2-5 % slower on the anchor MLP: every slice stores each tile's C block and loads it again.) The
+// each tile keeping its block of C in registers. (Slices of 256 rows, which stay in L1, were
+// slower on the anchor MLP at batch 256, p10 1,717-1,749 against 1,644-1,670 us on one thread,
+// see bench/README: every slice stores each tile's C block and loads it again.) The
 // tiles are the same vector code compiled for AVX-512 and for AVX2 + FMA and picked at run time,
 // as for the direct convolution; without AVX2 the engine keeps sgemm. Each output element sums
 // its products in the same order whatever the number of rows (or KC), so a row's answer does not

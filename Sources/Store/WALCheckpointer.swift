@@ -24,8 +24,9 @@ import Synchronization
 /// So once the log holds ``restartFrames`` frames, this thread writes the copied pages to disk
 /// and copies again (``catchUpRounds`` times), and then runs one last PASSIVE checkpoint on the
 /// writer's own connection, between two commits: it copies and fsyncs only what arrived in the
-/// last few milliseconds, and the next commit starts the log over. In wrk runs at 64
-/// connections that last step held commits for 1–4 ms, a few times a second.
+/// last few milliseconds, and the next commit starts the log over. In two wrk runs at 64
+/// connections (32 last steps, about three a second) that step held commits 1.2–1.3 ms at the
+/// median and 2.9 ms at most.
 final class WALCheckpointer: @unchecked Sendable {
     /// The writer checkpoints on its own only past this many WAL pages (64 MiB of 4 KiB pages),
     /// in case this thread falls behind.

@@ -298,7 +298,7 @@ enum ProxyHeaders {
             case .requestID where requestID != nil: continue
             default: break
             }
-            if field.name.utf8.count == 14, field.name.equalsIgnoringASCIICase("content-length") { continue }
+            if field.name.equalsIgnoringASCIICase("content-length") { continue }
             headers.add(name: field.name, value: field.value)
         }
         headers.add(name: "content-length", value: String(response.body.count))
