@@ -162,7 +162,10 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Store", "Gateway", "Inference", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: ["Serving", "Store", "Gateway", "Inference", "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "PlatformTests",
             dependencies: [

@@ -34,6 +34,11 @@ public final class OnnxModel: Sendable {
     public let opsets: [String: Int]
     /// Number of executable steps after optimisation (for diagnostics and tests).
     public let stepCount: Int
+    /// True when row `i` (along the first dimension) of every output depends only on row `i` of
+    /// the inputs, so calls can be joined along that dimension into one run and split again.
+    /// False for a Softmax over the rows, a Reshape across them and other operators that mix
+    /// rows, and for any graph the load-time check cannot prove (see `RowIndependence`).
+    public let rowsAreIndependent: Bool
 
     let plan: ExecutionPlan
     private let pool = Mutex<[InferenceSession]>([])
@@ -61,6 +66,7 @@ public final class OnnxModel: Sendable {
     init(graph: Graph) throws {
         plan = try ExecutionPlan(graph)
         stepCount = plan.steps.count
+        rowsAreIndependent = RowIndependence.holds(for: graph)
         opsets = graph.opsets
         inputs = graph.inputs.map { io in
             TensorMetadata(name: io.name, datatype: io.type?.protocolType ?? .float32, shape: io.shape ?? [-1])

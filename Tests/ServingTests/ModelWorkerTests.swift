@@ -1,7 +1,8 @@
 import Foundation
 import Gateway
-import Inference
+@testable import Inference
 import Store
+import SwiftProtobuf
 import Synchronization
 import Testing
 @testable import Serving
@@ -53,9 +54,9 @@ import Testing
         }
     }
 
-    static func outputs(_ response: LocalResponse) -> [Double] {
+    static func outputs(_ response: LocalResponse, named name: String = "output") -> [Double] {
         let json = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
-        let first = (json?["outputs"] as? [[String: Any]])?.first { $0["name"] as? String == "output" }
+        let first = (json?["outputs"] as? [[String: Any]])?.first { $0["name"] as? String == name }
         return (first?["data"] as? [NSNumber])?.map(\.doubleValue) ?? []
     }
 
@@ -121,6 +122,62 @@ import Testing
         let answers = await Self.answers(worker, [Self.request(rows: 1, seed: 0), bad, Self.request(rows: 2, seed: 1)])
         #expect(answers.map(\.status) == [200, 400, 200])
         #expect(Self.outputs(answers[2]).count == 8)
+    }
+}
+
+extension ModelWorkerTests {
+    /// `y = Softmax(x, axis=0)` on x of shape [N, 3]: each answer depends on every row of the run.
+    static func softmaxOverRows() throws -> OnnxModel {
+        var model = Onnx_ModelProto()
+        model.irVersion = 8
+        var opset = Onnx_OperatorSetIdProto()
+        opset.version = 17
+        model.opsetImport = [opset]
+        var node = Onnx_NodeProto()
+        node.opType = "Softmax"
+        node.input = ["x"]
+        node.output = ["y"]
+        var axis = Onnx_AttributeProto()
+        axis.name = "axis"
+        axis.type = .int
+        axis.i = 0
+        node.attribute = [axis]
+        model.graph.node = [node]
+        var input = Onnx_ValueInfoProto()
+        input.name = "x"
+        input.type.tensorType.elemType = 1
+        var batch = Onnx_TensorShapeProto.Dimension()
+        batch.dimParam = "N"
+        var width = Onnx_TensorShapeProto.Dimension()
+        width.dimValue = 3
+        input.type.tensorType.shape.dim = [batch, width]
+        model.graph.input = [input]
+        var output = Onnx_ValueInfoProto()
+        output.name = "y"
+        model.graph.output = [output]
+        return try OnnxModel(bytes: try model.serializedBytes())
+    }
+
+    /// Requests to a model that mixes rows are never joined, with a batcher or without one: each
+    /// gets the answer it gets alone (a one-row Softmax over the rows is all ones).
+    @Test(arguments: [true, false])
+    func aModelThatMixesRowsRunsEachRequestAlone(withBatcher: Bool) async throws {
+        let model = try Self.softmaxOverRows()
+        #expect(!model.rowsAreIndependent)
+        let worker = ModelWorker(
+            endpoint: ModelEndpoint(name: "sm", version: "v1", model: model),
+            batcher: withBatcher ? ModelBatcher(maxBatchSize: 8, maxLatency: 200) : nil, label: "mixing")
+        defer { worker.stop() }
+        let requests = (0..<6).map { i in
+            LocalRequest(method: "POST", uri: "/v2/models/sm/infer", headers: [],
+                         body: Array(#"{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[\#(i),1,2]}]}"#.utf8))
+        }
+        let answers = await Self.answers(worker, requests)
+        #expect(worker.runs.load(ordering: .relaxed) == 6)
+        for (index, answer) in answers.enumerated() {
+            #expect(answer.status == 200)
+            #expect(Self.outputs(answer, named: "y") == [1, 1, 1], "request \(index): \(String(decoding: answer.body, as: UTF8.self))")
+        }
     }
 }
 
