@@ -60,6 +60,9 @@ public final class EventingSystem: Service, Sendable {
         self.logger = logger
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        // A refused connection fails its attempt at once, so the trigger's retry and backoff
+        // apply; by default the client would keep reconnecting until the attempt's timeout.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clientConfiguration.redirectConfiguration = .disallow  // the webhook spec forbids following redirects
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
         self.client = client
@@ -204,11 +207,14 @@ public final class EventingSystem: Service, Sendable {
     }
 
     /// Sends failed deliveries of a namespace (one trigger's, or some events') back to their
-    /// subscribers. Returns how many were reopened.
+    /// subscribers. Returns how many were reopened; deliveries of triggers that no longer exist
+    /// stay as they are.
     public func redrive(namespace: String, trigger: String? = nil, eventSeqs: [Int64]? = nil) throws(EventingError) -> Int {
         let reopened: [OpenDelivery]
         do {
-            reopened = try store.redriveDeliveries(namespace: namespace, triggerName: trigger, eventSeqs: eventSeqs, now: Date().timeIntervalSince1970)
+            reopened = try store.redriveDeliveries(
+                namespace: namespace, triggerName: trigger, eventSeqs: eventSeqs, triggerUIDs: directory.triggerUIDs(),
+                now: Date().timeIntervalSince1970)
         } catch {
             throw EventingError(.storage, "\(error)")
         }

@@ -334,12 +334,20 @@ extension Store {
     }
 
     /// Sends failed deliveries of a namespace back to their subscribers: each becomes pending
-    /// with no attempts made, due `now`. Limited to one trigger and/or some events when given.
+    /// with no attempts made, due `now`. Limited to one trigger and/or some events when given,
+    /// and to the triggers in `triggerUIDs` (those that still exist) when that is given.
     /// Returns the reopened deliveries for the dispatcher.
-    public func redriveDeliveries(namespace: String, triggerName: String? = nil, eventSeqs: [Int64]? = nil, now: Double) throws -> [OpenDelivery] {
+    public func redriveDeliveries(
+        namespace: String, triggerName: String? = nil, eventSeqs: [Int64]? = nil, triggerUIDs: Set<String>? = nil, now: Double
+    ) throws -> [OpenDelivery] {
         try write { db, _ in
             var condition = "d.state >= 11 AND e.namespace = ?"
             var arguments: StatementArguments = [namespace]
+            if let triggerUIDs {
+                guard !triggerUIDs.isEmpty else { return [] }
+                condition += " AND d.triggerUID IN (\(triggerUIDs.map { _ in "?" }.joined(separator: ",")))"
+                _ = arguments.append(contentsOf: StatementArguments(Array(triggerUIDs)))
+            }
             if let triggerName {
                 condition += " AND d.triggerName = ?"
                 _ = arguments.append(contentsOf: [triggerName])

@@ -112,6 +112,13 @@ extension EndToEnd {
                 ["asker", "--filter", "type=com.example.ask", "--subscriber", "\(url)/reply"],
                 ["answers", "--filter", "type=com.example.ask.reply", "--subscriber", "\(url)/ok?t=answers"],
                 ["sdk", "--filter", "type=dev.outpost.test.sdk", "--subscriber", "\(url)/ok?t=sdk"],
+                // Answers a reply to an event with no hop left: the reply is dropped, not retried.
+                ["last-hop", "--filter", "type=dev.outpost.test.loop", "--subscriber", "\(url)/reply?t=last-hop", "--retry", "2",
+                 "--backoff-delay", "PT0.1S", "--dead-letter-sink", "\(url)/ok?t=last-hop-dls"],
+                // Nothing listens on the subscriber's port: every attempt is refused at once.
+                ["unreachable", "--filter", "type=dev.outpost.test.down", "--subscriber", "http://127.0.0.1:\(freePort())/x",
+                 "--retry", "2", "--backoff-policy", "linear", "--backoff-delay", "PT0.1S", "--timeout", "PT10S",
+                 "--dead-letter-sink", "\(url)/ok?t=unreachable"],
                 ["pings", "--filter", "type=dev.knative.sources.ping", "--subscriber", "\(url)/ok?t=pings"],
             ]
             for trigger in triggers {
@@ -168,6 +175,19 @@ extension EndToEnd {
             let huge = Self.ingress(daemon, "/default/main", headers: Self.binaryHeaders(id: "big", type: "t"), body: String(repeating: "x", count: 300 << 10))
             #expect(huge.status == 413, "\(huge.status)")
 
+            // A subscriber that refuses connections: three attempts 0.1 s and 0.2 s apart, then the
+            // dead-letter sink, long before a single attempt's 10 s timeout.
+            #expect(Self.ingress(daemon, "/default/main", headers: Self.binaryHeaders(id: "down-1", type: "dev.outpost.test.down"), body: "{}").status == 202)
+            #expect(eventually(timeout: .seconds(6)) { subscriber.records(at: "/ok?t=unreachable").count == 1 },
+                    "a refused connection must fail its attempt at once")
+            let unreachable = subscriber.records(at: "/ok?t=unreachable").first
+            #expect((unreachable?["headers"] as? [String: String])?["ce-knativeerrordest"]?.hasSuffix("/x") == true, "\(String(describing: unreachable))")
+
+            // An event on its last hop (the ingress takes one, leaving 1): the subscriber's reply
+            // is dropped, the delivery is done after one call, and nothing is dead-lettered.
+            #expect(Self.ingress(daemon, "/default/main", headers: Self.binaryHeaders(
+                id: "loop-1", type: "dev.outpost.test.loop", extra: [("ce-knativebrokerttl", "2")]), body: "{}").status == 202)
+
             // A failing subscriber, an event that gets a reply.
             #expect(Self.ingress(daemon, "/default/main", headers: Self.binaryHeaders(id: "fail-1", type: "com.example.fail"), body: "{}").status == 202)
             #expect(Self.ingress(daemon, "/default/main", headers: Self.binaryHeaders(id: "ask-1", type: "com.example.ask"), body: #"{"q":1}"#).status == 202)
@@ -208,6 +228,13 @@ extension EndToEnd {
             #expect(deadHeaders["ce-knativeerrordata"]?.removingPercentEncoding == "subscriber failure", "\(deadHeaders)")
             #expect(deadHeaders["ce-knativebrokerttl"] == nil, "the hop counter stays inside the broker")
 
+            let lastHop = subscriber.records(at: "/reply?t=last-hop")
+            #expect(lastHop.count == 1, "the subscriber is called once: \(lastHop.count)")
+            #expect(lastHop.first.flatMap { ($0["headers"] as? [String: String])?["ce-knativebrokerttl"] } == nil)
+            #expect(subscriber.records(at: "/ok?t=last-hop-dls").isEmpty, "a dropped reply is not a failed delivery")
+            let lastHopRows = try Self.cli(daemon, ["event", "list", "--broker", "main", "--type", "dev.outpost.test.loop", "-o", "json"])
+            #expect(lastHopRows.stdout.contains("Delivered"), "\(lastHopRows.stdout)")
+
             // The reply re-entered the broker and reached the second trigger.
             let answer = subscriber.records(at: "/ok?t=answers").first
             #expect((answer?["event"] as? [String: Any])?["source"] as? String == "/subscriber/reply")
@@ -223,6 +250,12 @@ extension EndToEnd {
             let redrive = try Self.cli(daemon, ["dlq", "redrive", "--trigger", "failing"])
             #expect(redrive.stdout.contains("1 deliveries"), "\(redrive.stdout)")
             #expect(eventually(timeout: .seconds(20)) { subscriber.records(at: "/fail").count == 6 && subscriber.records(at: "/ok?t=dls").count == 2 })
+
+            // Names that do not exist are errors, not empty answers.
+            for arguments in [["event", "list", "--broker", "nosuch"], ["dlq", "list", "--trigger", "nosuch"], ["dlq", "redrive", "--trigger", "nosuch"]] {
+                let missing = try daemon.cli(arguments)
+                #expect(missing.status != 0 && missing.stderr.contains("not found"), "\(arguments): \(missing.status) \(missing.stdout) \(missing.stderr)")
+            }
 
             // The bus's counters are on /metrics.
             let metrics = SimpleHTTP.request(port: daemon.adminPort, path: "/metrics").text

@@ -39,7 +39,10 @@ import Testing
         #expect(failed.count == 1 && failed[0].deliveries.first?.trigger == b && failed[0].deliveries.first?.lastError == "boom")
         let view = try #require(try store.storedEvent(seq: seqs[0]))
         #expect(view.deliveries.map(\.state) == [.delivered, .deadLettered])
-        let reopened = try store.redriveDeliveries(namespace: "default", triggerName: "b", now: 200)
+        // A deleted trigger's delivery stays failed: nothing would send it.
+        #expect(try store.redriveDeliveries(namespace: "default", triggerUIDs: [a.uid], now: 150).isEmpty)
+        #expect(try store.failedDeliveries(namespace: "default", limit: 10).count == 1)
+        let reopened = try store.redriveDeliveries(namespace: "default", triggerName: "b", triggerUIDs: [a.uid, b.uid], now: 200)
         #expect(reopened.count == 1 && reopened[0].trigger == b && reopened[0].nextAttemptAt == 200)
         #expect(try store.openDeliveries(limit: 10).count == 1)
         #expect(try store.failedDeliveries(namespace: "default", limit: 10).isEmpty)

@@ -122,6 +122,16 @@ final class BrokerIngress: LocalUpstream {
         event.extensions[ttlExtension] = .integer(value - 1)
     }
 
+    /// True when an event with this `knativebrokerttl` has no hop left: a reply to it would be
+    /// refused by ``spendHop(_:)``.
+    static func hopBudgetUsedUp(_ ttl: CloudEventValue?) -> Bool {
+        switch ttl {
+        case .integer(let number)?: return number <= 1
+        case .string(let text)?: return Int32(text).map { $0 <= 1 } ?? false
+        default: return false
+        }
+    }
+
     static func error(_ status: Int, _ code: String, _ message: String, attribute: String? = nil) -> LocalResponse {
         var object: [String: String] = ["error": message, "code": code]
         if let attribute { object["attribute"] = attribute }

@@ -94,4 +94,9 @@ final class EventingDirectory: Sendable {
     func trigger(uid: String) -> TriggerRoute? {
         snapshot.withLock { $0.triggers[uid] }
     }
+
+    /// The UIDs of every trigger that exists now.
+    func triggerUIDs() -> Set<String> {
+        snapshot.withLock { Set($0.triggers.keys) }
+    }
 }

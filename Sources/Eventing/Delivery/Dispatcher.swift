@@ -328,7 +328,13 @@ final class Dispatcher: Sendable {
         }
         var result = await sender.send(
             outgoing, to: target, timeout: route.delivery.attemptTimeout, wantsReply: !job.toDeadLetter, format: route.delivery.format)
-        if !job.toDeadLetter, let replies = result.replies, !replies.isEmpty {
+        if !job.toDeadLetter, let replies = result.replies, !replies.isEmpty, BrokerIngress.hopBudgetUsedUp(ttl) {
+            // Knative drops a reply that has no hop left: the delivery itself succeeded, and
+            // retrying it would only call the subscriber again for a reply that is refused again.
+            logger.info("reply dropped: the event has used up its hop budget (a loop?)", metadata: [
+                "namespace": "\(job.namespace)", "broker": "\(job.broker)", "trigger": "\(job.trigger.name)", "replies": "\(replies.count)",
+            ])
+        } else if !job.toDeadLetter, let replies = result.replies, !replies.isEmpty {
             let stamped = replies.map { reply -> CloudEvent in
                 var reply = reply
                 if let ttl { reply.extensions[BrokerIngress.ttlExtension] = ttl }

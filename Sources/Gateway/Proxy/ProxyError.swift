@@ -167,10 +167,10 @@ extension ProxyError {
         status: .forbidden, code: "MutualTLSRequired",
         message: "peer authentication is STRICT: connect over TLS with a client certificate from the platform's CA", flags: .downstreamProtocolError)
 
-    /// 413: a body for an in-process worker larger than the gateway buffers.
+    /// 413: a body for an in-process endpoint (a model, the broker ingress) larger than it accepts.
     static func bodyTooLarge(limit: Int) -> ProxyError {
         ProxyError(
             status: .payloadTooLarge, code: "RequestBodyTooLarge",
-            message: "the request body exceeds \(limit) bytes, the most an in-process model accepts", flags: .downstreamProtocolError)
+            message: "the request body exceeds \(limit) bytes, the most this endpoint accepts", flags: .downstreamProtocolError)
     }
 }

@@ -55,6 +55,9 @@ struct EventLogController<Context: RequestContext>: Sendable {
         let query = request.uri.queryParameters
         let limit = min(Int(query.get("limit") ?? "") ?? 100, Self.maxListed)
         let before = query.get("before").flatMap { Int64($0) }
+        guard try storeCall({ try store.document(EventingKind.broker, namespace: namespace, name: name) }) != nil else {
+            throw APIError(.notFound, code: "NotFound", "broker \(namespace)/\(name) not found")
+        }
         let events = try storeCall {
             try store.storedEvents(namespace: namespace, broker: name, type: query.get("type"), beforeSeq: before, limit: limit)
         }
@@ -76,7 +79,12 @@ struct EventLogController<Context: RequestContext>: Sendable {
         let namespace = try namespaceParameter(context)
         let query = request.uri.queryParameters
         let limit = min(Int(query.get("limit") ?? "") ?? 100, Self.maxListed)
-        let events = try storeCall { try store.failedDeliveries(namespace: namespace, triggerName: query.get("trigger"), limit: limit) }
+        let trigger = query.get("trigger")
+        let events = try storeCall { try store.failedDeliveries(namespace: namespace, triggerName: trigger, limit: limit) }
+        // A deleted trigger's failed deliveries stay listable; a name that never had any is a typo.
+        if events.isEmpty, let trigger, try !triggerExists(namespace: namespace, name: trigger) {
+            throw APIError(.notFound, code: "NotFound", "trigger \(namespace)/\(trigger) not found")
+        }
         return try jsonObjectResponse(["items": events.map(Self.object)])
     }
 
@@ -100,6 +108,9 @@ struct EventLogController<Context: RequestContext>: Sendable {
                 seqs = numbers.map(\.int64Value)
             }
         }
+        if let trigger, try !triggerExists(namespace: namespace, name: trigger) {
+            throw APIError(.notFound, code: "NotFound", "trigger \(namespace)/\(trigger) not found: only a trigger's own deliveries can be sent again")
+        }
         let count: Int
         do {
             count = try eventing.redrive(namespace: namespace, trigger: trigger, eventSeqs: seqs)
@@ -107,6 +118,10 @@ struct EventLogController<Context: RequestContext>: Sendable {
             throw APIError(.internalServerError, code: error.code.rawValue, error.message)
         }
         return try jsonObjectResponse(["redriven": count])
+    }
+
+    private func triggerExists(namespace: String, name: String) throws -> Bool {
+        try storeCall { try store.document(EventingKind.trigger, namespace: namespace, name: name) } != nil
     }
 
     /// An event as the API shows it: log facts, the CloudEvent in structured JSON, deliveries.

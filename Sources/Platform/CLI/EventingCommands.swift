@@ -269,15 +269,21 @@ struct PingSourceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
         @Argument(help: "Ping source name.") var name: String
-        @Option(help: "Cron schedule (5 fields, or @every 10s, @hourly, ...).") var schedule = "* * * * *"
+        @Option(help: "Cron schedule: 5 fields, or @hourly, @daily, @weekly, @monthly, @yearly (as Knative, not @every).")
+        var schedule = "* * * * *"
         @Option(help: "IANA time zone of the schedule.") var timezone: String?
-        @Option(help: "The events' data.") var data: String?
+        @Option(help: "The events' data, as text.") var data: String?
+        @Option(help: "The events' data, base64-encoded binary (instead of --data).") var dataBase64: String?
         @Option(help: "The events' content type.") var contentType: String?
         @Option(help: "broker:NAME, service:NAME or a URL.") var sink: String
 
+        func validate() throws {
+            if data != nil && dataBase64 != nil { throw ValidationError("give --data or --data-base64, not both") }
+        }
+
         func run() async throws {
             let spec = PingSourceSpec(
-                schedule: schedule, timezone: timezone, contentType: contentType, data: data,
+                schedule: schedule, timezone: timezone, contentType: contentType, data: data, dataBase64: dataBase64,
                 sink: try EventingCLI.destination(sink, option: "--sink"))
             let data = try await global.client().call(
                 .POST, EventingCLI.path(namespace, "pingsources"), body: try EventingCLI.body(name: name, spec: spec))
