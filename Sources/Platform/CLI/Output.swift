@@ -3,8 +3,20 @@ import Store
 
 /// Prints JSON from the daemon as it came.
 func printRaw(_ data: Data) {
-    FileHandle.standardOutput.write(data)
+    writeStandardOutput(data)
     if data.last != UInt8(ascii: "\n") { print() }
+}
+
+/// Writes bytes to standard output. When the reader has gone (`outpost ... | head -1`), the
+/// command ends the way Unix tools do, by SIGPIPE, instead of crashing on the failed write.
+func writeStandardOutput(_ data: Data) {
+    do {
+        try FileHandle.standardOutput.write(contentsOf: data)
+    } catch {
+        signal(SIGPIPE, SIG_DFL)
+        raise(SIGPIPE)
+        exit(1)
+    }
 }
 
 /// Prints rows under a header, columns padded to their widest cell.

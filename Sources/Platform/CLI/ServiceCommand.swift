@@ -265,7 +265,7 @@ extension ServiceCommand {
             if let revision { path += "&revision=\(revision)" }
             let response = try await global.client().stream(path)
             for try await chunk in response.body {
-                FileHandle.standardOutput.write(Data(chunk.readableBytesView))
+                writeStandardOutput(Data(chunk.readableBytesView))
             }
         }
     }
