@@ -22,6 +22,19 @@ import Testing
         #expect(e.message.contains("'nms_1'") && e.message.contains("NonMaxSuppression"))
     }
 
+    /// FLOAT16 (10), UINT16 (4), UINT64 (13), BFLOAT16 (16): refused at load, named, instead of
+    /// being reported as FP32 and failing at the first request.
+    @Test(arguments: [Int32(10), 4, 13, 16])
+    func inputsOfATypeNoKernelComputesWithFailAtLoad(_ type: Int32) throws {
+        var b = ModelBuilder()
+        b.input("x", [-1, 4], type: type)
+        b.node("Identity", ["x"], ["y"], name: "id")
+        b.output("y")
+        let e = try #require(inferenceError { _ = try b.load() })
+        #expect(e.code == .unsupportedAttribute)
+        #expect(e.message.contains("'x'") && e.message.contains("(\(type))"), "\(e.message)")
+    }
+
     @Test func unsupportedAttributeFailsAtLoad() throws {
         var b = ModelBuilder()
         b.input("x", [1, 4])

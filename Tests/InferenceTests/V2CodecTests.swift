@@ -75,6 +75,11 @@ import Testing
         (#"{"outputs":[]}"#, "'inputs' array"),
         (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}"#, "invalid JSON"),
         (#"[1,2]"#, "JSON object"),
+        (#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2,3],[4]]}]}"#, "must follow the shape [2, 2]"),
+        (#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[[1,2],[3,4]]]}]}"#, "must follow the shape"),
+        (#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"BOOL","data":[[true],[false,true,false]]}]}"#, "must follow the shape"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]},{"name":"x","shape":[1],"datatype":"FP32","data":[2]}]}"#,
+         "given twice"),
         (#"{"inputs":[],"parameters":{"p":[1]}}"#, "string, number or boolean"),
         (#"{"inputs":[{"name":"x","shape":[2147483647,2147483647,2147483647],"datatype":"FP32","data":[1]}]}"#, "too many elements"),
     ])

@@ -6,6 +6,7 @@ enum TensorCoding {
     /// Decodes `data` (nested or flat) for `shape` and `datatype`; `what` names the tensor in errors.
     static func fromJSON(_ data: JSON, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor {
         let expected = try checkedCount(shape, what: "input '\(what)'")
+        try checkNesting(data, shape: shape, what: what)
         if let tensor = try fromNumbers(data, expected: expected, shape: shape, datatype: datatype, what: what) {
             return tensor
         }
@@ -63,6 +64,30 @@ enum TensorCoding {
             storage = .raw(raw)
         }
         return try Tensor(shape: shape, datatype: datatype, storage: storage)
+    }
+
+    /// `data` is flat (one list of elements) or nested in the tensor's natural shape: a list at
+    /// depth `d` holds `shape[d]` items, and elements sit at depth `shape.count`. Ragged rows or
+    /// another nesting would otherwise be read as the right number of elements in the wrong places.
+    private static func checkNesting(_ data: JSON, shape: [Int], what: String) throws {
+        func isList(_ v: JSON) -> Bool {
+            switch v { case .array, .numbers: return true; default: return false }
+        }
+        // A scalar, or flat (`.numbers` is a list of plain numbers).
+        guard case .array(let top) = data, top.contains(where: isList) else { return }
+        func check(_ v: JSON, depth: Int) -> Bool {
+            guard depth < shape.count else { return !isList(v) }
+            switch v {
+            case .numbers(let values, _): return depth == shape.count - 1 && values.count == shape[depth]
+            case .array(let items): return items.count == shape[depth] && items.allSatisfy { check($0, depth: depth + 1) }
+            default: return false
+            }
+        }
+        guard check(.array(top), depth: 0) else {
+            throw InferenceError(
+                .invalidInput,
+                "unable to parse 'data' of input '\(what)': nested data must follow the shape \(shape) (or be one flat list)")
+        }
     }
 
     private static func flatten(_ v: JSON, into out: inout [JSON]) {

@@ -29,6 +29,9 @@ public enum V2Codec {
         var offset = headerEnd
         for (k, input) in inputs.enumerated() {
             guard case .string(let name)? = input["name"] else { throw InferenceError(.invalidRequest, "inputs[\(k)] needs a 'name' string") }
+            guard !request.inputs.contains(where: { $0.name == name }) else {
+                throw InferenceError(.invalidRequest, "inputs[\(k)]: the input '\(name)' is given twice")
+            }
             let shape = try shapeOf(input["shape"], what: name)
             guard case .string(let dt)? = input["datatype"], let datatype = TensorDataType(rawValue: dt) else {
                 throw InferenceError(.invalidRequest, "input '\(name)' has a missing or unknown 'datatype' (one of \(TensorDataType.allCases.map(\.rawValue).joined(separator: ", ")))")

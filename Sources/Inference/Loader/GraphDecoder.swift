@@ -108,6 +108,13 @@ struct GraphDecoder {
         }
     }
 
+    /// ONNX's name for a `TensorProto.DataType` number.
+    static func onnxTypeName(_ number: Int) -> String {
+        let names = [1: "FLOAT", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64", 8: "STRING", 9: "BOOL",
+                     10: "FLOAT16", 11: "DOUBLE", 12: "UINT32", 13: "UINT64", 14: "COMPLEX64", 15: "COMPLEX128", 16: "BFLOAT16"]
+        return names[number].map { "\($0) (\(number))" } ?? "\(number)"
+    }
+
     private func io(_ v: Onnx_ValueInfoProto) throws -> GraphIO {
         switch v.type.value {
         case .tensorType(let t):
@@ -115,7 +122,16 @@ struct GraphDecoder {
                 if case .dimValue(let x)? = d.value, x >= 0 { return Int(x) }
                 return -1
             } : nil
-            return GraphIO(name: v.name, type: ElementType(onnx: Int(t.elemType)), shape: shape)
+            let type = ElementType(onnx: Int(t.elemType))
+            if type == nil && t.elemType != 0 {
+                // Refused at load: the protocol could carry FP16 and friends, but no kernel
+                // computes with them, and a request would otherwise fail only when it runs.
+                throw InferenceError(
+                    .unsupportedAttribute,
+                    "graph value '\(v.name)' has element type \(Self.onnxTypeName(Int(t.elemType))), which the engine does not compute with "
+                        + "(supported: FLOAT, DOUBLE, INT64, INT32, INT8, UINT8, BOOL, STRING)")
+            }
+            return GraphIO(name: v.name, type: type, shape: shape)
         case .sequenceType:
             return GraphIO(name: v.name, type: .float32, shape: [-1, -1], isMapSequence: true)
         case nil:
