@@ -35,7 +35,7 @@
             if (relu)                                                                               \
                 for (int c = 0; c < CB; c++)                                                        \
                     for (int v = 0; v < PV; v++)                                                    \
-                        acc[c][v] = __builtin_elementwise_max(acc[c][v], (NAME##_vec)(0.0f));       \
+                        acc[c][v] = acc[c][v] <= 0.0f ? (NAME##_vec)(0.0f) : acc[c][v];             \
             for (int c = 0; c < CB; c++) {                                                          \
                 if (c >= channels) break;                                                           \
                 for (int v = 0; v < PV; v++)                                                        \
@@ -57,7 +57,7 @@ static void direct_conv_scalar(const float *x, const long *offsets, const float 
         for (long p = 0; p < span; p++) {
             float acc = bias[c];
             for (long t = 0; t < taps; t++) acc += x[p + offsets[t]] * w[t * CB + c];
-            out[c * span + p] = relu ? (acc > 0 ? acc : 0) : acc;
+            out[c * span + p] = relu && acc <= 0 ? 0 : acc;
         }
     }
 }

@@ -43,7 +43,7 @@ int outpost_gemm_packed_available(void) { return outpost_kernel_isa() >= ISA_AVX
 // NR floats per k), into C. `cols` (≤ LANES * PV) columns are stored. The sums start from `bias`
 // (the tile's columns of a row vector) when it is not NULL, else from what C holds when
 // `accumulate` (a bias the caller wrote, or an earlier K slice), else from 0; `relu` clamps at 0
-// as it stores (NaN becomes 0, as in the engine's Relu).
+// as it stores (NaN stays NaN, as in onnxruntime's Relu: a compare and a masked move, not max).
 #define DEFINE_GEMM_TILE(NAME, VEC, ATTR, LANES, PV, MR)                                             \
     ATTR static void NAME(const float *a, long lda, const float *bp, long k, float *c, long ldc,    \
                           long cols, const float *bias, int accumulate, int relu) {                 \
@@ -105,7 +105,7 @@ int outpost_gemm_packed_available(void) { return outpost_kernel_isa() >= ISA_AVX
         }                                                                                           \
         if (relu)                                                                                   \
             UNROLL for (int r = 0; r < MR; r++)                                                            \
-                UNROLL for (int v = 0; v < PV; v++) acc[r][v] = __builtin_elementwise_max(acc[r][v], (VEC)(0.0f)); \
+                UNROLL for (int v = 0; v < PV; v++) acc[r][v] = acc[r][v] <= 0.0f ? (VEC)(0.0f) : acc[r][v]; \
         UNROLL for (int r = 0; r < MR; r++) {                                                              \
             if (full) {                                                                             \
                 UNROLL for (int v = 0; v < PV; v++) memcpy(c + r * ldc + v * LANES, &acc[r][v], sizeof(VEC)); \
@@ -145,7 +145,7 @@ typedef void (*gemm_tile_fn)(const float *, long, const float *, long, float *, 
         }                                                                                           \
         UNROLL for (int q = 0; q < NP; q++)                                                         \
             UNROLL for (int v = 0; v < PV; v++) {                                                   \
-                if (relu) acc[q][v] = __builtin_elementwise_max(acc[q][v], (VEC)(0.0f));            \
+                if (relu) acc[q][v] = acc[q][v] <= 0.0f ? (VEC)(0.0f) : acc[q][v];                  \
                 memcpy(c + q * NR + v * LANES, &acc[q][v], sizeof(VEC));                            \
             }                                                                                       \
     }

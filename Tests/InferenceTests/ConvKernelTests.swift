@@ -47,6 +47,29 @@ import Testing
         expectClose(try #require(got.floats), want, c.name)
     }
 
+    /// A NaN input reaches the outputs whose window covers it through the fused Relu (direct and
+    /// im2col kernels), as in onnxruntime, instead of being clamped to 0. (No pool: which value a
+    /// max pool keeps from a NaN is an implementation detail.)
+    @Test(arguments: [cases[0], cases[4], cases[7]].map { c -> Case in
+        var c = c
+        c.pool = nil
+        return c
+    })
+    func reluKeepsNaN(_ c: Case) throws {
+        var rng = SplitMix(seed: 3)
+        var x = (0..<c.x.reduce(1, *)).map { _ in rng.nextFloat() }
+        x[0] = .nan
+        let w = (0..<c.w.reduce(1, *)).map { _ in rng.nextFloat() }
+        let bias = (0..<c.w[0]).map { _ in rng.nextFloat() }
+        let got = try #require(try build(c, w: w, bias: bias).load().run(["x": try Tensor(shape: c.x, floats: x)])["y"])
+        let values = try #require(got.floats)
+        let plane = got.shape.dropFirst(2).reduce(1, *)
+        // Image 0's first output position of every channel reads x[0]; image 1 has no NaN.
+        for channel in 0..<c.w[0] { #expect(values[channel * plane].isNaN, "\(c.name): channel \(channel)") }
+        let perImage = values.count / c.x[0]
+        #expect(values[perImage...].allSatisfy { !$0.isNaN }, "\(c.name)")
+    }
+
     /// A batch large enough to be shared out among threads: each thread convolves its own
     /// images with its own scratch (zero borders included).
     @Test func imagesSharedAmongThreads() throws {

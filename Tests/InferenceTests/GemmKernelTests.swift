@@ -115,6 +115,32 @@ import Testing
         #expect(error != nil)
     }
 
+    /// Relu keeps NaN, as onnxruntime does, both as its own step and fused into the packed GEMM:
+    /// a NaN input must not come out as a plausible finite answer.
+    @Test func reluKeepsNaN() throws {
+        var plain = ModelBuilder()
+        plain.input("x", [-1, 4])
+        plain.node("Relu", ["x"], ["y"])
+        plain.output("y")
+        let y = try #require(try plain.load().run(["x": try Tensor(shape: [1, 4], floats: [.nan, -1, 2, -0.0])])["y"]?.floats)
+        #expect(y[0].isNaN && Array(y[1...]) == [0, 2, 0])
+
+        var rng = SplitMix(seed: 7)
+        var fused = ModelBuilder()
+        fused.input("a", [-1, 20])
+        fused.initializer("b", dims: [20, 37], floats: (0..<(20 * 37)).map { _ in rng.nextFloat() })
+        fused.node("Gemm", ["a", "b"], ["g"])
+        fused.node("Relu", ["g"], ["y"])
+        fused.output("y")
+        let model = try fused.load()
+        #expect(model.stepCount == 1, "the Relu is fused into the Gemm")
+        var a = (0..<40).map { _ in rng.nextFloat() }
+        a[3] = .nan
+        let out = try #require(try model.run(["a": try Tensor(shape: [2, 20], floats: a)])["y"]?.floats)
+        #expect(out[0..<37].allSatisfy { $0.isNaN }, "the row with a NaN")
+        #expect(out[37...].allSatisfy { !$0.isNaN && $0 >= 0 }, "the other row")
+    }
+
     private static func float(_ name: String, _ v: Float) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name

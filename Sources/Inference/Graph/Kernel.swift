@@ -91,7 +91,7 @@ extension Activation {
         guard let y = p.baseAddress else { return }
         let n = p.count
         switch self {
-        case .relu: for i in 0..<n { y[i] = y[i] > 0 ? y[i] : 0 }
+        case .relu: for i in 0..<n { y[i] = y[i] <= 0 ? 0 : y[i] }  // NaN stays NaN, as in onnxruntime
         case .leakyRelu(let a): for i in 0..<n { y[i] = y[i] >= 0 ? y[i] : y[i] * a }
         case .clip(let lo, let hi): for i in 0..<n { let v = y[i] < lo ? lo : y[i]; y[i] = v > hi ? hi : v }
         case .sigmoid: for i in 0..<n { y[i] = Inference.sigmoid(y[i]) }
@@ -102,7 +102,7 @@ extension Activation {
     /// y = activation(y + bias) over `n` values: one pass for a Conv channel plane.
     func applyWithBias(_ y: UnsafeMutablePointer<Float>, _ n: Int, _ bias: Float) {
         switch self {
-        case .relu: for i in 0..<n { let v = y[i] + bias; y[i] = v > 0 ? v : 0 }
+        case .relu: for i in 0..<n { let v = y[i] + bias; y[i] = v <= 0 ? 0 : v }
         case .clip(let lo, let hi): for i in 0..<n { var v = y[i] + bias; v = v < lo ? lo : v; y[i] = v > hi ? hi : v }
         default:
             for i in 0..<n { y[i] += bias }

@@ -72,7 +72,7 @@ struct UnaryKernel: Kernel {
                 guard n > 0 else { return }
                 let s = xp.baseAddress!, y = yp.baseAddress!
                 switch op {
-                case .relu: for i in 0..<n { y[i] = s[i] > 0 ? s[i] : 0 }
+                case .relu: for i in 0..<n { y[i] = s[i] <= 0 ? 0 : s[i] }  // NaN stays NaN, as in onnxruntime
                 case .leakyRelu(let a): for i in 0..<n { y[i] = s[i] >= 0 ? s[i] : s[i] * a }
                 case .sigmoid: for i in 0..<n { y[i] = Inference.sigmoid(s[i]) }
                 case .tanh: for i in 0..<n { y[i] = tanhf(s[i]) }
