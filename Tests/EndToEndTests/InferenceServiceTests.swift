@@ -203,7 +203,12 @@ extension EndToEnd {
             #expect(eventually(timeout: .seconds(10)) { versions(40) == ["mlp-00002": 40] })
             let get = try daemon.cli("model", "get", "mlp", "-o", "json")
             #expect(get.stdout.contains("\"latestReadyRevision\" : \"mlp-00002\""), "\(get.stdout)")
+            #expect(get.stdout.contains("\"previousRolledoutRevision\" : \"mlp-00001\""), "\(get.stdout)")
+            #expect(!get.stdout.contains("canaryTrafficPercent"), "promoted: no canary left")
             #expect(try daemon.cli("model", "promote", "mlp").status != 0, "no canary left to promote")
+            // As in KServe, a promoted model can still go back to the revision it replaced.
+            #expect(try daemon.cli("model", "rollback", "mlp").status == 0)
+            #expect(eventually(timeout: .seconds(10)) { versions(40) == ["mlp-00001": 40] })
         }
     }
 

@@ -79,15 +79,19 @@ struct InferenceServiceController<Context: RequestContext>: Sendable {
     }
 
     /// `promote` gives the canary all the traffic; `rollback` gives it back to the previous
-    /// revision (KServe's `canaryTrafficPercent: 0`).
+    /// revision (KServe's `canaryTrafficPercent: 0`), also after a promotion.
     func setTraffic(_ request: Request, _ context: Context, promote: Bool) async throws -> Response {
         let (namespace, name) = try nameParameters(context)
         let service = try storeCall {
             let current = try existing(namespace: namespace, name: name)
-            guard let previous = current.spec.traffic.first(where: { $0.tag == InferenceServiceMapping.previousTag })?.revisionName else {
-                throw APIError(.conflict, code: "NoCanary", "inference service \(namespace)/\(name) has no canary in progress; deploy a new model with a canary traffic percent first")
+            guard let previous = current.spec.traffic.first(where: { $0.tag == InferenceServiceMapping.previousTag })?.revisionName,
+                  !promote || InferenceServiceMapping.canaryPercent(current.spec.traffic) != nil else {
+                throw APIError(
+                    .conflict, code: "NoCanary",
+                    promote ? "inference service \(namespace)/\(name) has no canary in progress; deploy a new model with a canary traffic percent first"
+                        : "inference service \(namespace)/\(name) has no previous rolled-out revision to go back to")
             }
-            let traffic = promote ? TrafficTarget.allToLatest : InferenceServiceMapping.canaryTraffic(previous: previous, percent: 0)
+            let traffic = InferenceServiceMapping.canaryTraffic(previous: previous, percent: promote ? 100 : 0)
             return try store.updateService(
                 namespace: namespace, name: name, annotations: current.meta.annotations,
                 spec: ServiceSpec(template: current.spec.template, traffic: traffic),

@@ -73,14 +73,19 @@ enum InferenceServiceMapping {
     static let latestTag = "latest"
 
     /// The revision that had all the traffic before a canary began: the `prev` target of a
-    /// canary block, else the revision the service's status routes to.
+    /// canary block (while it has traffic), else the revision the service's status routes to.
     static func rolledOutRevision(of service: ServiceResource) -> String? {
-        if let previous = service.spec.traffic.first(where: { $0.tag == previousTag })?.revisionName { return previous }
+        if let previous = service.spec.traffic.first(where: { $0.tag == previousTag }), (previous.percent ?? 0) > 0,
+           let name = previous.revisionName {
+            return name
+        }
         return service.status.traffic.max { ($0.percent ?? 0) < ($1.percent ?? 0) }?.revisionName
             ?? service.status.latestReadyRevisionName
     }
 
-    /// The traffic block for a canary of `percent` against `previous` (0 pins the previous one).
+    /// The traffic block for a canary of `percent` against `previous` (0 pins the previous one;
+    /// 100 is a promoted canary, which keeps `previous` at 0 % so a rollback can find it, as
+    /// KServe keeps `previousRolledoutRevision`).
     static func canaryTraffic(previous: String, percent: Int) -> [TrafficTarget] {
         [
             TrafficTarget(revisionName: previous, percent: 100 - percent, tag: previousTag),
@@ -91,7 +96,8 @@ enum InferenceServiceMapping {
     /// `canaryTrafficPercent` as the traffic block says it (nil when all goes to the latest).
     static func canaryPercent(_ traffic: [TrafficTarget]) -> Int? {
         guard traffic.contains(where: { $0.tag == previousTag }) else { return nil }
-        return traffic.first { $0.latestRevision == true }?.percent ?? 0
+        let percent = traffic.first { $0.latestRevision == true }?.percent ?? 0
+        return percent == 100 ? nil : percent
     }
 
     /// The KServe view of a service that holds a model.
@@ -111,12 +117,13 @@ enum InferenceServiceMapping {
             canaryTrafficPercent: canaryPercent(service.spec.traffic),
             batcher: model?.batcher.map { .init(maxBatchSize: $0.maxBatchSize, maxLatency: $0.maxLatency) })
         let status = service.status
-        let rolledOut = service.spec.traffic.first { $0.tag == previousTag }?.revisionName
+        let previous = service.spec.traffic.first { $0.tag == previousTag }
+        let promoted = canaryPercent(service.spec.traffic) == nil
         let component = InferenceServiceDTO.Component(
             latestCreatedRevision: status.latestCreatedRevisionName,
             latestReadyRevision: status.latestReadyRevisionName,
-            latestRolledoutRevision: rolledOut ?? status.latestReadyRevisionName,
-            previousRolledoutRevision: rolledOut,
+            latestRolledoutRevision: promoted ? status.latestReadyRevisionName : previous?.revisionName,
+            previousRolledoutRevision: previous?.revisionName,
             traffic: status.traffic.map { .init(revisionName: $0.revisionName, percent: $0.percent, tag: $0.tag, latestRevision: $0.latestRevision) })
         let ready = status.conditions["Ready"]
         return InferenceServiceDTO(
