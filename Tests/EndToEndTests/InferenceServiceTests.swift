@@ -41,10 +41,10 @@ extension EndToEnd {
         return zip(got, expected).allSatisfy { abs($0 - $1) <= max(1e-5, 1e-4 * abs($1)) }
     }
 
-    static func infer(_ daemon: Daemon, model: String = "mlp", body: Data, headers: [(String, String)] = []) -> SimpleResponse {
+    static func infer(_ daemon: Daemon, model: String = "mlp", version: String? = nil, body: Data, headers: [(String, String)] = []) -> SimpleResponse {
         SimpleHTTP.request(
-            port: daemon.gatewayPort, method: "POST", path: "/v2/models/\(model)/infer", host: "\(model).default.localhost",
-            headers: headers, body: body)
+            port: daemon.gatewayPort, method: "POST", path: "/v2/models/\(model)\(version.map { "/versions/\($0)" } ?? "")/infer",
+            host: "\(model).default.localhost", headers: headers, body: body)
     }
 
     static func outputs(_ response: SimpleResponse) -> [String: [String: Any]] {
@@ -196,6 +196,12 @@ extension EndToEnd {
             let share = Double(split["mlp-00002", default: 0]) / 2000
             #expect(abs(share - 0.20) <= 0.04, "\(split)")
             #expect(split["mlp-00001", default: 0] + split["mlp-00002", default: 0] == 2000, "\(split)")
+            // A version in the path names its revision, whatever the split.
+            for version in ["mlp-00001", "mlp-00002"] {
+                let pinned = (0..<20).map { _ in Self.infer(daemon, version: version, body: body) }
+                #expect(pinned.allSatisfy { $0.status == 200 && $0.json?["model_version"] as? String == version },
+                        "\(version): \(pinned.map(\.status))")
+            }
 
             #expect(try daemon.cli("model", "rollback", "mlp").status == 0)
             #expect(eventually(timeout: .seconds(10)) { versions(40) == ["mlp-00001": 40] })

@@ -305,7 +305,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard authorize(head, host: host, route: route, security: security, peer: &routePeer) else { return }
         // `Knative-Serving-Tag` picks a tagged target; an unknown tag falls back to the split.
         let tagged = route.tags.isEmpty ? nil : head.headers.first(name: "knative-serving-tag").flatMap { route.tags[$0] }
-        guard let target = tagged ?? route.pick(roll: environment.roll.next(using: &loop.random)) else {
+        // A model version in the path picks its revision (a canary's, say) over the split.
+        let versioned = route.modelVersions.isEmpty ? nil : route.modelVersionTarget(path: head.uri[...])
+        guard let target = tagged ?? versioned ?? route.pick(roll: environment.roll.next(using: &loop.random)) else {
             respond(with: .noReadyRevision(route))
             return
         }

@@ -47,17 +47,33 @@ public struct Route: Hashable, Sendable {
     public var tags: [String: RouteTarget]
     /// The service's traffic policy (rules, retries, faults, limits).
     public var policy: RoutePolicy
+    /// For a service that serves a model: every revision in its traffic block by name (0 %
+    /// targets included). A request for `/v2/models/<model>/versions/<revision>/...` goes to
+    /// that revision instead of the split, as a version in the Open Inference Protocol names
+    /// one model version. Empty for other services.
+    public var modelVersions: [String: RouteTarget]
 
     /// Creates a route.
     public init(
         namespace: String, service: String, targets: [RouteTarget], tags: [String: RouteTarget] = [:],
-        policy: RoutePolicy = .default
+        policy: RoutePolicy = .default, modelVersions: [String: RouteTarget] = [:]
     ) {
         self.namespace = namespace
         self.service = service
         self.targets = targets
         self.tags = tags
         self.policy = policy
+        self.modelVersions = modelVersions
+    }
+
+    /// The target a model request names by its path (`/v2/models/<m>/versions/<v>...`), if
+    /// `<v>` is one of ``modelVersions``.
+    public func modelVersionTarget(path: Substring) -> RouteTarget? {
+        guard !modelVersions.isEmpty, path.hasPrefix("/v2/models/") else { return nil }
+        let parts = path.dropFirst("/v2/models/".count).split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[1] == "versions" else { return nil }
+        let version = parts[2].prefix { $0 != "?" }
+        return modelVersions[String(version)]
     }
 
     /// The host this route answers to: `<service>.<namespace>.<domain>`.

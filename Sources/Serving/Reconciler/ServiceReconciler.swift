@@ -102,6 +102,7 @@ public enum ServiceReconciler {
         var resolved: [TrafficTarget] = []
         var targets: [RouteTarget] = []
         var tags: [String: RouteTarget] = [:]
+        var versions: [String: RouteTarget] = [:]
         var missing: String?
         for entry in service.spec.traffic {
             let name = entry.latestRevision == true ? latestReady?.meta.name : entry.revisionName
@@ -122,6 +123,11 @@ public enum ServiceReconciler {
                         revision: RevisionID(namespace: service.meta.namespace, name: shareName), percent: sharePercent,
                         timeout: .seconds(shareRevision.spec.timeoutSeconds)))
                 }
+            }
+            if service.spec.template.model != nil {
+                versions[name] = RouteTarget(
+                    revision: RevisionID(namespace: service.meta.namespace, name: name), percent: 100,
+                    timeout: .seconds(revision.spec.timeoutSeconds))
             }
             if let tag = entry.tag {
                 tags[tag] = RouteTarget(
@@ -152,7 +158,7 @@ public enum ServiceReconciler {
         } else {
             status.conditions.set("Ready", status: "True", now: now)
         }
-        return (status, Route(namespace: service.meta.namespace, service: service.meta.name, targets: targets, tags: tags))
+        return (status, Route(namespace: service.meta.namespace, service: service.meta.name, targets: targets, tags: tags, modelVersions: versions))
     }
 
     /// Knative's rollout annotation on a service.

@@ -11,6 +11,19 @@ struct RouteTableTests {
         RouteTarget(revision: revision2, percent: 10, timeout: .seconds(30)),
     ])
 
+    @Test("a model version in the path picks its revision")
+    func modelVersionsInThePath() {
+        var model = Self.cart
+        model.modelVersions = ["cart-00001": Self.cart.targets[0], "cart-00002": Self.cart.targets[1]]
+        #expect(model.modelVersionTarget(path: "/v2/models/cart/versions/cart-00002/infer")?.revision == Self.revision2)
+        #expect(model.modelVersionTarget(path: "/v2/models/cart/versions/cart-00001")?.revision == Self.revision1)
+        #expect(model.modelVersionTarget(path: "/v2/models/cart/versions/cart-00001?x=1")?.revision == Self.revision1)
+        #expect(model.modelVersionTarget(path: "/v2/models/cart/versions/cart-00009/infer") == nil, "unknown: the split decides")
+        #expect(model.modelVersionTarget(path: "/v2/models/cart/infer") == nil)
+        #expect(model.modelVersionTarget(path: "/v1/models/cart:predict") == nil)
+        #expect(Self.cart.modelVersionTarget(path: "/v2/models/cart/versions/cart-00002/infer") == nil, "not a model service")
+    }
+
     @Test("compiles routes to <service>.<namespace>.<domain> with a lowercased domain")
     func compilesHosts() {
         let table = RouteTable(domain: "Example.COM", routes: [Self.cart])
