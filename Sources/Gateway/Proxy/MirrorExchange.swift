@@ -25,19 +25,24 @@ final class MirrorExchange: UpstreamHandlerDelegate {
     /// `self` until the exchange finishes.
     private var retainer: MirrorExchange?
 
-    private init(resolver: any UpstreamResolver, pool: UpstreamConnectionPool, head: HTTPRequestHead) {
+    private init(resolver: any UpstreamResolver, pool: UpstreamConnectionPool, head: HTTPRequestHead, holdsHead: Bool) {
         self.resolver = resolver
         self.pool = pool
         self.held = [.head(head)]
+        self.holdsHead = holdsHead
     }
+
+    /// A chunked request's head goes out with its first body part, as the primary's does, so
+    /// a malformed first chunk reaches neither worker.
+    private var holdsHead: Bool
 
     /// Starts a copy of a request whose head is `head` (already rewritten for the mirror).
     /// Feed it the request's body parts and end with ``send(_:)``.
     static func start(
         head: HTTPRequestHead, revision: RevisionID, timeout: Duration, resolver: any UpstreamResolver,
-        pool: UpstreamConnectionPool, eventLoop: any EventLoop
+        pool: UpstreamConnectionPool, eventLoop: any EventLoop, holdsHead: Bool = false
     ) -> MirrorExchange {
-        let mirror = MirrorExchange(resolver: resolver, pool: pool, head: head)
+        let mirror = MirrorExchange(resolver: resolver, pool: pool, head: head, holdsHead: holdsHead)
         mirror.retainer = mirror
         mirror.deadline = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [mirror] in
             mirror.finish(.timedOut)
@@ -89,6 +94,11 @@ final class MirrorExchange: UpstreamHandlerDelegate {
             finish(.completed)  // never slow the primary down for a copy
             return
         }
+        if holdsHead {
+            holdsHead = false
+            for part in held { connection.send(part) }
+            held = []
+        }
         connection.send(clientPart)
         connection.flush()
     }
@@ -126,6 +136,9 @@ final class MirrorExchange: UpstreamHandlerDelegate {
         self.connection = connection
         connection.delegate = self
         connection.requestCount += 1
+        // A held head waits in `held` until the first body part arrives (`send`).
+        if holdsHead && held.count == 1 { return }
+        holdsHead = false
         for part in held { connection.send(part) }
         held = []
         connection.flush()

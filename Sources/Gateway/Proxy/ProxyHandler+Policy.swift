@@ -100,7 +100,7 @@ extension ProxyHandler {
         }
         exchange.mirror = MirrorExchange.start(
             head: copy, revision: target.revision, timeout: target.timeout, resolver: environment.resolver, pool: loop.pool,
-            eventLoop: context.eventLoop)
+            eventLoop: context.eventLoop, holdsHead: exchange.holdsHeadForFirstPart)
     }
 
     /// `name-shadow[:port]`.

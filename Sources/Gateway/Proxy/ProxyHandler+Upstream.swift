@@ -104,7 +104,9 @@ extension ProxyHandler {
             let interim = HTTPResponseHead(version: .http1_1, status: .continue)
             context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
         }
-        if let head = exchange.upstreamHead {
+        if exchange.holdsHeadForFirstPart && !exchange.requestEndForwarded {
+            exchange.headHeld = exchange.upstreamHead != nil  // `forward` sends it with the first part
+        } else if let head = exchange.upstreamHead {
             if exchange.log != nil { exchange.log?.upstreamSentNanoseconds = NIODeadline.now().uptimeNanoseconds }
             connection.send(.head(head))
         }

@@ -44,6 +44,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var keepAlive = true
         var requestHasBody = false
         var expectsContinue = false
+        /// A chunked request's head waits for the first body part (or the end): llhttp checks a
+        /// chunk's size line before it hands over its data, so a malformed first chunk is a 400
+        /// that never reaches the worker, not a head the worker has already seen.
+        var holdsHeadForFirstPart = false
+        /// The head is attached to a worker connection but not yet sent (see above).
+        var headHeld = false
         var requestEndReceived = false
         var requestEndForwarded = false
         var bodyBytesForwarded = false
@@ -313,6 +319,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         exchange.target = target
         exchange.expectsContinue = info.expectsContinue && exchange.version == .http1_1
+        exchange.holdsHeadForFirstPart = info.isChunked
         var upstreamHead = ProxyHeaders.upstreamRequestHead(
             from: head, info: info, client: client, telemetry: exchange.telemetry, peer: routePeer)
         guard admit(head, route: route, table: table, upstreamHead: &upstreamHead) else { return }
@@ -368,6 +375,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sends one request part to the attached worker connection (without flushing).
     func forward(_ part: HTTPServerRequestPart) {
         guard let upstream else { return }
+        if exchange.headHeld, let head = exchange.upstreamHead {
+            exchange.headHeld = false
+            if exchange.log != nil { exchange.log?.upstreamSentNanoseconds = NIODeadline.now().uptimeNanoseconds }
+            upstream.send(.head(head))
+        }
         switch part {
         case .head:
             preconditionFailure("request heads are never buffered")

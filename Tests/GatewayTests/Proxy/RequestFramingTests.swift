@@ -36,6 +36,45 @@ struct RequestFramingTests {
         await upstream.stop()
     }
 
+    /// A chunked request's head waits for its first chunk: sent a moment before a malformed
+    /// chunk-size line (so a worker connection is ready by then), it still never reaches the
+    /// worker, which would otherwise have seen a request that then broke off.
+    @Test("a malformed first chunk → 400, upstream never sees the head", arguments: ["zz", "-3", "0x3", "3 ;", "ffffffffffffffffff1"])
+    func malformedFirstChunk(sizeLine: String) async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let client = try await RawConnection.connect(port: gateway.port)
+        try await client.send("POST /chunked HTTP/1.1\r\nHost: \(Self.host)\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(300))
+        try await client.send("\(sizeLine)\r\nabc\r\n0\r\n\r\n")
+        let response = await client.readUntilClosed()
+        #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(response)")
+        #expect(upstream.requests.isEmpty, "\(upstream.requests.map(\.uri))")
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("a chunked body still streams: the head goes out with the first chunk")
+    func chunkedBodyReachesTheWorker() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let client = try await RawConnection.connect(port: gateway.port)
+        try await client.send("POST /chunked HTTP/1.1\r\nHost: \(Self.host)\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(upstream.requests.isEmpty, "no chunk yet: the head waits")
+        try await client.send("3\r\nabc\r\n")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(upstream.requests.map(\.uri) == ["/chunked"], "the first chunk brings the head")
+        try await client.send("2\r\nde\r\n0\r\n\r\n")
+        let response = await client.wait(for: "\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200"), "got: \(response)")
+        #expect(upstream.requests.first?.bodyBytes == 5)
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test(
         "the 400 names the framing problem where NIO's decoder lets us tell",
         arguments: [
