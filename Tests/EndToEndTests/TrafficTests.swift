@@ -47,6 +47,13 @@ extension EndToEnd {
                 message(SimpleHTTP.request(port: daemon.gatewayPort, host: "shop.default.localhost", headers: [("Knative-Serving-Tag", "nope")]))
             }
             #expect(unknown.count == 200 && unknown.contains("two"), "falls back to the 90/10 split")
+
+            // A revision the service does not have is refused, and the split stays as it was.
+            let typo = try daemon.cli("service", "traffic", "shop", "--split", "shop-00009=90,@latest=10")
+            #expect(typo.status != 0 && typo.stderr.contains("shop-00009"), "\(typo.status) \(typo.stderr)")
+            #expect(daemon.gateway("stable-shop").status == 200, "the tag is still routed")
+            let after = RequestSampler.count(daemon: daemon, host: "shop.default.localhost", total: 400, threads: 4) { message($0) }
+            #expect(after["one", default: 0] > 300, "still 90/10: \(after)")
         }
     }
 

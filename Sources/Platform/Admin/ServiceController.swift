@@ -29,7 +29,9 @@ struct ServiceController<Context: RequestContext>: Sendable {
         try checkWorkloadNamespace(namespace)
         let input = try await parse(request, context: context, namespace: namespace, name: nil)
         let service = try storeCall {
-            try store.createService(namespace: namespace, name: input.name, annotations: input.annotations, spec: input.spec)
+            // A new service has no revisions yet: only @latest can take traffic.
+            try checkRevisionsExist(input.spec.traffic, namespace: namespace, service: input.name)
+            return try store.createService(namespace: namespace, name: input.name, annotations: input.annotations, spec: input.spec)
         }
         return try jsonResponse(ServiceDTO(service, url: url(namespace, service.meta.name)), status: .created)
     }
@@ -55,6 +57,7 @@ struct ServiceController<Context: RequestContext>: Sendable {
             if try store.service(namespace: namespace, name: name)?.spec.template.model != nil {
                 throw APIError(.conflict, code: "InferenceService", "\(namespace)/\(name) is an inference service; change it with `outpost model deploy` or the inferenceservices API")
             }
+            try checkRevisionsExist(input.spec.traffic, namespace: namespace, service: name)
             return try store.updateService(
                 namespace: namespace, name: name, annotations: input.annotations, spec: input.spec,
                 expectedResourceVersion: input.resourceVersion)
@@ -82,6 +85,22 @@ struct ServiceController<Context: RequestContext>: Sendable {
                 expectedResourceVersion: current.meta.resourceVersion)
         }
         return try jsonResponse(ServiceDTO(service, url: url(namespace, name)))
+    }
+
+    /// A traffic target (or tag) naming a revision the service does not have is refused: the
+    /// route would otherwise drop that share and send it all to the others.
+    private func checkRevisionsExist(_ traffic: [TrafficTarget], namespace: String, service: String) throws {
+        let named = traffic.enumerated().compactMap { index, target in target.revisionName.map { (index, $0) } }
+        guard !named.isEmpty else { return }
+        let existing = Set(try store.revisions(namespace: namespace, service: service).map(\.meta.name))
+        for (index, name) in named where !existing.contains(name) {
+            let known = existing.sorted().joined(separator: ", ")
+            throw APIError(
+                .badRequest, code: "Invalid",
+                "spec.traffic[\(index)].revisionName: service \(namespace)/\(service) has no revision \"\(name)\""
+                    + (known.isEmpty ? "" : " (it has \(known))"),
+                field: "spec.traffic[\(index)].revisionName")
+        }
     }
 
     private func parse(_ request: Request, context: Context, namespace: String, name: String?) async throws -> ServiceInput {
