@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
 import NIOSSL
@@ -134,6 +135,29 @@ func configureHTTP2Connection(
     }
     try pipeline.addHandler(http2)
     try pipeline.addHandler(manager)
+    try pipeline.addHandler(HTTP2ConnectionErrorCloser())
     // The connection became active before the manager joined: start its idle clock now.
     try pipeline.context(handler: http2).fireChannelActive()
+}
+
+/// Closes an HTTP/2 connection once NIO's handler has answered a connection error with GOAWAY:
+/// NIO stops reading the connection then but leaves it open, so a client whose header block
+/// could not be decoded (more than NIO's 16 KiB before our SETTINGS are acknowledged, say)
+/// waited for an answer forever. Stream errors, which end one stream, pass on.
+final class HTTP2ConnectionErrorCloser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if Self.endsConnection(error) {
+            context.close(promise: nil)
+        } else {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    /// Errors NIO raises while decoding frames or header blocks: always connection errors.
+    static func endsConnection(_ error: any Error) -> Bool {
+        error is any NIOHPACKError || error is NIOHTTP2Errors.UnableToParseFrame || error is NIOHTTP2Errors.BadClientMagic
+            || error is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock || error is NIOHTTP2Errors.ExcessiveContinuationFrames
+    }
 }

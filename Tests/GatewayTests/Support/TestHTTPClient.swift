@@ -188,6 +188,10 @@ final class RawConnection: Sendable {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
 
+    func send(bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
     /// Queues `size` body bytes in 64 KiB writes; returns a counter of the bytes the kernel took.
     func stream(bytes size: Int) -> WriteCounter {
         let counter = WriteCounter()
@@ -228,6 +232,16 @@ final class RawConnection: Sendable {
     }
 
     /// Waits for the server to close (or closes after `timeout`); returns all text received.
+    /// Waits up to `timeout` for the server to close; true when it did.
+    func serverCloses(within timeout: Duration) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !received.snapshot.closed, clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return received.snapshot.closed
+    }
+
     func readUntilClosed(timeout: Duration = .seconds(3)) async -> String {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
