@@ -38,6 +38,27 @@ import Testing
         #expect(outlier.baseEjectionTime == .seconds(30) && outlier.interval == .seconds(10) && outlier.maxEjectionPercent == 10)
     }
 
+    /// Header rules cannot smuggle a header in through CR/LF or use a name that is not a
+    /// token; a redirect does not combine with a rewrite; a mirror host is a service name.
+    @Test(arguments: [
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(set: ["x-a": "bad\r\nInjected: 1"]))), "http[0].headers.request.set.x-a"),
+        (HTTPRouteSpec(headers: HeadersSpec(response: HeaderOperationsSpec(add: ["x-b": "v\nSet-Cookie: evil=1"]))), "http[0].headers.response.add.x-b"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(set: ["bad header": "v"]))), "http[0].headers.request.set"),
+        (HTTPRouteSpec(headers: HeadersSpec(response: HeaderOperationsSpec(remove: ["x:y"]))), "http[0].headers.response.remove"),
+        (HTTPRouteSpec(match: [HTTPMatchSpec(headers: ["bad name": StringMatchSpec(exact: "a")])]), "http[0].match[0].headers"),
+        (HTTPRouteSpec(rewrite: RewriteSpec(uri: "/y"), redirect: RedirectSpec(uri: "/x")), "http[0].redirect"),
+        (HTTPRouteSpec(rewrite: RewriteSpec(authority: "a\r\nb")), "http[0].rewrite.authority"),
+        (HTTPRouteSpec(mirror: DestinationSpec(host: "Bad Host!")), "http[0].mirror.host"),
+    ])
+    func unsafeOrContradictoryRulesAreRefused(_ route: HTTPRouteSpec, field: String) {
+        do {
+            _ = try TrafficPolicyCompiler.compile(TrafficPolicySpec(http: [route]), namespace: "default")
+            Issue.record("accepted: \(route)")
+        } catch {
+            #expect(error.field == field, "\(error.field): \(error.message)")
+        }
+    }
+
     @Test func errorsNameTheField() {
         let spec = TrafficPolicySpec(http: [HTTPRouteSpec(), HTTPRouteSpec(retries: RetrySpec(attempts: 1, perTryTimeout: "0s"))])
         #expect(throws: TrafficPolicyError.self) { try TrafficPolicyCompiler.compile(spec, namespace: "default") }

@@ -80,12 +80,22 @@ public enum TrafficPolicyCompiler {
             if let uri = match.uri { compiled.uri = try stringMatch(uri, at: "\(at).uri") }
             if let method = match.method { compiled.method = try stringMatch(method, at: "\(at).method") }
             for (name, condition) in match.headers ?? [:] {
+                try checkHeaderName(name, at: "\(at).headers")
                 compiled.headers[name.lowercased()] = try stringMatch(condition, at: "\(at).headers.\(name)")
             }
             rule.matches.append(compiled)
         }
-        if let request = spec.headers?.request { rule.requestHeaders = operations(request) }
-        if let response = spec.headers?.response { rule.responseHeaders = operations(response) }
+        if let request = spec.headers?.request { rule.requestHeaders = try operations(request, at: "\(path).headers.request") }
+        if let response = spec.headers?.response { rule.responseHeaders = try operations(response, at: "\(path).headers.response") }
+        if spec.rewrite != nil && spec.redirect != nil {
+            throw TrafficPolicyError(field: "\(path).redirect", "cannot be combined with rewrite (as in Istio): a redirect answers, a rewrite forwards")
+        }
+        for (field, value) in [("rewrite.uri", spec.rewrite?.uri), ("rewrite.authority", spec.rewrite?.authority),
+                               ("redirect.uri", spec.redirect?.uri), ("redirect.authority", spec.redirect?.authority)] {
+            if let value, value.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
+                throw TrafficPolicyError(field: "\(path).\(field)", "must not contain spaces or control characters")
+            }
+        }
         if let rewrite = spec.rewrite {
             if let uri = rewrite.uri, !uri.hasPrefix("/") {
                 throw TrafficPolicyError(field: "\(path).rewrite.uri", "must start with '/'")
@@ -136,7 +146,11 @@ public enum TrafficPolicyCompiler {
         }
         if let mirror = spec.mirror {
             let parts = mirror.host.split(separator: ".", omittingEmptySubsequences: false)
-            guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else {
+            let label = { (part: Substring) in
+                !part.isEmpty && part.count <= 63 && part.first!.isLetter && part.last != "-"
+                    && part.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
+            }
+            guard (1...2).contains(parts.count), parts.allSatisfy(label) else {
                 throw TrafficPolicyError(field: "\(path).mirror.host", "must be a service name or <service>.<namespace>, got \"\(mirror.host)\"")
             }
             rule.mirror = MirrorPolicy(
@@ -163,8 +177,27 @@ public enum TrafficPolicyCompiler {
         }
     }
 
-    private static func operations(_ spec: HeaderOperationsSpec) -> HeaderOperations {
-        HeaderOperations(set: spec.set ?? [:], add: spec.add ?? [:], remove: spec.remove ?? [])
+    /// Header names must be HTTP tokens and values free of CR, LF and NUL: a value with CRLF
+    /// would otherwise add a header of the caller's choosing (a `Set-Cookie`, say).
+    private static func operations(_ spec: HeaderOperationsSpec, at path: String) throws(TrafficPolicyError) -> HeaderOperations {
+        for (kind, fields) in [("set", spec.set ?? [:]), ("add", spec.add ?? [:])] {
+            for (name, value) in fields {
+                try checkHeaderName(name, at: "\(path).\(kind)")
+                if value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+                    throw TrafficPolicyError(field: "\(path).\(kind).\(name)", "must not contain CR, LF or NUL")
+                }
+            }
+        }
+        for name in spec.remove ?? [] { try checkHeaderName(name, at: "\(path).remove") }
+        return HeaderOperations(set: spec.set ?? [:], add: spec.add ?? [:], remove: spec.remove ?? [])
+    }
+
+    /// An HTTP field name is a token (RFC 9110 §5.1).
+    private static func checkHeaderName(_ name: String, at path: String) throws(TrafficPolicyError) {
+        let tchar = Set("!#$%&'*+-.^_`|~".unicodeScalars)
+        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.isASCII && (tchar.contains($0) || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }) else {
+            throw TrafficPolicyError(field: path, "has \"\(name)\", which is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)")
+        }
     }
 
     private static func loadBalancer(_ spec: LoadBalancerSpec, hashKey: inout HashKeySource?) throws(TrafficPolicyError) -> LoadBalancer {
