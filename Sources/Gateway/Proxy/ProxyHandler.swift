@@ -270,7 +270,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.requestHasBody = info.hasBody
         exchange.contentLength = info.contentLength
         if info.upgrade != nil { noteUpgrade(head, info: info) }
-        if let problem = info.problem {
+        // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+        if let problem = info.problem ?? (info.hasTransferEncoding && head.version == .http1_0 ? .invalidFraming : nil) {
             // A malformed head leaves the connection's framing in doubt: answer and close.
             exchange.keepAlive = false
             respond(with: problem)

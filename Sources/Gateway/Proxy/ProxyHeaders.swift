@@ -46,6 +46,10 @@ struct RequestHeadInfo {
     var hasTransferEncoding = false
     /// The last transfer coding is `chunked` (required for a request, RFC 9112 §6.3).
     var isChunked = false
+    /// Transfer codings over every `Transfer-Encoding` line. Only `chunked` alone can be
+    /// proxied: the gateway re-frames bodies and would drop any other coding (`gzip, chunked`),
+    /// and `identity` is obsolete.
+    var transferCodingCount = 0
     /// `Expect: 100-continue` was sent; the gateway answers it itself once a worker is connected.
     var expectsContinue = false
     /// The first `X-Request-Id` value, if any (validated later).
@@ -70,6 +74,7 @@ struct RequestHeadInfo {
                 contentLength = length
             case 17 where name.equalsIgnoringASCIICase("transfer-encoding"):
                 hasTransferEncoding = true
+                transferCodingCount += value.split(separator: ",").count
                 let last = value.split(separator: ",").last?.trimmingASCIIWhitespace()
                 isChunked = last?.equalsIgnoringASCIICase("chunked") ?? false
             case 6 where name.equalsIgnoringASCIICase("expect"):
@@ -93,7 +98,7 @@ struct RequestHeadInfo {
     var problem: ProxyError? {
         if hostCount == 0 || (host?.isEmpty ?? true) { return .missingHost }
         if hostCount > 1 { return .multipleHosts }
-        if invalidContentLength || (hasTransferEncoding && (contentLength != nil || !isChunked)) {
+        if invalidContentLength || (hasTransferEncoding && (contentLength != nil || !isChunked || transferCodingCount != 1)) {
             return .invalidFraming
         }
         return nil

@@ -19,6 +19,9 @@ struct RequestFramingTests {
             "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 4, 5\r\n\r\nabcde",
             "POST / HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
             "POST / HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: gzip\r\n\r\nabcd",
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: identity, chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+            "POST / HTTP/1.0\r\nHost: \(host)\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: \(host)\r\nHost: other.default.example.test\r\n\r\n",
             "GET /\u{1} HTTP/1.1\r\nHost: \(host)\r\n\r\n",
         ])
@@ -27,7 +30,8 @@ struct RequestFramingTests {
         let resolver = FakeResolver(.ready(port: upstream.port))
         let gateway = try await GatewayHarness.start(resolver: resolver)
         let response = try await rawExchange(port: gateway.port, request)
-        #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(response)")
+        // Answered in the request's version (HTTP/1.0 for the HTTP/1.0 case).
+        #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n") || response.hasPrefix("HTTP/1.0 400 Bad Request\r\n"), "got: \(response)")
         #expect(response.contains(#"{"error":{"code":""#))
         #expect(response.lowercased().contains("connection: close"))
         #expect(upstream.requests.isEmpty)
