@@ -28,6 +28,7 @@ extension EndToEnd {
             let traffic = try daemon.cli("service", "traffic", "shop", "--split", "shop-00001=90,@latest=10", "--tag", "shop-00001=stable", "-o", "json")
             #expect(traffic.status == 0, "\(traffic.stderr)")
             #expect(traffic.stdout.contains("\"tag\" : \"stable\""), "\(traffic.stdout)")
+            #expect(traffic.stdout.contains("\"url\" : \"http://stable-shop.default.localhost"), "status.traffic carries the tag URL: \(traffic.stdout)")
             #expect(eventually(timeout: .seconds(10)) { daemon.gateway("stable-shop").status == 200 })
 
             // 10,000 requests: the split holds within ±2 %.

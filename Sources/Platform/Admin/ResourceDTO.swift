@@ -73,13 +73,22 @@ struct ServiceSpecDTO: Codable, Sendable {
 
 /// A service in and out of the API.
 struct ServiceDTO: Codable, Sendable {
+    /// One entry of `status.traffic`: a traffic target as resolved, with the `url` of its tag
+    /// host when it has a tag (as in Knative).
+    struct TrafficStatus: Codable, Sendable {
+        var revisionName: String?
+        var latestRevision: Bool?
+        var percent: Int?
+        var tag: String?
+        var url: String?
+    }
     struct Status: Codable, Sendable {
         var observedGeneration: Int64
         var conditions: [Condition]
         var latestCreatedRevisionName: String?
         var latestReadyRevisionName: String?
         var url: String
-        var traffic: [TrafficTarget]
+        var traffic: [TrafficStatus]
     }
     var apiVersion: String?
     var kind: String?
@@ -100,7 +109,18 @@ struct ServiceDTO: Codable, Sendable {
         status = Status(
             observedGeneration: service.status.observedGeneration, conditions: service.status.conditions,
             latestCreatedRevisionName: service.status.latestCreatedRevisionName,
-            latestReadyRevisionName: service.status.latestReadyRevisionName, url: url, traffic: service.status.traffic)
+            latestReadyRevisionName: service.status.latestReadyRevisionName, url: url,
+            traffic: service.status.traffic.map { target in
+                TrafficStatus(
+                    revisionName: target.revisionName, latestRevision: target.latestRevision, percent: target.percent, tag: target.tag,
+                    url: target.tag.map { Self.tagURL(url, tag: $0) })
+            })
+    }
+
+    /// `http://<tag>-<service>.<namespace>.<domain>[:port]` from the service's own URL.
+    static func tagURL(_ serviceURL: String, tag: String) -> String {
+        guard let scheme = serviceURL.range(of: "://") else { return serviceURL }
+        return serviceURL[..<scheme.upperBound] + tag + "-" + serviceURL[scheme.upperBound...]
     }
 }
 

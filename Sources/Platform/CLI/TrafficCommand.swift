@@ -16,6 +16,7 @@ extension ServiceCommand {
         @Argument(help: "Service name.") var name: String
         @Option(help: "REV=PCT[,REV=PCT...], e.g. hello-00001=90,@latest=10.") var split: String?
         @Option(name: .customLong("tag"), help: "REV=TAG (repeatable).") var tags: [String] = []
+        @OptionGroup var wait: WaitOptions
 
         func validate() throws {
             if split == nil && tags.isEmpty { throw ValidationError("give --split and/or --tag") }
@@ -44,7 +45,8 @@ extension ServiceCommand {
                     annotations: current.metadata.annotations),
                 spec: ServiceSpecDTO(template: current.spec.template, traffic: traffic))
             let data = try await client.call(.PUT, path, body: try APIJSON.encoder().encode(body))
-            try printService(data, format: global.output)
+            // Like create and update: print the service once its status shows the new traffic.
+            try await wait.untilReady(data, client: client, format: global.output)
         }
 
         static func parse(split: String) throws -> [TrafficTarget] {
