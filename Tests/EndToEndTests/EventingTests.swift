@@ -251,6 +251,13 @@ extension EndToEnd {
             #expect(redrive.stdout.contains("1 deliveries"), "\(redrive.stdout)")
             #expect(eventually(timeout: .seconds(20)) { subscriber.records(at: "/fail").count == 6 && subscriber.records(at: "/ok?t=dls").count == 2 })
 
+            // `event send` builds and stores an event; JSON data must be JSON.
+            try Self.cli(daemon, ["event", "send", "--broker", "main", "--type", "dev.outpost.test.cli", "--data", #"{"a":1}"#])
+            let notJSON = try daemon.cli(["event", "send", "--broker", "main", "--type", "dev.outpost.test.cli", "--data", "not json"])
+            #expect(notJSON.status != 0 && notJSON.stderr.contains("not valid JSON"), "\(notJSON.status) \(notJSON.stderr)")
+            let textData = try daemon.cli(["event", "send", "--broker", "main", "--type", "dev.outpost.test.cli", "--data", "plain", "--content-type", "text/plain"])
+            #expect(textData.status == 0, "\(textData.stderr)")
+
             // Names that do not exist are errors, not empty answers.
             for arguments in [["event", "list", "--broker", "nosuch"], ["dlq", "list", "--trigger", "nosuch"], ["dlq", "redrive", "--trigger", "nosuch"]] {
                 let missing = try daemon.cli(arguments)

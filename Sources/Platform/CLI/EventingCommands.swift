@@ -354,6 +354,15 @@ struct EventCommand: AsyncParsableCommand {
         @Option(help: "The data's content type.") var contentType = "application/json"
         @Option(name: .customLong("extension"), help: "NAME=VALUE extension attribute (repeatable).") var extensions: [String] = []
 
+        func validate() throws {
+            // Subscribers trust the content type: JSON data must be JSON.
+            let base = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            if let data, base == "application/json" || base.hasSuffix("+json"),
+               (try? JSONSerialization.jsonObject(with: Data(data.utf8), options: [.fragmentsAllowed])) == nil {
+                throw ValidationError("--data is not valid JSON for content type \(contentType); quote strings (--data '\"text\"') or pass --content-type text/plain")
+            }
+        }
+
         func run() async throws {
             var attributes: [String: CloudEventValue] = [:]
             for item in extensions {
