@@ -108,6 +108,12 @@ import Testing
         #expect(structuredError(#"{"specversion":"1.0","id":1,"source":"/s","type":"t"}"#)?.attribute == "id")
     }
 
+    /// A body cut off right after a member name is malformed JSON, not a bad value of it.
+    @Test func truncatedBodyIsASyntaxError() {
+        let error = structuredError(#"{"specversion":"#)
+        #expect(error != nil && error?.attribute == nil, "\(String(describing: error))")
+    }
+
     @Test func missingSpecversionNamesIt() {
         #expect(structuredError(#"{"id":"1","source":"/s","type":"t"}"#)?.attribute == "specversion")
     }

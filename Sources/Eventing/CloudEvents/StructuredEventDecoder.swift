@@ -112,6 +112,8 @@ extension JSONReader {
             skipWhitespace()
             try expect(UInt8(ascii: ":"), "':'")
             skipWhitespace()
+            // A body cut off after the name is a syntax error, not a bad value of that member.
+            if isAtEnd { throw syntaxError("unexpected end of the JSON body") }
             do {
                 try readMember(name, into: &fields)
             } catch {
