@@ -64,7 +64,7 @@ extension ProxyError {
     /// 400: ambiguous body framing (request smuggling guard).
     static let invalidFraming = ProxyError(
         status: .badRequest, code: "InvalidFraming",
-        message: "the request body framing is ambiguous: both Content-Length and Transfer-Encoding, conflicting Content-Length values, or a Transfer-Encoding that does not end in chunked", flags: .downstreamProtocolError)
+        message: "the request body framing is ambiguous: both Content-Length and Transfer-Encoding, conflicting Content-Length values, or a Transfer-Encoding other than chunked alone", flags: .downstreamProtocolError)
     /// 400: the bytes are not HTTP/1.x.
     static let malformedRequest = ProxyError(
         status: .badRequest, code: "MalformedRequest",

@@ -29,12 +29,21 @@ extension ProxyHandler {
             respond(with: .redirect(status: redirect.redirectCode, location: redirect.location(host: host, target: head.uri)))
             return false
         }
-        if let runtime {
-            guard runtime.enterInFlight() else {
-                respond(with: .overflow("tcp.maxConnections"))
+        if let runtime, let context {
+            // Beyond `maxConnections` a request queues for a slot (Envoy's pending requests,
+            // bounded by `http1MaxPendingRequests`) and its first attempt starts once it has one.
+            let token = loop.random.next()
+            let eventLoop = context.eventLoop
+            let handler = NIOLoopBound(self, eventLoop: eventLoop)
+            switch runtime.requestSlot(grant: { eventLoop.execute { handler.value.slotGranted(token: token, runtime: runtime) } }) {
+            case .granted:
+                exchange.countedInFlight = true
+            case .queued(let id):
+                exchange.slotWait = (id, token)
+            case .refused:
+                respond(with: .overflow("http.http1MaxPendingRequests"))
                 return false
             }
-            exchange.countedInFlight = true
         }
         exchange.maxRequestsPerConnection = policy.connectionPool.maxRequestsPerConnection
         if let key = policy.hashKey {
@@ -76,8 +85,28 @@ extension ProxyHandler {
         }
     }
 
+    /// A `maxConnections` slot passed to this connection: to the exchange that queued for it,
+    /// else (that exchange ended meanwhile) back to the route.
+    func slotGranted(token: UInt64, runtime: RouteRuntime) {
+        guard let wait = exchange.slotWait, wait.token == token else {
+            runtime.leaveInFlight()
+            return
+        }
+        exchange.slotWait = nil
+        exchange.countedInFlight = true
+        if exchange.attemptAwaitsSlot {
+            exchange.attemptAwaitsSlot = false
+            startAttempt()
+        }
+    }
+
     /// Gives back the exchange's connection-pool slots (once).
     func releaseRouteSlots() {
+        if let wait = exchange.slotWait {
+            exchange.slotWait = nil
+            // A slot already on its way is given back by `slotGranted`, which finds no wait.
+            _ = exchange.runtime?.cancelSlotRequest(wait.id)
+        }
         if exchange.countedInFlight {
             exchange.countedInFlight = false
             exchange.runtime?.leaveInFlight()

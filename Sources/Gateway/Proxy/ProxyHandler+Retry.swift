@@ -12,6 +12,10 @@ extension ProxyHandler {
     func startAttempt() {
         guard let target = exchange.target else { return }
         phase = .acquiring
+        if exchange.slotWait != nil {
+            exchange.attemptAwaitsSlot = true  // `slotGranted` starts it
+            return
+        }
         if let perTry = exchange.rule.retry.perTryTimeout { armPerTryTimeout(perTry) }
         let hint = LeaseHint(avoiding: exchange.failedWorkerID, hash: exchange.hash)
         if let lease = environment.resolver.tryAcquire(target.revision, hint: hint) {

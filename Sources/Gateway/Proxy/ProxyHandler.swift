@@ -82,6 +82,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// Counted towards `maxConnections` / `http1MaxPendingRequests` (given back once).
         var countedInFlight = false
         var countedPending = false
+        /// Queued for a `maxConnections` slot: the route's wait id and this exchange's token.
+        var slotWait: (id: UInt64, token: UInt64)?
+        /// The first attempt is waiting for that slot.
+        var attemptAwaitsSlot = false
         /// `connectionPool.http.maxRequestsPerConnection` of the service.
         var maxRequestsPerConnection: Int?
         /// The consistent-hash key of the request, if the policy hashes.

@@ -11,8 +11,26 @@ final class RouteRuntime: Sendable {
     let rateLimit: LocalRateLimit?
     let limits: ConnectionPoolLimits
     private let bucket: Mutex<TokenBucket?>
-    private let inFlight = Atomic<Int>(0)
+    /// Requests holding a `maxConnections` slot, and those queued for one (oldest first).
+    private let slots = Mutex(SlotState())
     private let pending = Atomic<Int>(0)
+
+    private struct SlotState {
+        var inFlight = 0
+        var waiters: [(id: UInt64, grant: @Sendable () -> Void)] = []
+        var nextID: UInt64 = 0
+    }
+
+    /// The answer to ``requestSlot(grant:)``.
+    enum SlotRequest: Equatable {
+        /// The request holds a slot now.
+        case granted
+        /// The request is queued; `grant` runs (on the thread that frees a slot) when the slot
+        /// passes to it. The id cancels the wait.
+        case queued(UInt64)
+        /// `http1MaxPendingRequests` requests wait already.
+        case refused
+    }
 
     init(rateLimit: LocalRateLimit?, limits: ConnectionPoolLimits, now: NIODeadline = .now()) {
         self.rateLimit = rateLimit
@@ -26,17 +44,70 @@ final class RouteRuntime: Sendable {
         return bucket.withLock { $0?.take(now: now) ?? nil }
     }
 
-    /// Counts a request towards `maxConnections`; false when the limit is reached.
-    func enterInFlight() -> Bool { Self.enter(inFlight, limit: limits.maxConnections) }
-    /// Ends a request counted by ``enterInFlight()``.
-    func leaveInFlight() { inFlight.subtract(1, ordering: .relaxed) }
+    /// Counts a request towards `maxConnections` if a slot is free; false when the limit is reached.
+    func enterInFlight() -> Bool {
+        guard let limit = limits.maxConnections else { return true }
+        return slots.withLock { state in
+            guard state.inFlight < limit else { return false }
+            state.inFlight += 1
+            return true
+        }
+    }
+
+    /// Takes a `maxConnections` slot, or queues for one as Envoy's pending requests do (counted
+    /// against `http1MaxPendingRequests`, which refuses beyond it). Slots pass to the oldest
+    /// waiter as they free up.
+    func requestSlot(grant: @escaping @Sendable () -> Void) -> SlotRequest {
+        guard let limit = limits.maxConnections else { return .granted }
+        return slots.withLock { state in
+            if state.inFlight < limit {
+                state.inFlight += 1
+                return .granted
+            }
+            guard enterPending() else { return .refused }
+            state.nextID &+= 1
+            state.waiters.append((state.nextID, grant))
+            return .queued(state.nextID)
+        }
+    }
+
+    /// Leaves the queue; false when the slot was already handed to this waiter (its `grant`
+    /// runs or has run, and the slot must be given back with ``leaveInFlight()``).
+    func cancelSlotRequest(_ id: UInt64) -> Bool {
+        let removed = slots.withLock { state -> Bool in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return false }
+            state.waiters.remove(at: index)
+            return true
+        }
+        if removed { leavePending() }
+        return removed
+    }
+
+    /// Ends a request that held a slot: the slot passes to the oldest waiter, if any.
+    func leaveInFlight() {
+        guard limits.maxConnections != nil else { return }
+        let next = slots.withLock { state -> (@Sendable () -> Void)? in
+            guard !state.waiters.isEmpty else {
+                state.inFlight -= 1
+                return nil
+            }
+            return state.waiters.removeFirst().grant
+        }
+        if let next {
+            leavePending()
+            next()
+        }
+    }
     /// Counts a request waiting for a worker towards `http1MaxPendingRequests`.
     func enterPending() -> Bool { Self.enter(pending, limit: limits.maxPendingRequests) }
     /// Ends a wait counted by ``enterPending()``.
     func leavePending() { pending.subtract(1, ordering: .relaxed) }
 
     private static func enter(_ counter: borrowing Atomic<Int>, limit: Int?) -> Bool {
-        guard let limit else { return true }
+        guard let limit else {
+            counter.add(1, ordering: .relaxed)
+            return true
+        }
         let now = counter.add(1, ordering: .relaxed).newValue
         if now > limit {
             counter.subtract(1, ordering: .relaxed)

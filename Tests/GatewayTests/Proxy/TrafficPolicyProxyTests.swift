@@ -199,8 +199,8 @@ struct TrafficPolicyProxyTests {
         await upstream.stop()
     }
 
-    @Test("tcp.maxConnections: a request beyond the limit gets 503 with flag UO")
-    func connectionLimit() async throws {
+    @Test("tcp.maxConnections: a request beyond the limit waits for a slot, then goes on")
+    func connectionLimitQueues() async throws {
         let upstream = try await TestUpstreamServer.start()
         let resolver = FakeResolver(.ready(port: upstream.port))
         let policy = RoutePolicy(connectionPool: ConnectionPoolLimits(maxConnections: 1))
@@ -209,12 +209,39 @@ struct TrafficPolicyProxyTests {
         let other = try await gateway.client()
         let slow = Task { try await busy.send(.GET, "/slow/500", host: TestRoutes.host) }
         while !upstream.requests.contains(where: { $0.uri == "/slow/500" }) { try await Task.sleep(for: .milliseconds(5)) }
+        let queued = Task { try await other.send(.GET, "/after", host: TestRoutes.host) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!upstream.requests.contains(where: { $0.uri == "/after" }), "held until the slot frees")
+        #expect(try await slow.value.status == .ok)
+        #expect(try await queued.value.status == .ok, "the queued request got the freed slot")
+        #expect(upstream.requests.map(\.uri) == ["/slow/500", "/after"])
+        await busy.close()
+        await other.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("tcp.maxConnections with http1MaxPendingRequests: beyond both, 503 with flag UO")
+    func connectionLimitOverflows() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let policy = RoutePolicy(connectionPool: ConnectionPoolLimits(maxConnections: 1, maxPendingRequests: 1))
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: Self.table(policy))
+        let busy = try await gateway.client()
+        let waiting = try await gateway.client()
+        let other = try await gateway.client()
+        let slow = Task { try await busy.send(.GET, "/slow/500", host: TestRoutes.host) }
+        while !upstream.requests.contains(where: { $0.uri == "/slow/500" }) { try await Task.sleep(for: .milliseconds(5)) }
+        let queued = Task { try await waiting.send(.GET, "/queued", host: TestRoutes.host) }
+        try await Task.sleep(for: .milliseconds(100))
         let refused = try await other.send(.GET, "/", host: TestRoutes.host)
         #expect(refused.status == .serviceUnavailable)
         #expect(ErrorBody(refused)?.error.code == "UpstreamOverflow")
         #expect(try await slow.value.status == .ok)
+        #expect(try await queued.value.status == .ok)
         #expect(try await other.send(.GET, "/", host: TestRoutes.host).status == .ok, "the slot is free again")
         await busy.close()
+        await waiting.close()
         await other.close()
         try await gateway.stop()
         await upstream.stop()

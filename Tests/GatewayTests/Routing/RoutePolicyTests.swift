@@ -1,6 +1,7 @@
 @testable import Gateway
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 
 @Suite("Traffic policy rules")
@@ -129,6 +130,26 @@ struct RoutePolicyTests {
         runtime.leaveInFlight()
         #expect(runtime.enterInFlight())
         #expect(runtime.enterPending() && !runtime.enterPending())
+    }
+
+    @Test("maxConnections slots: beyond the limit requests queue, slots pass in order, the pending limit refuses")
+    func slotQueue() {
+        let runtime = RouteRuntime(rateLimit: nil, limits: ConnectionPoolLimits(maxConnections: 1, maxPendingRequests: 2))
+        let granted = Mutex<[Int]>([])
+        #expect(runtime.requestSlot { granted.withLock { $0.append(0) } } == .granted)
+        guard case .queued(let first) = runtime.requestSlot(grant: { granted.withLock { $0.append(1) } }),
+              case .queued(let second) = runtime.requestSlot(grant: { granted.withLock { $0.append(2) } }) else {
+            Issue.record("expected two queued requests")
+            return
+        }
+        #expect(runtime.requestSlot { granted.withLock { $0.append(3) } } == .refused, "two wait already")
+        runtime.leaveInFlight()
+        #expect(granted.withLock { $0 } == [1], "the oldest waiter gets the slot")
+        #expect(!runtime.cancelSlotRequest(first), "already granted")
+        #expect(runtime.cancelSlotRequest(second))
+        runtime.leaveInFlight()
+        #expect(granted.withLock { $0 } == [1], "nobody waits: the slot is free")
+        #expect(runtime.enterInFlight() && !runtime.enterInFlight())
     }
 
     @Test("consistent-hash keys from a header or a cookie; absent keys give nil")
