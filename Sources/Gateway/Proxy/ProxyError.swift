@@ -18,6 +18,16 @@ struct ProxyError: Error, Sendable {
     /// Headers sent besides the fixed ones (`Retry-After`, `Location`).
     var extraHeaders: [(name: String, value: String)] = []
 
+    /// The same error in KServe's shape, `{"error":"…"}`, for a model's host: clients of the
+    /// Open Inference Protocol (tritonclient) read the error as one string.
+    var inferenceProtocolBody: ByteBuffer {
+        var body = ByteBuffer()
+        body.writeStaticString(#"{"error":""#)
+        Self.writeJSONEscaped(message, into: &body)
+        body.writeStaticString(#""}"#)
+        return body
+    }
+
     init(status: HTTPResponseStatus, code: String, message: String, flags: ResponseFlags) {
         self.status = status
         self.responseFlags = flags

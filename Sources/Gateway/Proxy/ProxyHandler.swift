@@ -86,6 +86,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var slotWait: (id: UInt64, token: UInt64)?
         /// The first attempt is waiting for that slot.
         var attemptAwaitsSlot = false
+        /// The route serves a model: the gateway's own errors use KServe's `{"error": "…"}`.
+        var servesModel = false
         /// `connectionPool.http.maxRequestsPerConnection` of the service.
         var maxRequestsPerConnection: Int?
         /// The consistent-hash key of the request, if the policy hashes.
@@ -312,6 +314,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         exchange.namespace = route.namespace
         exchange.service = route.service
+        exchange.servesModel = !route.modelVersions.isEmpty
         var routePeer = peer ?? .plaintext
         guard authorize(head, host: host, route: route, security: security, peer: &routePeer) else { return }
         // `Knative-Serving-Tag` picks a tagged target; an unknown tag falls back to the split.
@@ -450,13 +453,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         exchange.responseHeadSent = true
         exchange.responseCode = Int(error.status.code)
-        exchange.responseBytes = error.body.readableBytes
+        let body = exchange.servesModel ? error.inferenceProtocolBody : error.body
+        exchange.responseBytes = body.readableBytes
         // Counted before writing: writing `.end` may deliver the next request re-entrantly.
         finishTelemetry(error.responseFlags)
         var headers = HTTPHeaders()
         headers.reserveCapacity(4)
         headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(error.body.readableBytes))
+        headers.add(name: "content-length", value: String(body.readableBytes))
         if let requestID = exchange.telemetry?.requestID { headers.add(name: "x-request-id", value: requestID) }
         for (name, value) in error.extraHeaders { headers.add(name: name, value: value) }
         if closing {
@@ -466,7 +470,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let head = HTTPResponseHead(version: exchange.version, status: error.status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(error.body))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         if closing {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }

@@ -111,7 +111,8 @@ public struct RouteTable: Sendable {
             for (tag, target) in route.tags {
                 // A tag host sends everything to its target.
                 let tagged = Route(namespace: route.namespace, service: route.service, targets: [RouteTarget(
-                    revision: target.revision, percent: 100, timeout: target.timeout)], policy: route.policy)
+                    revision: target.revision, percent: 100, timeout: target.timeout)], policy: route.policy,
+                    modelVersions: route.modelVersions.isEmpty ? [:] : [target.revision.name: target])
                 byHost["\(tag)-\(route.service).\(route.namespace).\(self.domain)".lowercased()] = tagged
             }
         }

@@ -294,6 +294,22 @@ struct ProxyHandlerTests {
         try await gateway.stop()
     }
 
+    @Test("on a model's host the gateway's own errors use KServe's {\"error\": \"…\"}")
+    func modelHostErrorsInKServeShape() async throws {
+        let resolver = FakeResolver(.unavailable(UpstreamUnavailable(code: "ModelLoadFailed", message: "model file is gone")))
+        let target = RouteTarget(revision: TestRoutes.revision, percent: 100, timeout: .seconds(5))
+        let table = RouteTable(domain: TestRoutes.domain, routes: [
+            Route(namespace: "default", service: "hello", targets: [target], modelVersions: ["hello-00001": target])
+        ])
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: table)
+        let client = try await gateway.client()
+        let response = try await client.send(.POST, "/v2/models/hello/infer", host: TestRoutes.host)
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.text == #"{"error":"model file is gone"}"#, "\(response.text)")
+        await client.close()
+        try await gateway.stop()
+    }
+
     @Test("slow-path acquire: the lease arrives later and the request (with a body) succeeds")
     func slowAcquire() async throws {
         let upstream = try await TestUpstreamServer.start()
