@@ -1,6 +1,8 @@
+import CompressNIO
 import Foundation
 import Gateway
 @testable import Inference
+import NIOCore
 import Store
 import SwiftProtobuf
 import Synchronization
@@ -126,6 +128,33 @@ import Testing
 }
 
 extension ModelWorkerTests {
+    /// Bodies in Content-Encoding gzip or deflate (tritonclient's request compression) answer
+    /// as the plain body does; other codings and corrupt data are refused.
+    @Test func compressedRequestBodiesAreDecoded() throws {
+        let model = try OnnxModel.load(path: Self.fixture)
+        let worker = ModelWorker(endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: nil, label: "gzip")
+        defer { worker.stop() }
+        let plain = Self.request(rows: 2, seed: 3)
+        let expected = Self.outputs(Self.answerAlone(worker, plain))
+        #expect(expected.count == 8)
+        for (algorithm, coding) in [(CompressionAlgorithm.gzip(), "gzip"), (.zlib(), "deflate")] {
+            var buffer = ByteBuffer(bytes: plain.body)
+            var compressed = try buffer.compress(with: algorithm)
+            var request = plain
+            request.body = compressed.readBytes(length: compressed.readableBytes) ?? []
+            request.headers.append(HeaderField(name: "Content-Encoding", value: coding))
+            let answer = Self.answerAlone(worker, request)
+            #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
+            #expect(Self.outputs(answer) == expected)
+        }
+        var brotli = plain
+        brotli.headers.append(HeaderField(name: "Content-Encoding", value: "br"))
+        #expect(Self.answerAlone(worker, brotli).status == 415)
+        var corrupt = plain
+        corrupt.headers.append(HeaderField(name: "Content-Encoding", value: "gzip"))
+        #expect(Self.answerAlone(worker, corrupt).status == 400, "an uncompressed body labelled gzip")
+    }
+
     /// `y = Softmax(x, axis=0)` on x of shape [N, 3]: each answer depends on every row of the run.
     static func softmaxOverRows() throws -> OnnxModel {
         var model = Onnx_ModelProto()

@@ -1,6 +1,8 @@
+import CompressNIO
 import Foundation
 import Gateway
 import Inference
+import NIOCore
 import Store
 import Synchronization
 
@@ -10,7 +12,8 @@ import Synchronization
 /// the answer, so the gateway's event loops never block on inference. With a batcher, the thread
 /// takes every request that arrives within `maxLatency` of the first (up to `maxBatchSize`
 /// rows), runs them as one batch and splits the outputs; requests that cannot share a batch
-/// run alone. Without one, requests that queued up while the model was busy (at most
+/// run alone, and so does every request of a model whose rows are not independent (a Softmax
+/// over the batch axis, say: see `OnnxModel.rowsAreIndependent`). Without one, requests that queued up while the model was busy (at most
 /// ``queuedBatchLimit``) still run as one batch: none waits for another to arrive, and the
 /// model reads its weights once for all of them instead of once each.
 final class ModelWorker: LocalUpstream, @unchecked Sendable {
@@ -116,7 +119,15 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
     private func run(_ jobs: [Job]) {
         var prepared: [(Job, PreparedInference)] = []
         for job in jobs {
-            let request = job.request
+            var request = job.request
+            if let encoding = request.header("content-encoding") {
+                switch Self.decode(request.body, encoding: encoding) {
+                case .body(let body): request.body = body
+                case .refused(let answer):
+                    job.respond(Self.localResponse(answer))
+                    continue
+                }
+            }
             switch endpoint.route(
                 method: request.method, path: request.path,
                 inferenceHeaderLength: request.header("inference-header-content-length"), body: request.body) {
@@ -133,10 +144,11 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
     }
 
     /// Runs calls that share input names and row shapes as one batch; false when they cannot be
-    /// joined or the joined run fails (then each runs alone and gets its own answer or error).
+    /// joined, the model mixes rows, or the joined run fails (then each runs alone and gets its
+    /// own answer or error).
     private func runBatched(_ calls: [(Job, PreparedInference)]) -> Bool {
         let rows = calls.map { $0.1.batchRows }
-        guard !rows.contains(nil), Set(calls.map { Set($0.1.inputs.keys) }).count == 1,
+        guard endpoint.model.rowsAreIndependent, !rows.contains(nil), Set(calls.map { Set($0.1.inputs.keys) }).count == 1,
               Set(calls.map { $0.1.outputNames ?? [] }).count == 1 else { return false }
         let names = Array(calls[0].1.inputs.keys)
         do {
@@ -162,6 +174,43 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
         } catch {
             return false
         }
+    }
+
+    /// The largest body a compressed request may expand to: the gateway's limit for a body it
+    /// hands to an in-process worker.
+    static let maxDecodedBodyBytes = 64 << 20
+
+    /// A request body in `Content-Encoding` gzip or deflate (as `tritonclient` sends with
+    /// `request_compression_algorithm`), decoded; an error answer for another coding, corrupt
+    /// data, or more than ``maxDecodedBodyBytes``.
+    enum DecodedBody {
+        case body([UInt8])
+        case refused(EndpointResponse)
+    }
+
+    static func decode(_ body: [UInt8], encoding: String) -> DecodedBody {
+        let coding = encoding.trimmingCharacters(in: .whitespaces).lowercased()
+        // HTTP's "deflate" is the zlib format; some clients send raw deflate, tried second.
+        let algorithms: [CompressionAlgorithm]
+        switch coding {
+        case "identity", "": return .body(body)
+        case "gzip", "x-gzip": algorithms = [.gzip()]
+        case "deflate": algorithms = [.zlib(), .deflate()]
+        default:
+            return .refused(.error(415, "Content-Encoding \(encoding) is not supported; send gzip, deflate or an uncompressed body"))
+        }
+        for algorithm in algorithms {
+            var buffer = ByteBuffer(bytes: body)
+            do {
+                var decoded = try buffer.decompress(with: algorithm, maxSize: maxDecodedBodyBytes)
+                return .body(decoded.readBytes(length: decoded.readableBytes) ?? [])
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                return .refused(.error(413, "the request body expands to more than \(maxDecodedBodyBytes) bytes"))
+            } catch {
+                continue
+            }
+        }
+        return .refused(.error(400, "the request body is not valid \(coding) data"))
     }
 
     private func infer(_ call: PreparedInference) -> EndpointResponse {
