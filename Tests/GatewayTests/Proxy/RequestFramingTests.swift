@@ -79,6 +79,20 @@ struct RequestFramingTests {
         await upstream.stop()
     }
 
+    @Test("an absolute-form target routes by its authority, and the worker gets origin-form")
+    func absoluteForm() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let response = try await rawExchange(
+            port: gateway.port, "GET http://\(Self.host)/x?y=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200"), "got: \(response)")
+        #expect(upstream.requests.map(\.uri) == ["/x?y=1"])
+        #expect(ProxyHandler.originForm(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: "HTTP://a.b:8080"))?.uri == "/")
+        #expect(ProxyHandler.originForm(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x")) == nil)
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test(
         "the 400 names the framing problem where NIO's decoder lets us tell",
         arguments: [
