@@ -46,6 +46,17 @@ import Testing
         #expect(try !Self.model("Reshape", extraInputs: ["s"], constants: regroup).rowsAreIndependent)
     }
 
+    /// A constant B of A's rank broadcasts its first dimension against the rows: a different
+    /// matrix per row mixes requests, the same matrix for every row does not.
+    @Test func batchedMatMulWithAConstantKeepsRowsOnlyForOneMatrix() throws {
+        let perRow = [("w", [Int64(2), 8, 3], Optional([Float](repeating: 0.5, count: 48)), [UInt8]?.none, Int32(1))]
+        #expect(try !Self.model("MatMul", inputShape: [-1, 4, 8], extraInputs: ["w"], constants: perRow).rowsAreIndependent)
+        let shared = [("w", [Int64(1), 8, 3], Optional([Float](repeating: 0.5, count: 24)), [UInt8]?.none, Int32(1))]
+        #expect(try Self.model("MatMul", inputShape: [-1, 4, 8], extraInputs: ["w"], constants: shared).rowsAreIndependent)
+        let matrix = [("w", [Int64(8), 3], Optional([Float](repeating: 0.5, count: 24)), [UInt8]?.none, Int32(1))]
+        #expect(try Self.model("MatMul", inputShape: [-1, 4, 8], extraInputs: ["w"], constants: matrix).rowsAreIndependent)
+    }
+
     @Test func concatAlongTheRowsMixesThem() throws {
         var b = ModelBuilder()
         b.input("x", [-1, 3])

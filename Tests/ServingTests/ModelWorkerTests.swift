@@ -150,6 +150,12 @@ extension ModelWorkerTests {
         var brotli = plain
         brotli.headers.append(HeaderField(name: "Content-Encoding", value: "br"))
         #expect(Self.answerAlone(worker, brotli).status == 415)
+        var trailing = plain
+        var gzipped = ByteBuffer(bytes: plain.body)
+        var compressed = try gzipped.compress(with: .gzip())
+        trailing.body = (compressed.readBytes(length: compressed.readableBytes) ?? []) + Array("xx".utf8)
+        trailing.headers.append(HeaderField(name: "Content-Encoding", value: "gzip"))
+        #expect(Self.answerAlone(worker, trailing).status == 400, "bytes after the gzip stream")
         var corrupt = plain
         corrupt.headers.append(HeaderField(name: "Content-Encoding", value: "gzip"))
         #expect(Self.answerAlone(worker, corrupt).status == 400, "an uncompressed body labelled gzip")

@@ -69,7 +69,8 @@ final class MirrorExchange: UpstreamHandlerDelegate {
         return mirror
     }
 
-    /// Copies a request part (head parts are sent by ``start``).
+    /// Copies a request part (the head comes from ``start``; a held head goes out with the
+    /// first part).
     func send(_ part: HTTPServerRequestPart) {
         guard !finished else { return }
         let clientPart: HTTPClientRequestPart

@@ -2,7 +2,8 @@ import NIOCore
 import NIOHTTP1
 
 /// A request the gateway answers itself, with a status and a JSON body
-/// `{"error":{"code":"…","message":"…"}}`. Fixed errors are rendered once; the ones that name a
+/// `{"error":{"code":"…","message":"…"}}` (on a model's host, KServe's `{"error":"…"}`, see
+/// ``inferenceProtocolBody``). Fixed errors are rendered once; the ones that name a
 /// host or carry a resolver message are rendered when they happen (off the success path).
 struct ProxyError: Error, Sendable {
     /// The status sent to the client.

@@ -87,7 +87,8 @@ extension ProxyHandler {
         }
     }
 
-    /// Starts forwarding on `connection`: the head, the held parts, then live parts.
+    /// Starts forwarding on `connection`: the head, the held parts, then live parts (a chunked
+    /// request's head goes with its first part, see `Exchange.holdsHeadForFirstPart`).
     func attach(_ connection: UpstreamHandler, reused: Bool) {
         guard connection.isActive else {
             connectFailed()
@@ -316,6 +317,15 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         guard phase == .forwarding, upstream != nil else { return }
         upstream = nil
         guard exchange.responseHeadReceived else {
+            if exchange.headHeld, exchange.heldHeadReconnects < 3, let lease {
+                exchange.heldHeadReconnects += 1
+                // The worker closed a connection before it got anything (an idle or header
+                // timeout while a chunked request's head waited for its first chunk): connect
+                // again, without spending a retry.
+                phase = .connecting
+                connect(port: lease.port)
+                return
+            }
             if exchange.reusedConnection, !exchange.bodyBytesForwarded, !exchange.retried, let lease {
                 // Keep-alive race: the worker closed the idle connection as we reused it.
                 // Nothing of the body was sent, so send the request again on a fresh connection.

@@ -50,6 +50,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var holdsHeadForFirstPart = false
         /// The head is attached to a worker connection but not yet sent (see above).
         var headHeld = false
+        /// Worker connections closed (and replaced) while the head was held.
+        var heldHeadReconnects = 0
         var requestEndReceived = false
         var requestEndForwarded = false
         var bodyBytesForwarded = false
@@ -267,7 +269,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let rest = uri.dropFirst(scheme.count)
         let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
         let authority = rest[..<end]
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        // A missing or repeated Host stays a 400 (RFC 9112 §3.2), absolute-form or not.
+        let hosts = head.headers[canonicalForm: "host"].count
+        guard !authority.isEmpty, !authority.contains("@"), hosts == 1 || (hosts == 0 && head.version == .http1_0) else { return nil }
         var head = head
         let path = rest[end...]
         head.uri = path.first == "?" ? "/" + path : (path.isEmpty ? "/" : String(path))

@@ -321,12 +321,14 @@ public struct LocalRateLimit: Sendable, Hashable {
 }
 
 /// DestinationRule `connectionPool` limits the gateway enforces for a service (over all its
-/// event loops). Exceeding one answers 503 with response flag `UO`.
+/// event loops). A request beyond `maxConnections` waits for a slot; beyond the pending limit
+/// the answer is 503 with response flag `UO`.
 public struct ConnectionPoolLimits: Sendable, Hashable {
     /// `tcp.maxConnections`: requests in flight to the service's workers at once (each holds
     /// one worker connection).
     public var maxConnections: Int?
-    /// `http.http1MaxPendingRequests`: requests waiting for a worker at once.
+    /// `http.http1MaxPendingRequests`: requests waiting at once, for a `maxConnections` slot or
+    /// for a worker.
     public var maxPendingRequests: Int?
     /// `http.maxRequestsPerConnection`: a worker connection is closed after this many
     /// requests (1 disables keep-alive to the worker).

@@ -83,6 +83,21 @@ final class RouteRuntime: Sendable {
         return removed
     }
 
+    /// Hands every queued request its slot: the route's limits changed and a new runtime counts
+    /// from now on (the old slots drain as their requests end).
+    func retire() {
+        let waiting = slots.withLock { state -> [@Sendable () -> Void] in
+            let grants = state.waiters.map(\.grant)
+            state.inFlight += state.waiters.count
+            state.waiters = []
+            return grants
+        }
+        for grant in waiting {
+            leavePending()
+            grant()
+        }
+    }
+
     /// Ends a request that held a slot: the slot passes to the oldest waiter, if any.
     func leaveInFlight() {
         guard limits.maxConnections != nil else { return }

@@ -136,8 +136,14 @@ public struct RouteTable: Sendable {
         guard !runtimes.isEmpty, !previous.runtimes.isEmpty else { return self }
         var merged = runtimes
         for (key, runtime) in runtimes {
-            if let old = previous.runtimes[key], old.rateLimit == runtime.rateLimit, old.limits == runtime.limits {
-                merged[key] = old
+            if let old = previous.runtimes[key] {
+                if old.rateLimit == runtime.rateLimit, old.limits == runtime.limits {
+                    merged[key] = old
+                } else {
+                    // New limits start a new runtime: requests queued in the old one go on now
+                    // rather than wait behind requests the new runtime does not count.
+                    old.retire()
+                }
             }
         }
         return RouteTable(domain: domain, routesByHost: routesByHost, runtimes: merged)

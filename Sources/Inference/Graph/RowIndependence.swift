@@ -40,7 +40,7 @@ enum RowIndependence {
 
     // MARK: Rules
 
-    /// The flows of `node`'s outputs (one entry per output; a single entry applies to all).
+    /// The flows of `node`'s outputs, one entry per output (missing entries mix rows).
     private static func flow(of node: Node, graph: Graph, flows: [String: Flow]) -> [Flow] {
         func input(_ k: Int) -> Flow? {
             guard let name = node.input(k) else { return nil }
@@ -88,7 +88,10 @@ enum RowIndependence {
             guard case .rows(let rank)? = x, let rank, rank >= 2 else { return mixed }
             let outputRank: Int
             switch input(1) {
-            case .fixed(let bRank)? where bRank != nil && bRank! <= rank:
+            case .fixed(let bRank)? where bRank != nil && (bRank! < rank || (bRank == 2 && rank == 2)
+                                                             || (bRank == rank && constantShape(1)?.first == 1)):
+                // A constant B of A's rank (3 or more) broadcasts its first dimension against the
+                // rows: only a first dimension of 1 repeats the same matrix for each row.
                 outputRank = bRank == 1 ? rank - 1 : rank
             case .rows(let bRank)? where rank >= 3 && bRank == rank:
                 outputRank = rank

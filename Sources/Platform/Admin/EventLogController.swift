@@ -55,11 +55,12 @@ struct EventLogController<Context: RequestContext>: Sendable {
         let query = request.uri.queryParameters
         let limit = min(Int(query.get("limit") ?? "") ?? 100, Self.maxListed)
         let before = query.get("before").flatMap { Int64($0) }
-        guard try storeCall({ try store.document(EventingKind.broker, namespace: namespace, name: name) }) != nil else {
-            throw APIError(.notFound, code: "NotFound", "broker \(namespace)/\(name) not found")
-        }
         let events = try storeCall {
             try store.storedEvents(namespace: namespace, broker: name, type: query.get("type"), beforeSeq: before, limit: limit)
+        }
+        // A deleted broker's events stay listable until retention; a name with none is a typo.
+        if events.isEmpty, try storeCall({ try store.document(EventingKind.broker, namespace: namespace, name: name) }) == nil {
+            throw APIError(.notFound, code: "NotFound", "broker \(namespace)/\(name) not found")
         }
         return try jsonObjectResponse(["items": events.map(Self.object)])
     }

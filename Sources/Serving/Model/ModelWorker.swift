@@ -75,7 +75,8 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
 
     private func loop() {
         while let first = next(waitingUntil: nil) {
-            guard let batcher, batcher.maxBatchSize > 1 else {
+            // A model that mixes rows runs each request alone: no window to wait for.
+            guard let batcher, batcher.maxBatchSize > 1, endpoint.model.rowsAreIndependent else {
                 run([first] + queued(limit: Self.queuedBatchLimit - 1))
                 continue
             }
@@ -203,6 +204,8 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
             var buffer = ByteBuffer(bytes: body)
             do {
                 var decoded = try buffer.decompress(with: algorithm, maxSize: maxDecodedBodyBytes)
+                // Bytes after the end of the stream (a second gzip member, garbage) are refused.
+                guard buffer.readableBytes == 0 else { continue }
                 return .body(decoded.readBytes(length: decoded.readableBytes) ?? [])
             } catch let error as CompressNIOError where error == .bufferOverflow {
                 return .refused(.error(413, "the request body expands to more than \(maxDecodedBodyBytes) bytes"))

@@ -117,6 +117,12 @@ public enum ServiceReconciler {
                 shares = [(rollout.status.from, from, percent - moved), (name, revision, moved)]
             }
             for (shareName, shareRevision, sharePercent) in shares {
+                // A model version path reaches every revision that serves (a rollout's `from` too).
+                if service.spec.template.model != nil {
+                    versions[shareName] = RouteTarget(
+                        revision: RevisionID(namespace: service.meta.namespace, name: shareName), percent: 100,
+                        timeout: .seconds(shareRevision.spec.timeoutSeconds))
+                }
                 resolved.append(TrafficTarget(revisionName: shareName, latestRevision: entry.latestRevision, percent: sharePercent, tag: shareName == name ? entry.tag : nil))
                 if sharePercent > 0 {
                     targets.append(RouteTarget(
@@ -142,6 +148,8 @@ public enum ServiceReconciler {
             targets = [RouteTarget(
                 revision: RevisionID(namespace: service.meta.namespace, name: first.meta.name), percent: 100,
                 timeout: .seconds(first.spec.timeoutSeconds))]
+            // The first load of a model: its host already answers errors in KServe's shape.
+            if service.spec.template.model != nil { versions[first.meta.name] = targets[0] }
         }
         if let missing {
             let failed = latestReady == nil && newestReady?.status == "False"

@@ -87,7 +87,12 @@ struct RequestFramingTests {
             port: gateway.port, "GET http://\(Self.host)/x?y=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n")
         #expect(response.hasPrefix("HTTP/1.1 200"), "got: \(response)")
         #expect(upstream.requests.map(\.uri) == ["/x?y=1"])
-        #expect(ProxyHandler.originForm(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: "HTTP://a.b:8080"))?.uri == "/")
+        var withHost = HTTPRequestHead(version: .http1_1, method: .GET, uri: "HTTP://a.b:8080")
+        withHost.headers.add(name: "Host", value: "other")
+        #expect(ProxyHandler.originForm(of: withHost)?.uri == "/")
+        #expect(ProxyHandler.originForm(of: withHost)?.headers["host"] == ["a.b:8080"])
+        #expect(ProxyHandler.originForm(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: "http://a.b/")) == nil,
+                "an HTTP/1.1 request without Host stays a 400")
         #expect(ProxyHandler.originForm(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x")) == nil)
         try await gateway.stop()
         await upstream.stop()

@@ -150,6 +150,14 @@ struct RoutePolicyTests {
         runtime.leaveInFlight()
         #expect(granted.withLock { $0 } == [1], "nobody waits: the slot is free")
         #expect(runtime.enterInFlight() && !runtime.enterInFlight())
+
+        // New limits retire the runtime: whoever still waits goes on at once.
+        guard case .queued = runtime.requestSlot(grant: { granted.withLock { $0.append(4) } }) else {
+            Issue.record("expected a queued request")
+            return
+        }
+        runtime.retire()
+        #expect(granted.withLock { $0 } == [1, 4])
     }
 
     @Test("consistent-hash keys from a header or a cookie; absent keys give nil")

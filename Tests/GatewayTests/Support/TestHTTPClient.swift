@@ -231,7 +231,6 @@ final class RawConnection: Sendable {
         return received.snapshot.text
     }
 
-    /// Waits for the server to close (or closes after `timeout`); returns all text received.
     /// Waits up to `timeout` for the server to close; true when it did.
     func serverCloses(within timeout: Duration) async -> Bool {
         let clock = ContinuousClock()
@@ -242,6 +241,7 @@ final class RawConnection: Sendable {
         return received.snapshot.closed
     }
 
+    /// Waits for the server to close (or closes after `timeout`); returns all text received.
     func readUntilClosed(timeout: Duration = .seconds(3)) async -> String {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
