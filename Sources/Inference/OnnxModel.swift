@@ -57,7 +57,10 @@ public final class OnnxModel: Sendable {
     public convenience init(bytes: [UInt8], baseDirectory: String? = nil) throws {
         let decoded = try GraphDecoder(tensors: TensorDecoder(baseDirectory: baseDirectory)).decode(Data(bytes))
         // Validate every node before rewriting, so unsupported operators are reported as written.
-        for n in decoded.nodes { _ = try OpRegistry.kernel(for: n, constants: decoded.constants) }
+        for n in decoded.nodes {
+            try OpRegistry.checkOpset(of: n, imported: decoded.opsets)
+            _ = try OpRegistry.kernel(for: n, constants: decoded.constants)
+        }
         var optimizer = Optimizer(graph: decoded)
         let graph = try optimizer.run()
         try self.init(graph: graph)

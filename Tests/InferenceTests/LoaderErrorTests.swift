@@ -35,6 +35,22 @@ import Testing
         #expect(e.message.contains("'x'") && e.message.contains("(\(type))"), "\(e.message)")
     }
 
+    /// Gelu exists from opset 20: in an opset-17 model it is refused at load, naming the node.
+    @Test func operatorNewerThanTheModelsOpsetFailsAtLoad() throws {
+        var old = ModelBuilder(opset: 17)
+        old.input("x", [-1, 4])
+        old.node("Gelu", ["x"], ["y"], name: "act")
+        old.output("y")
+        let e = try #require(inferenceError { _ = try old.load() })
+        #expect(e.code == .unsupportedOpset)
+        #expect(e.message.contains("'act'") && e.message.contains("opset 20"), "\(e.message)")
+        var current = ModelBuilder(opset: 20)
+        current.input("x", [-1, 4])
+        current.node("Gelu", ["x"], ["y"], name: "act")
+        current.output("y")
+        _ = try current.load()
+    }
+
     @Test func unsupportedAttributeFailsAtLoad() throws {
         var b = ModelBuilder()
         b.input("x", [1, 4])

@@ -19,6 +19,16 @@ enum OpRegistry {
         return try spec.make(node, constants)
     }
 
+    /// Operators of the default domain that appeared after opset 13 (the oldest this engine
+    /// loads), with the opset that introduced them.
+    static let introducedIn: [String: Int] = ["Gelu": 20]
+
+    /// Refuses an operator newer than the opset the model imports, as onnxruntime does.
+    static func checkOpset(of node: Node, imported opsets: [String: Int]) throws {
+        guard node.domain.isEmpty, let since = introducedIn[node.opType], let version = opsets[""], version < since else { return }
+        throw node.fail(.unsupportedOpset, "operator '\(node.opType)' exists from opset \(since); the model imports opset \(version)")
+    }
+
     static let window: Set<String> = ["auto_pad", "kernel_shape", "pads", "strides", "dilations"]
 
     static let specs: [String: Spec] = {
