@@ -22,15 +22,16 @@ extension ModelCommand {
         @Option(help: "The model file: file:///abs/path/model.onnx, an absolute or relative path, or a URI from `model upload`.")
         var storageUri: String
         @Option(help: "Model format (onnx).") var format = "onnx"
-        @Option(help: "Fewest loaded instances; 0 unloads the model when idle (default 1).") var minReplicas: Int?
-        @Option(help: "Most loaded instances (0 = no limit).") var maxReplicas: Int?
-        @Option(help: "Requests in flight per instance the autoscaler aims for.") var scaleTarget: Int?
-        @Option(help: "Hard limit of requests in flight per instance (0 = unlimited).") var containerConcurrency: Int?
-        @Option(help: "Request timeout in seconds.") var timeout: Int?
-        @Option(help: "Share of requests for the new revision while the previous one keeps the rest (0 pins the previous one).")
+        // `.unconditional`: "-1" is read as the value (and refused as out of range), not as an option.
+        @Option(parsing: .unconditional, help: "Fewest loaded instances; 0 unloads the model when idle (default 1).") var minReplicas: Int?
+        @Option(parsing: .unconditional, help: "Most loaded instances (0 = no limit).") var maxReplicas: Int?
+        @Option(parsing: .unconditional, help: "Requests in flight per instance the autoscaler aims for.") var scaleTarget: Int?
+        @Option(parsing: .unconditional, help: "Hard limit of requests in flight per instance (0 = unlimited).") var containerConcurrency: Int?
+        @Option(parsing: .unconditional, help: "Request timeout in seconds.") var timeout: Int?
+        @Option(parsing: .unconditional, help: "Share of requests for the new revision while the previous one keeps the rest (0 pins the previous one).")
         var canaryTrafficPercent: Int?
-        @Option(help: "Dynamic batching: most requests joined into one run.") var maxBatchSize: Int?
-        @Option(help: "Dynamic batching: longest wait for a batch to fill, in milliseconds.") var maxLatency: Int?
+        @Option(parsing: .unconditional, help: "Dynamic batching: most requests joined into one run.") var maxBatchSize: Int?
+        @Option(parsing: .unconditional, help: "Dynamic batching: longest wait for a batch to fill, in milliseconds.") var maxLatency: Int?
         @OptionGroup var wait: WaitOptions
 
         func run() async throws {
