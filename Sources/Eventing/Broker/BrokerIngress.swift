@@ -107,13 +107,7 @@ final class BrokerIngress: LocalUpstream {
             event.extensions[ttlExtension] = .integer(maxTTL)
             return
         }
-        let value: Int32?
-        switch current {
-        case .integer(let number): value = number
-        case .string(let text): value = Int32(text)
-        case .boolean: value = nil
-        }
-        guard let value else {
+        guard let value = hopCount(current) else {
             throw IngressRejection(attribute: ttlExtension, message: "attribute \"\(ttlExtension)\": must be an integer hop count")
         }
         guard value > 1 else {
@@ -125,10 +119,15 @@ final class BrokerIngress: LocalUpstream {
     /// True when an event with this `knativebrokerttl` has no hop left: a reply to it would be
     /// refused by ``spendHop(_:)``.
     static func hopBudgetUsedUp(_ ttl: CloudEventValue?) -> Bool {
-        switch ttl {
-        case .integer(let number)?: return number <= 1
-        case .string(let text)?: return Int32(text).map { $0 <= 1 } ?? false
-        default: return false
+        ttl.flatMap(hopCount).map { $0 <= 1 } ?? false
+    }
+
+    /// The hops a `knativebrokerttl` value holds; nil when it is not an integer.
+    private static func hopCount(_ value: CloudEventValue) -> Int32? {
+        switch value {
+        case .integer(let number): number
+        case .string(let text): Int32(text)
+        case .boolean: nil
         }
     }
 

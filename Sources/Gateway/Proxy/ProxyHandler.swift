@@ -257,32 +257,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Request side
 
-    /// An absolute-form request (`GET http://host/path`) as origin-form: RFC 9112 §3.2.2 says
-    /// the target's authority replaces any `Host` header. Nil for other targets (`*`, a bare
-    /// authority), which the gateway handles as it did.
-    static func originForm(of head: HTTPRequestHead) -> HTTPRequestHead? {
-        let uri = head.uri
-        let scheme: String
-        if uri.count > 7, uri.prefix(7).lowercased() == "http://" { scheme = "http://" }
-        else if uri.count > 8, uri.prefix(8).lowercased() == "https://" { scheme = "https://" }
-        else { return nil }
-        let rest = uri.dropFirst(scheme.count)
-        let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-        let authority = rest[..<end]
-        // A missing or repeated Host stays a 400 (RFC 9112 §3.2), absolute-form or not.
-        let hosts = head.headers[canonicalForm: "host"].count
-        guard !authority.isEmpty, !authority.contains("@"), hosts == 1 || (hosts == 0 && head.version == .http1_0) else { return nil }
-        var head = head
-        let path = rest[end...]
-        head.uri = path.first == "?" ? "/" + path : (path.isEmpty ? "/" : String(path))
-        head.headers.remove(name: "host")
-        head.headers.add(name: "host", value: String(authority))
-        return head
-    }
-
     func receiveHead(_ head: HTTPRequestHead) {
         if phase == .closed { return }  // a pipelined request after we decided to close
-        if head.uri.first != "/", let originForm = Self.originForm(of: head) {
+        if head.uri.first != "/", let originForm = ProxyHeaders.originForm(of: head) {
             receiveHead(originForm)
             return
         }

@@ -113,6 +113,29 @@ enum ProxyHeaders {
         case hopByHop, xForwardedFor, xForwardedProto, forwarded, expect, requestID, traceparent, clientCert, other
     }
 
+    /// An absolute-form request (`GET http://host/path`) as origin-form: RFC 9112 §3.2.2 says
+    /// the target's authority replaces any `Host` header. Nil for other targets (`*`, a bare
+    /// authority), which the gateway handles as it did.
+    static func originForm(of head: HTTPRequestHead) -> HTTPRequestHead? {
+        let uri = head.uri
+        let scheme: String
+        if uri.count > 7, uri.prefix(7).lowercased() == "http://" { scheme = "http://" }
+        else if uri.count > 8, uri.prefix(8).lowercased() == "https://" { scheme = "https://" }
+        else { return nil }
+        let rest = uri.dropFirst(scheme.count)
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<end]
+        // A missing or repeated Host stays a 400 (RFC 9112 §3.2), absolute-form or not.
+        let hosts = head.headers[canonicalForm: "host"].count
+        guard !authority.isEmpty, !authority.contains("@"), hosts == 1 || (hosts == 0 && head.version == .http1_0) else { return nil }
+        var head = head
+        let path = rest[end...]
+        head.uri = path.first == "?" ? "/" + path : (path.isEmpty ? "/" : String(path))
+        head.headers.remove(name: "host")
+        head.headers.add(name: "host", value: String(authority))
+        return head
+    }
+
     /// A head's size as HTTP/2 counts a header list: each field's name and value plus 32
     /// (RFC 9113 §6.5.2), with the method and path counted as the pseudo-header fields they
     /// came from.

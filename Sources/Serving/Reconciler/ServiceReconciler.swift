@@ -130,11 +130,6 @@ public enum ServiceReconciler {
                         timeout: .seconds(shareRevision.spec.timeoutSeconds)))
                 }
             }
-            if service.spec.template.model != nil {
-                versions[name] = RouteTarget(
-                    revision: RevisionID(namespace: service.meta.namespace, name: name), percent: 100,
-                    timeout: .seconds(revision.spec.timeoutSeconds))
-            }
             if let tag = entry.tag {
                 tags[tag] = RouteTarget(
                     revision: RevisionID(namespace: service.meta.namespace, name: name), percent: 100,
