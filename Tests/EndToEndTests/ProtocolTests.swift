@@ -158,7 +158,8 @@ extension EndToEnd {
         try await onThread {
             let directory = try TemporaryDirectory(prefix: "outpost-ws")
             defer { directory.remove() }
-            let daemon = Daemon(dataDirectory: directory.path, extraArguments: ["--websocket-idle-timeout", "2s"])
+            let accessLog = "\(directory.path)/access.log"
+            let daemon = Daemon(dataDirectory: "\(directory.path)/data", extraArguments: ["--websocket-idle-timeout", "2s", "--access-log", accessLog])
             try daemon.start()
             defer { daemon.stop() }
             #expect(try daemon.cli("service", "create", "chat", "--command", Binaries.echo).status == 0)
@@ -183,6 +184,14 @@ extension EndToEnd {
             #expect(idle.status == 0 && idle.stdout.contains("closed after"), "\(idle.stdout) \(idle.stderr)")
             let seconds = idle.stdout.split(separator: " ").last.flatMap { Double($0.dropLast(2)) } ?? 0
             #expect(seconds >= 1.5 && seconds < 6, "\(idle.stdout)")
+            // Each WebSocket is logged when its tunnel closes: with the frames it carried, and
+            // (the idle one) with the time it stayed open.
+            func upgraded() -> [[String: Any]] {
+                ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "")
+                    .split(separator: "\n").map { json(String($0)) }.filter { $0["response_code"] as? Int == 101 }
+            }
+            #expect(eventually(timeout: .seconds(5)) { upgraded().contains { ($0["duration"] as? Int ?? 0) >= 1_500 } }, "\(upgraded())")
+            #expect(upgraded().contains { ($0["bytes_received"] as? Int ?? 0) > 0 && ($0["bytes_sent"] as? Int ?? 0) > 0 }, "\(upgraded())")
 
             // A request the worker does not upgrade is an ordinary response.
             let plain = SimpleHTTP.request(port: daemon.gatewayPort, path: "/no", host: host, headers: [("Upgrade", "websocket"), ("Connection", "Upgrade")])

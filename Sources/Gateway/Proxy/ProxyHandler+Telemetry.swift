@@ -38,23 +38,29 @@ extension ProxyHandler {
         exchange.awaitingCount = false
         headTimer?.exchangeEnded()
         releaseRouteSlots()
+        record(exchange, flags: flags)
+    }
+
+    /// Counts `ended` in this loop's metrics and writes its access-log line, with the time from
+    /// its start until now. An exchange that became a tunnel is recorded when the tunnel closes.
+    func record(_ ended: Exchange, flags: ResponseFlags) {
         let now = NIODeadline.now().uptimeNanoseconds
-        let duration = Int64(truncatingIfNeeded: now &- exchange.startNanoseconds)
+        let duration = Int64(truncatingIfNeeded: now &- ended.startNanoseconds)
         let unknown = RequestMetricsTable.unknown
         loop.metrics.record(
-            namespace: exchange.namespace ?? unknown,
-            service: exchange.service ?? unknown,
-            revision: exchange.target?.revision.name ?? unknown,
-            code: exchange.responseCode, flags: flags,
+            namespace: ended.namespace ?? unknown,
+            service: ended.service ?? unknown,
+            revision: ended.target?.revision.name ?? unknown,
+            code: ended.responseCode, flags: flags,
             durationNanoseconds: duration,
-            requestBytes: exchange.requestBytes, responseBytes: exchange.responseBytes)
-        if let sink = environment.accessLog, let facts = exchange.log {
-            sink(accessLogEntry(facts, flags: flags, durationNanoseconds: duration).jsonLine())
+            requestBytes: ended.requestBytes, responseBytes: ended.responseBytes)
+        if let sink = environment.accessLog, let facts = ended.log {
+            sink(accessLogEntry(ended, facts, flags: flags, durationNanoseconds: duration).jsonLine())
         }
     }
 
-    /// The access-log record of the current exchange.
-    func accessLogEntry(_ facts: AccessLogFacts, flags: ResponseFlags, durationNanoseconds: Int64) -> AccessLogEntry {
+    /// The access-log record of `exchange`.
+    func accessLogEntry(_ exchange: Exchange, _ facts: AccessLogFacts, flags: ResponseFlags, durationNanoseconds: Int64) -> AccessLogEntry {
         let head = facts.head
         var upstreamTime: Int64?
         if let sent = facts.upstreamSentNanoseconds, let answered = facts.upstreamHeadNanoseconds {

@@ -65,17 +65,26 @@ extension ProxyHandler {
         exchange.responseCode = 101
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        finishTelemetry(completedFlags)
+        // Like Envoy, the upgraded request is counted and logged once, when the tunnel closes,
+        // with its whole duration and the bytes that went through it.
+        var tunnelled = exchange
+        let flags = completedFlags
+        exchange.awaitingCount = false
+        headTimer?.exchangeEnded()
+        releaseRouteSlots()
         // The worker stays leased while the tunnel is open.
         let lease = self.lease
         self.lease = nil
         let resolver = environment.resolver
-        let lifetime = TunnelHandler.Lifetime {
+        let lifetime = TunnelHandler.Lifetime { [self] fromClient, fromWorker in
             if let lease { resolver.release(lease, outcome: .responded(status: 101)) }
+            tunnelled.requestBytes += fromClient
+            tunnelled.responseBytes += fromWorker
+            record(tunnelled, flags: flags)
         }
         phase = .closed
-        let downstreamEnd = TunnelHandler(lifetime: lifetime)
-        let upstreamEnd = TunnelHandler(lifetime: lifetime)
+        let downstreamEnd = TunnelHandler(lifetime: lifetime, side: .client)
+        let upstreamEnd = TunnelHandler(lifetime: lifetime, side: .worker)
         do {
             try connection.replace(with: upstreamEnd)
             try replaceHTTPHandlers(context: context, with: downstreamEnd)

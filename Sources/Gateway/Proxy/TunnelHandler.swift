@@ -14,11 +14,19 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// What both ends share: the action to run once when the tunnel ends.
-    final class Lifetime {
-        private var onEnd: (() -> Void)?
+    /// Which connection an end sits on.
+    enum Side {
+        case client, worker
+    }
 
-        init(onEnd: @escaping () -> Void) {
+    /// What both ends share: the bytes read on each side, and the action to run once when the
+    /// tunnel ends (given the bytes read from the client and from the worker).
+    final class Lifetime {
+        private var onEnd: ((_ fromClient: Int, _ fromWorker: Int) -> Void)?
+        fileprivate var fromClient = 0
+        fileprivate var fromWorker = 0
+
+        init(onEnd: @escaping (_ fromClient: Int, _ fromWorker: Int) -> Void) {
             self.onEnd = onEnd
         }
 
@@ -26,21 +34,23 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         func end() {
             let action = onEnd
             onEnd = nil
-            action?()
+            action?(fromClient, fromWorker)
         }
     }
 
     /// The other end (cleared when either side closes, which breaks the reference cycle).
     private var peer: TunnelHandler?
     private let lifetime: Lifetime
+    private let side: Side
     private var context: ChannelHandlerContext?
     private var readPending = false
     private var closing = false
     /// Bytes were passed to the other end since its last flush.
     private var unflushed = false
 
-    init(lifetime: Lifetime) {
+    init(lifetime: Lifetime, side: Side) {
         self.lifetime = lifetime
+        self.side = side
     }
 
     /// Connects two ends and lets both read; a side that closed meanwhile ends the tunnel.
@@ -71,7 +81,12 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let peer else { return }
-        peer.send(unwrapInboundIn(data))
+        let bytes = unwrapInboundIn(data)
+        switch side {
+        case .client: lifetime.fromClient += bytes.readableBytes
+        case .worker: lifetime.fromWorker += bytes.readableBytes
+        }
+        peer.send(bytes)
         unflushed = true
     }
 
