@@ -26,24 +26,37 @@ extension GatewayMetricsSnapshot {
         return out
     }
 
-    /// The label set of a series (without braces).
+    /// The label set of a series (without braces): Istio's standard labels, as a
+    /// destination-side reporter. The gateway does not know who sent a request, so the source
+    /// labels are `unknown`; `destination_app` is the revision (Knative's `app` pod label);
+    /// `grpc_response_status` is empty, as Istio leaves it for non-gRPC requests.
     func labelSet(for key: Key) -> String {
         let destinationService =
             key.service == RequestMetricsTable.unknown ? "unknown" : "\(key.service).\(key.namespace).\(domain)"
-        var text = #"reporter="destination",source_workload="unknown""#
-        Self.appendLabel("destination_service", destinationService, to: &text)
-        Self.appendLabel("destination_service_name", key.service, to: &text)
-        Self.appendLabel("destination_service_namespace", key.namespace, to: &text)
+        var text = #"reporter="destination""#
+        for name in Self.sourceLabels { text += ",\(name)=\"unknown\"" }
         Self.appendLabel("destination_workload", key.revision, to: &text)
         Self.appendLabel("destination_workload_namespace", key.namespace, to: &text)
+        text += #",destination_principal="unknown""#
+        Self.appendLabel("destination_app", key.revision, to: &text)
+        text += #",destination_version="unknown""#
+        Self.appendLabel("destination_service", destinationService, to: &text)
         Self.appendLabel("destination_canonical_service", key.service, to: &text)
         Self.appendLabel("destination_canonical_revision", key.revision, to: &text)
-        text += #",request_protocol="http""#
+        Self.appendLabel("destination_service_name", key.service, to: &text)
+        Self.appendLabel("destination_service_namespace", key.namespace, to: &text)
+        text += #",destination_cluster="unknown",request_protocol="http""#
         Self.appendLabel("response_code", String(key.responseCode), to: &text)
+        text += #",grpc_response_status="""#
         Self.appendLabel("response_flags", key.responseFlags.rawValue, to: &text)
         text += #",connection_security_policy="unknown""#
         return text
     }
+
+    private static let sourceLabels = [
+        "source_workload", "source_canonical_service", "source_canonical_revision", "source_workload_namespace",
+        "source_principal", "source_app", "source_version", "source_cluster",
+    ]
 
     private static func appendLabel(_ name: String, _ value: String, to text: inout String) {
         text += ",\(name)=\""

@@ -82,12 +82,16 @@ struct GatewayMetricsSnapshotTests {
         let ok = try #require(total.first { $0.labels["response_code"] == "200" })
         #expect(ok.value == 3)
         #expect(ok.labels == [
-            "reporter": "destination", "source_workload": "unknown",
+            "reporter": "destination",
+            "source_workload": "unknown", "source_canonical_service": "unknown", "source_canonical_revision": "unknown",
+            "source_workload_namespace": "unknown", "source_principal": "unknown", "source_app": "unknown",
+            "source_version": "unknown", "source_cluster": "unknown",
             "destination_service": "hello.default.example.test", "destination_service_name": "hello",
             "destination_service_namespace": "default", "destination_workload": "hello-00001",
-            "destination_workload_namespace": "default",
+            "destination_workload_namespace": "default", "destination_principal": "unknown",
+            "destination_app": "hello-00001", "destination_version": "unknown", "destination_cluster": "unknown",
             "destination_canonical_service": "hello", "destination_canonical_revision": "hello-00001",
-            "request_protocol": "http", "response_code": "200", "response_flags": "-",
+            "request_protocol": "http", "response_code": "200", "grpc_response_status": "", "response_flags": "-",
             "connection_security_policy": "unknown",
         ])
         let notFound = try #require(total.first { $0.labels["response_code"] == "404" })
