@@ -44,16 +44,6 @@ final class RouteRuntime: Sendable {
         return bucket.withLock { $0?.take(now: now) ?? nil }
     }
 
-    /// Counts a request towards `maxConnections` if a slot is free; false when the limit is reached.
-    func enterInFlight() -> Bool {
-        guard let limit = limits.maxConnections else { return true }
-        return slots.withLock { state in
-            guard state.inFlight < limit else { return false }
-            state.inFlight += 1
-            return true
-        }
-    }
-
     /// Takes a `maxConnections` slot, or queues for one as Envoy's pending requests do (counted
     /// against `http1MaxPendingRequests`, which refuses beyond it). Slots pass to the oldest
     /// waiter as they free up.

@@ -125,10 +125,15 @@ struct RoutePolicyTests {
     @Test("connection-pool counters refuse beyond the limit and free on leave")
     func poolCounters() {
         let runtime = RouteRuntime(rateLimit: nil, limits: ConnectionPoolLimits(maxConnections: 2, maxPendingRequests: 1))
-        #expect(runtime.enterInFlight() && runtime.enterInFlight())
-        #expect(!runtime.enterInFlight())
+        #expect(runtime.requestSlot {} == .granted && runtime.requestSlot {} == .granted)
+        guard case .queued(let waiting) = runtime.requestSlot(grant: {}) else {
+            Issue.record("expected the third request to wait")
+            return
+        }
+        #expect(runtime.requestSlot {} == .refused, "one waits already")
+        #expect(runtime.cancelSlotRequest(waiting))
         runtime.leaveInFlight()
-        #expect(runtime.enterInFlight())
+        #expect(runtime.requestSlot {} == .granted)
         #expect(runtime.enterPending() && !runtime.enterPending())
     }
 
@@ -149,7 +154,12 @@ struct RoutePolicyTests {
         #expect(runtime.cancelSlotRequest(second))
         runtime.leaveInFlight()
         #expect(granted.withLock { $0 } == [1], "nobody waits: the slot is free")
-        #expect(runtime.enterInFlight() && !runtime.enterInFlight())
+        #expect(runtime.requestSlot {} == .granted)
+        if case .queued(let id) = runtime.requestSlot(grant: {}) {
+            #expect(runtime.cancelSlotRequest(id))
+        } else {
+            Issue.record("the one slot is taken: the next request waits")
+        }
 
         // New limits retire the runtime: whoever still waits goes on at once.
         guard case .queued = runtime.requestSlot(grant: { granted.withLock { $0.append(4) } }) else {
