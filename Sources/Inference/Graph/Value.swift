@@ -43,7 +43,8 @@ struct Value: Sendable {
     var f: [Float] = []
     var d: [Double] = []
     var i: [Int64] = []
-    var s: [String] = []
+    /// ONNX strings: bytes, not necessarily UTF-8 (a BYTES tensor passes through unchanged).
+    var s: [[UInt8]] = []
     var labels: TensorColumnLabels? = nil
 
     var count: Int { shape.reduce(1, *) }
@@ -70,7 +71,7 @@ struct Value: Sendable {
     init(shape: [Int], strings: [String]) {
         self.shape = shape
         type = .string
-        s = strings
+        s = strings.map { Array($0.utf8) }
     }
 
     /// Sets type and shape and sizes the matching array to the element count, keeping capacity.
@@ -82,7 +83,7 @@ struct Value: Sendable {
         switch type {
         case .float32: Value.resize(&f, n, 0)
         case .float64: Value.resize(&d, n, 0)
-        case .string: Value.resize(&s, n, "")
+        case .string: Value.resize(&s, n, [])
         default: Value.resize(&i, n, 0)
         }
     }
@@ -127,7 +128,7 @@ extension Value {
         case .int64(let a): type = .int64; i = a
         case .int32(let a): type = .int32; i = a.map(Int64.init)
         case .bool(let a): type = .bool; i = a.map { $0 ? 1 : 0 }
-        case .bytes(let a): type = .string; s = a.map { String(decoding: $0, as: UTF8.self) }
+        case .bytes(let a): type = .string; s = a
         case .raw(let bytes):
             switch t.datatype {
             case .uint8: type = .uint8; i = bytes.map(Int64.init)
@@ -149,7 +150,7 @@ extension Value {
         case .bool: storage = .bool(i.map { $0 != 0 })
         case .uint8: storage = .raw(i.map { UInt8(truncatingIfNeeded: $0) })
         case .int8: storage = .raw(i.map { UInt8(bitPattern: Int8(truncatingIfNeeded: $0)) })
-        case .string: storage = .bytes(s.map { Array($0.utf8) })
+        case .string: storage = .bytes(s)
         }
         return Tensor(unchecked: shape, datatype: type.protocolType, storage: storage, columnLabels: labels)
     }

@@ -33,7 +33,7 @@ struct TensorDecoder {
             case .float64: v.d = t.doubleData
             case .int64: v.i = t.int64Data
             case .int32, .bool, .uint8, .int8: v.i = t.int32Data.map(Int64.init)
-            case .string: v.s = t.stringData.map { String(decoding: $0, as: UTF8.self) }
+            case .string: v.s = t.stringData.map { [UInt8]($0) }
             }
             let got = type == .float32 ? v.f.count : type == .float64 ? v.d.count : type == .string ? v.s.count : v.i.count
             guard got == count else {

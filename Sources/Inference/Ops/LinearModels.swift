@@ -36,10 +36,10 @@ enum PostTransform: String, Sendable {
 /// Class labels of an ai.onnx.ml classifier.
 enum ClassLabels: Sendable {
     case ints([Int64])
-    case strings([String])
+    case strings([[UInt8]])
 
     init(_ n: Node, ints intKey: String, strings stringKey: String) throws {
-        if let s = n.strings(stringKey) { self = .strings(s) }
+        if let s = n.strings(stringKey) { self = .strings(s.map { Array($0.utf8) }) }
         else if let i = n.ints(intKey) { self = .ints(i.map(Int64.init)) }
         else { throw n.fail(.invalidModel, "needs \(intKey) or \(stringKey)") }
     }
