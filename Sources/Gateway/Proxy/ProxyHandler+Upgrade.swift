@@ -108,6 +108,7 @@ extension ProxyHandler {
         old.append(try pipeline.handler(type: HTTPResponseEncoder.self))
         old.append(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
         if let serial = try? pipeline.handler(type: HTTPServerPipelineHandler.self) { old.append(serial) }
+        if let readAhead = try? pipeline.handler(type: ReadAheadHandler.self) { old.append(readAhead) }
         try pipeline.addHandler(IdleStateHandler(allTimeout: TimeAmount(environment.webSocketIdleTimeout)))
         try pipeline.addHandler(tunnel)
         for handler in old { pipeline.removeHandler(handler, promise: nil) }

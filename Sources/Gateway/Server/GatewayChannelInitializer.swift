@@ -41,7 +41,8 @@ func configureGatewayConnection(
 ///    parse errors with the gateway's JSON errors. Outbound header validation is left out too:
 ///    response heads come from llhttp's parse of the worker's answer (already validated) plus
 ///    headers the gateway builds from checked values, and re-validating them cost a tenth of
-///    the gateway's CPU per request.
+///    the gateway's CPU per request. ``ReadAheadHandler`` sits below the pipeline handler and
+///    keeps the socket registered for reading while a request is answered.
 /// 3. ``ProxyHandler``: routing, leasing, forwarding.
 ///
 /// A WebSocket upgrade later replaces everything after TLS with a ``TunnelHandler``.
@@ -68,6 +69,7 @@ func configureHTTP1Connection(
         withEncoderConfiguration: .init(),
         withDecoderLimitConfiguration: limits
     )
+    try pipeline.addHandler(ReadAheadHandler(), position: .before(try pipeline.handler(type: HTTPServerPipelineHandler.self)))
     try pipeline.addHandler(ProxyHandler(environment: environment, loop: loop, headTimer: headTimer))
 }
 
