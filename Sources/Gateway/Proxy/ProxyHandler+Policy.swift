@@ -32,14 +32,14 @@ extension ProxyHandler {
         if let runtime, let context {
             // Beyond `maxConnections` a request queues for a slot (Envoy's pending requests,
             // bounded by `http1MaxPendingRequests`) and its first attempt starts once it has one.
-            let token = loop.random.next()
+            let generation = self.generation
             let eventLoop = context.eventLoop
             let handler = NIOLoopBound(self, eventLoop: eventLoop)
-            switch runtime.requestSlot(grant: { eventLoop.execute { handler.value.slotGranted(token: token, runtime: runtime) } }) {
+            switch runtime.requestSlot(grant: { eventLoop.execute { handler.value.slotGranted(generation: generation, runtime: runtime) } }) {
             case .granted:
                 exchange.countedInFlight = true
             case .queued(let id):
-                exchange.slotWait = (id, token)
+                exchange.slotWait = (id, generation)
             case .refused:
                 respond(with: .overflow("http.http1MaxPendingRequests"))
                 return false
@@ -87,8 +87,8 @@ extension ProxyHandler {
 
     /// A `maxConnections` slot passed to this connection: to the exchange that queued for it,
     /// else (that exchange ended meanwhile) back to the route.
-    func slotGranted(token: UInt64, runtime: RouteRuntime) {
-        guard let wait = exchange.slotWait, wait.token == token else {
+    func slotGranted(generation: UInt64, runtime: RouteRuntime) {
+        guard let wait = exchange.slotWait, wait.generation == generation else {
             runtime.leaveInFlight()
             return
         }

@@ -34,11 +34,17 @@ extension ProxyHandler {
     /// Counts the exchange once, with the response code already recorded (0 if none was sent)
     /// and `flags`, and writes its access-log line. Later calls for the same exchange do nothing.
     func finishTelemetry(_ flags: ResponseFlags) {
-        guard exchange.awaitingCount else { return }
+        if let ended = endCount() { record(ended, flags: flags) }
+    }
+
+    /// Ends the exchange for the head timer and the route's slots, and returns it to be
+    /// recorded; nil when it was counted already.
+    func endCount() -> Exchange? {
+        guard exchange.awaitingCount else { return nil }
         exchange.awaitingCount = false
         headTimer?.exchangeEnded()
         releaseRouteSlots()
-        record(exchange, flags: flags)
+        return exchange
     }
 
     /// Counts `ended` in this loop's metrics and writes its access-log line, with the time from

@@ -67,20 +67,18 @@ extension ProxyHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         // Like Envoy, the upgraded request is counted and logged once, when the tunnel closes,
         // with its whole duration and the bytes that went through it.
-        var tunnelled = exchange
+        let tunnelled = endCount()
         let flags = completedFlags
-        exchange.awaitingCount = false
-        headTimer?.exchangeEnded()
-        releaseRouteSlots()
         // The worker stays leased while the tunnel is open.
         let lease = self.lease
         self.lease = nil
         let resolver = environment.resolver
         let lifetime = TunnelHandler.Lifetime { [self] fromClient, fromWorker in
             if let lease { resolver.release(lease, outcome: .responded(status: 101)) }
-            tunnelled.requestBytes += fromClient
-            tunnelled.responseBytes += fromWorker
-            record(tunnelled, flags: flags)
+            guard var ended = tunnelled else { return }
+            ended.requestBytes += fromClient
+            ended.responseBytes += fromWorker
+            record(ended, flags: flags)
         }
         phase = .closed
         let downstreamEnd = TunnelHandler(lifetime: lifetime, side: .client)

@@ -84,8 +84,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// Counted towards `maxConnections` / `http1MaxPendingRequests` (given back once).
         var countedInFlight = false
         var countedPending = false
-        /// Queued for a `maxConnections` slot: the route's wait id and this exchange's token.
-        var slotWait: (id: UInt64, token: UInt64)?
+        /// Queued for a `maxConnections` slot: the route's wait id and the exchange's generation.
+        var slotWait: (id: UInt64, generation: UInt64)?
         /// The first attempt is waiting for that slot.
         var attemptAwaitsSlot = false
         /// The route serves a model: the gateway's own errors use KServe's `{"error": "…"}`.
