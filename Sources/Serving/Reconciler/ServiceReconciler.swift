@@ -104,6 +104,9 @@ public enum ServiceReconciler {
         var tags: [String: RouteTarget] = [:]
         var versions: [String: RouteTarget] = [:]
         var missing: String?
+        func routeTarget(_ name: String, timeoutSeconds: Int, percent: Int = 100) -> RouteTarget {
+            RouteTarget(revision: RevisionID(namespace: service.meta.namespace, name: name), percent: percent, timeout: .seconds(timeoutSeconds))
+        }
         for entry in service.spec.traffic {
             let name = entry.latestRevision == true ? latestReady?.meta.name : entry.revisionName
             guard let name, let revision = byName[name] else {
@@ -119,30 +122,22 @@ public enum ServiceReconciler {
             for (shareName, shareRevision, sharePercent) in shares {
                 // A model version path reaches every revision that serves (a rollout's `from` too).
                 if service.spec.template.model != nil {
-                    versions[shareName] = RouteTarget(
-                        revision: RevisionID(namespace: service.meta.namespace, name: shareName), percent: 100,
-                        timeout: .seconds(shareRevision.spec.timeoutSeconds))
+                    versions[shareName] = routeTarget(shareName, timeoutSeconds: shareRevision.spec.timeoutSeconds)
                 }
                 resolved.append(TrafficTarget(revisionName: shareName, latestRevision: entry.latestRevision, percent: sharePercent, tag: shareName == name ? entry.tag : nil))
                 if sharePercent > 0 {
-                    targets.append(RouteTarget(
-                        revision: RevisionID(namespace: service.meta.namespace, name: shareName), percent: sharePercent,
-                        timeout: .seconds(shareRevision.spec.timeoutSeconds)))
+                    targets.append(routeTarget(shareName, timeoutSeconds: shareRevision.spec.timeoutSeconds, percent: sharePercent))
                 }
             }
             if let tag = entry.tag {
-                tags[tag] = RouteTarget(
-                    revision: RevisionID(namespace: service.meta.namespace, name: name), percent: 100,
-                    timeout: .seconds(revision.spec.timeoutSeconds))
+                tags[tag] = routeTarget(name, timeoutSeconds: revision.spec.timeoutSeconds)
             }
         }
         status.traffic = resolved
         // Before any revision is ready, requests wait for the first one to finish starting (as at
         // scale zero) instead of failing; a failed first revision answers 503 with its reason.
         if targets.isEmpty, latestReady == nil, let first = latestCreated, service.spec.traffic.contains(where: { $0.latestRevision == true }) {
-            targets = [RouteTarget(
-                revision: RevisionID(namespace: service.meta.namespace, name: first.meta.name), percent: 100,
-                timeout: .seconds(first.spec.timeoutSeconds))]
+            targets = [routeTarget(first.meta.name, timeoutSeconds: first.spec.timeoutSeconds)]
             // The first load of a model: its host already answers errors in KServe's shape.
             if service.spec.template.model != nil { versions[first.meta.name] = targets[0] }
         }
