@@ -40,9 +40,13 @@ final class WALCheckpointer: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending = false
     private var stopping = false
+    /// The thread has ended and closed its connection.
+    private var finished = false
 
     private let connection: DatabaseQueue
-    private let writer: any DatabaseWriter
+    /// Weak: the store owns its writer, so the writer closes when the store goes, on the thread
+    /// that lets it go, never later on this one.
+    private weak var writer: (any DatabaseWriter)?
     /// The log length, in frames, at which this thread makes the log start over.
     let restartFrames: Int
     /// Checkpoints run so far.
@@ -78,11 +82,14 @@ final class WALCheckpointer: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Ends the thread after its current checkpoint, if any.
+    /// Ends the thread after its current checkpoint, if any, and waits until it has closed its
+    /// connection: a store opened again on the same file right after must not meet this one's
+    /// connection closing (SQLite can then answer "database is locked" without waiting).
     func stop() {
         condition.lock()
         stopping = true
-        condition.signal()
+        condition.broadcast()
+        while !finished { condition.wait() }
         condition.unlock()
     }
 
@@ -94,6 +101,9 @@ final class WALCheckpointer: @unchecked Sendable {
             condition.lock()
             while !pending && !stopping { condition.wait() }
             if stopping {
+                try? connection.close()
+                finished = true
+                condition.broadcast()
                 condition.unlock()
                 return
             }
@@ -113,7 +123,7 @@ final class WALCheckpointer: @unchecked Sendable {
                 flushDatabaseFile()
                 _ = checkpoint(on: connection)
             }
-            guard let last = checkpoint(on: writer) else { continue }
+            guard let writer, let last = checkpoint(on: writer) else { continue }
             writerSteps.add(1, ordering: .relaxed)
             nextRestartAt = last.checkpointed == last.log ? restartFrames : last.log + restartFrames / 4
         }
