@@ -30,6 +30,13 @@ import Testing
         Case(name: "stride 2 (im2col), pads", x: [3, 2, 11, 9], w: [4, 2, 3, 3], pads: [1, 1, 1, 1], strides: [2, 2]),
         Case(name: "1-D, pool 2", x: [2, 3, 20], w: [4, 3, 5], pads: [2, 1], pool: ([2], [2], [0, 0], false)),
         Case(name: "no pool, padded", x: [2, 3, 10, 10], w: [9, 3, 3, 3], pads: [1, 1, 1, 1], pool: nil),
+        // The pool's vector steps: 13 columns (a full step and an overlapping one), 5 of an odd
+        // 11 (the last input column unread), 3 (too few for a vector); 6 and 12 channels leave
+        // part of a channel block empty.
+        Case(name: "28×28 → 26 → pool 13, 6 channels", x: [2, 1, 28, 28], w: [6, 1, 3, 3]),
+        Case(name: "13×13 → 11 → pool 5, 12 channels", x: [2, 3, 13, 13], w: [12, 3, 3, 3]),
+        Case(name: "8×8 → 6 → pool 3", x: [2, 2, 8, 8], w: [3, 2, 3, 3]),
+        Case(name: "pool 2 stride 2 with pads", x: [2, 2, 10, 12], w: [4, 2, 3, 3], pool: ([2, 2], [2, 2], [1, 1, 1, 1], false)),
     ]
 
     @Test(arguments: cases)

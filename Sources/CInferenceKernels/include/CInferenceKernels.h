@@ -15,6 +15,12 @@
 void outpost_direct_conv(const float *x, const long *offsets, const float *w, long taps,
                          const float *bias, long channels, float *out, long span, int relu);
 
+/// A 2×2 max pool with stride 2 and no padding: dst[oy * ow + ox] is the largest of
+/// src[(2oy + i) * ld + 2ox + j] for i, j in {0, 1} (the first of equal or unordered values, in
+/// row order), for oy < oh and ox < ow. Each input row must hold at least 2·ow values; dst must
+/// not overlap src.
+void outpost_maxpool2x2(const float *src, long ld, float *dst, long oh, long ow);
+
 /// The instruction set the engine's own kernels (`outpost_direct_conv`, `outpost_gemm_packed`)
 /// use on this CPU: "avx512", "avx2" or "baseline".
 const char *outpost_kernel_isa_name(void);

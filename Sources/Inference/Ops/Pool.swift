@@ -1,3 +1,5 @@
+import CInferenceKernels
+
 /// `MaxPool` and `AveragePool` over 1-D or 2-D windows (NCHW / NCL).
 struct PoolKernel: Kernel {
     let pooling: Pooling
@@ -30,14 +32,27 @@ struct Pooling: Sendable {
     let window: Window
     let isMax: Bool
     let countIncludePad: Bool
+    /// A 2×2 max pool with stride 2 and no dilation: interior rows run `outpost_maxpool2x2`.
+    private let max2x2: Bool
+
+    init(window: Window, isMax: Bool, countIncludePad: Bool) {
+        self.window = window
+        self.isMax = isMax
+        self.countIncludePad = countIncludePad
+        max2x2 = isMax && window.kernel == [2, 2] && window.strides == [2, 2] && window.dilations == [1, 1]
+    }
 
     /// Pools one `h`×`w` plane whose rows start `ld` values apart into the dense `oh`×`ow` plane
     /// `dst`, with the effective `pads` from `Window.output`.
     func plane(_ src: UnsafePointer<Float>, ld: Int, h: Int, w: Int, _ dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int, pads: [Int]) {
+        if max2x2, pads[0] == 0, pads[1] == 0, 2 * oh <= h, 2 * ow <= w {
+            // Every window inside the plane: the whole plane in one call.
+            outpost_maxpool2x2(src, ld, dst, oh, ow)
+            return
+        }
         let win = window, isMax = isMax
         let kh = win.kernel[0], kw = win.kernel[1], dy = win.dilations[0], dx = win.dilations[1]
         let sh = win.strides[0], sw = win.strides[1], pt = pads[0], pl = pads[1]
-        let max2x2 = isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dy == 1 && dx == 1
         // Columns whose whole window is inside the image (on rows whose window is).
         let lastStart = w - 1 - (kw - 1) * dx + pl
         let colLo = min(ow, (pl + sw - 1) / sw), colHi = max(colLo, min(ow, lastStart >= 0 ? lastStart / sw + 1 : 0))
@@ -47,7 +62,7 @@ struct Pooling: Sendable {
             let lo = rowInside ? colLo : 0, hi = rowInside ? colHi : 0
             let row = dst + oy * ow
             if hi > lo && max2x2 {
-                maxPool2x2Row(src + y0 * ld - pl, ld: ld, row, lo: lo, hi: hi)
+                outpost_maxpool2x2(src + y0 * ld - pl + 2 * lo, ld, row + lo, 1, hi - lo)
             } else if hi > lo {
                 // Interior: accumulate tap by tap across the row (no bounds checks,
                 // independent lanes instead of one dependency chain per window).
@@ -98,33 +113,6 @@ struct Pooling: Sendable {
             denom = ((yEnd - y0 + dy - 1) / dy) * ((xEnd - x0 + dx - 1) / dx)
         }
         return denom > 0 ? acc / Float(denom) : 0
-    }
-}
-
-/// The common 2×2 stride-2 max pool over one output row: `r0` is the window's top input row
-/// (already offset by the left pad), outputs `lo..<hi` have their windows inside the image.
-/// Four outputs per step: one 8-wide load per input row, pairs split into even and odd lanes.
-@inline(__always)
-private func maxPool2x2Row(_ r0: UnsafePointer<Float>, ld: Int, _ row: UnsafeMutablePointer<Float>, lo: Int, hi: Int) {
-    let r1 = r0 + ld
-    var ox = lo
-    while ox + 4 <= hi {
-        let i = ox &* 2
-        let a = UnsafeRawPointer(r0 + i).loadUnaligned(as: SIMD8<Float>.self)
-        let b = UnsafeRawPointer(r1 + i).loadUnaligned(as: SIMD8<Float>.self)
-        // Same selection as the scalar tail: the left/upper value unless the other is greater.
-        let ma = a.oddHalf.replacing(with: a.evenHalf, where: a.evenHalf .> a.oddHalf)
-        let mb = b.oddHalf.replacing(with: b.evenHalf, where: b.evenHalf .> b.oddHalf)
-        let m = mb.replacing(with: ma, where: ma .> mb)
-        UnsafeMutableRawPointer(row + ox).storeBytes(of: m, as: SIMD4<Float>.self)
-        ox += 4
-    }
-    while ox < hi {
-        let i = ox &* 2
-        let a = r0[i] > r0[i &+ 1] ? r0[i] : r0[i &+ 1]
-        let b = r1[i] > r1[i &+ 1] ? r1[i] : r1[i &+ 1]
-        row[ox] = a > b ? a : b
-        ox += 1
     }
 }
 
