@@ -45,7 +45,10 @@ extension ConvKernel {
         let pt = g.pads[0], pl = g.pads[1]
         let hp = g.h + pt + g.pads[2], wp = g.w + pl + g.pads[3]
         let padded = hp != g.h || wp != g.w
-        let planeIn = hp * wp, span = (g.oh - 1) * wp + g.ow
+        // With a fused pool only the rows and columns its windows read are computed (a 2×2
+        // pool of an odd-sized map never reads the last row and column).
+        let (rows, cols) = pool?.extent(h: g.oh, w: g.ow, oh: g.poh, ow: g.pow, pads: g.poolPads) ?? (g.oh, g.ow)
+        let planeIn = hp * wp, span = (rows - 1) * wp + cols
         let padSize = padded ? g.cg * planeIn : 0
         // Images are shared out among the configured threads (1 in the daemon) from 2^18
         // multiply-adds on; each thread has its own scratch.

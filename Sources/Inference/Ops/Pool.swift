@@ -42,6 +42,14 @@ struct Pooling: Sendable {
         max2x2 = isMax && window.kernel == [2, 2] && window.strides == [2, 2] && window.dilations == [1, 1]
     }
 
+    /// The rows and columns of an `h`×`w` plane that the windows of an `oh`×`ow` output read,
+    /// counted from the first (at least one of each): the pool never looks past them.
+    func extent(h: Int, w: Int, oh: Int, ow: Int, pads: [Int]) -> (rows: Int, cols: Int) {
+        let rows = (max(oh, 1) - 1) * window.strides[0] - pads[0] + (window.kernel[0] - 1) * window.dilations[0] + 1
+        let cols = (max(ow, 1) - 1) * window.strides[1] - pads[1] + (window.kernel[1] - 1) * window.dilations[1] + 1
+        return (min(h, max(rows, 1)), min(w, max(cols, 1)))
+    }
+
     /// Pools one `h`×`w` plane whose rows start `ld` values apart into the dense `oh`×`ow` plane
     /// `dst`, with the effective `pads` from `Window.output`.
     func plane(_ src: UnsafePointer<Float>, ld: Int, h: Int, w: Int, _ dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int, pads: [Int]) {
