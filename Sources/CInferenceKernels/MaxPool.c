@@ -31,20 +31,21 @@ static inline void scalar_row(const float *r0, const float *r1, float *d, long o
         memcpy((d), &m, sizeof m);                                                                \
     } while (0)
 
-static void maxpool2x2_base(const float *src, long ld, float *dst, long oh, long ow) {
-    for (long oy = 0; oy < oh; oy++) {
-        const float *r0 = src + 2 * oy * ld, *r1 = r0 + ld;
-        float *d = dst + oy * ow;
-        if (ow < 4) {
-            scalar_row(r0, r1, d, ow);
-            continue;
-        }
-        // The last step overlaps the one before it instead of running a tail.
-        for (long ox = 0; ox < ow; ox += 4) {
-            const long o = ox + 4 <= ow ? ox : ow - 4;
-            STEP4(r0 + 2 * o, r1 + 2 * o, d + o);
-        }
+// One output row with four-wide vectors (the last step overlapping the one before it instead
+// of running a tail), or one by one when it is narrower than a vector.
+static inline void row4(const float *r0, const float *r1, float *d, long ow) {
+    if (ow < 4) {
+        scalar_row(r0, r1, d, ow);
+        return;
     }
+    for (long ox = 0; ox < ow; ox += 4) {
+        const long o = ox + 4 <= ow ? ox : ow - 4;
+        STEP4(r0 + 2 * o, r1 + 2 * o, d + o);
+    }
+}
+
+static void maxpool2x2_base(const float *src, long ld, float *dst, long oh, long ow) {
+    for (long oy = 0; oy < oh; oy++) row4(src + 2 * oy * ld, src + (2 * oy + 1) * ld, dst + oy * ow, ow);
 }
 
 #if defined(__x86_64__)
@@ -55,12 +56,7 @@ __attribute__((target("avx2,fma"))) static void maxpool2x2_avx2(const float *src
         const float *r0 = src + 2 * oy * ld, *r1 = r0 + ld;
         float *d = dst + oy * ow;
         if (ow < 8) {
-            if (ow < 4) {
-                scalar_row(r0, r1, d, ow);
-            } else {
-                STEP4(r0, r1, d);
-                STEP4(r0 + 2 * (ow - 4), r1 + 2 * (ow - 4), d + ow - 4);
-            }
+            row4(r0, r1, d, ow);
             continue;
         }
         for (long ox = 0; ox < ow; ox += 8) {

@@ -66,8 +66,7 @@ final class EventLogWriter: @unchecked Sendable {
         self.store = store
         self.maxQueuedEvents = maxQueuedEvents
         self.maxEventsPerCommit = maxEventsPerCommit
-        let (seconds, attoseconds) = inlineAfterIdle.components
-        self.inlineAfterIdle = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        self.inlineAfterIdle = UInt64(max(0, inlineAfterIdle.totalNanoseconds ?? .max))
         self.logger = logger
         self.clock = clock
         self.onCommitted = onCommitted
