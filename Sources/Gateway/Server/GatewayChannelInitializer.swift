@@ -87,6 +87,9 @@ func http2HeaderListCap(_ maxHeaderBytes: Int) -> Int {
 /// after `idleTimeout` and, when the gateway drains, sends GOAWAY and closes once the open
 /// streams have finished (at most `drainTimeout`).
 ///
+/// Below NIO's handler, a ``FlushCoalescingHandler`` sends the frames of the streams that
+/// answered in one event-loop pass in one write.
+///
 /// Each stream gets `HTTP2FramePayloadToHTTP1ServerCodec` and ``HTTP2RequestFramingHandler`` in
 /// front of its own ``ProxyHandler``, so a stream is proxied exactly like an HTTP/1.1 request (routing, policies, retries,
 /// telemetry, and the client identity of the connection's TLS handshake); workers still get
@@ -135,6 +138,7 @@ func configureHTTP2Connection(
             try streamPipeline.addHandler(proxy)
         }
     }
+    try pipeline.addHandler(FlushCoalescingHandler())
     try pipeline.addHandler(http2)
     try pipeline.addHandler(manager)
     try pipeline.addHandler(HTTP2ConnectionErrorCloser())
