@@ -26,7 +26,12 @@ final class UpstreamConnectionPool {
 
     /// Takes the most recently used idle connection to `port`, if one is still open.
     func checkout(port: Int) -> UpstreamHandler? {
-        while let connection = idle[port]?.popLast() {
+        // The list is taken out and put back: changing it in place (`idle[port]?.popLast()`)
+        // goes through the dictionary's `_modify` accessor, whose coroutine frame is allocated
+        // on the heap, three allocations per request.
+        guard var list = idle.removeValue(forKey: port) else { return nil }
+        defer { idle[port] = list }
+        while let connection = list.popLast() {
             connection.isPooled = false
             if connection.isActive { return connection }
         }
@@ -45,7 +50,9 @@ final class UpstreamConnectionPool {
         connection.idleSince = .now()
         connection.pool = self
         connection.setReadsPaused(false)
-        idle[connection.port, default: []].append(connection)
+        var list = idle.removeValue(forKey: connection.port) ?? []  // not in place: see `checkout(port:)`
+        list.append(connection)
+        idle[connection.port] = list
         scheduleSweepIfNeeded()
     }
 

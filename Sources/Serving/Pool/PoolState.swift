@@ -62,6 +62,10 @@ struct PoolState {
     var policy: BalancingPolicy
     /// At most this many workers (1 when the template fixes the port).
     var workerLimit = Int.max
+    /// On the lease and release paths a slot is read, changed and stored back rather than
+    /// changed in place (`workers[id]!.machine…`): the in-place form goes through the
+    /// dictionary's `_modify` accessor, whose coroutine frame, for a value this size, is
+    /// allocated on the heap each time.
     var workers: [UInt64: WorkerSlot] = [:]
     var waiters: [Waiter] = []
     /// Workers wanted, as the autoscaler decided (raised to 1 while requests wait).
@@ -101,9 +105,12 @@ struct PoolState {
     /// load balancer, outlier ejections and `hint`).
     mutating func lease(now: ContinuousClock.Instant, hint: LeaseHint = LeaseHint()) -> UpstreamLease? {
         let best = needsPolicyChoice(hint) ? chooseWorker(hint: hint, now: now) : defaultChoice()
-        guard let id = best, workers[id]!.machine.lease() else { return nil }
+        guard let id = best, var slot = workers[id] else { return nil }
+        let leased = slot.machine.lease()
+        workers[id] = slot
+        guard leased else { return nil }
         meter.set(level: observedConcurrency, now: now)
-        return UpstreamLease(revision: revision, port: workers[id]!.port, workerID: id, local: workers[id]!.model)
+        return UpstreamLease(revision: revision, port: slot.port, workerID: id, local: slot.model)
     }
 
     /// Knative's activator choice over every worker with capacity.

@@ -131,8 +131,11 @@ final class RevisionPool: Sendable {
             let now = ContinuousClock.now
             var actions: [PoolAction] = []
             state.recordOutcome(outcome, workerID: lease.workerID, now: now)
-            if state.workers[lease.workerID]!.machine.release() == .terminate, state.workers[lease.workerID]!.isStarted {
-                actions.append(.terminate(workerID: lease.workerID, pid: state.workers[lease.workerID]!.pid))
+            var slot = state.workers[lease.workerID]!
+            let step = slot.machine.release()
+            state.workers[lease.workerID] = slot  // stored back, not changed in place: see `PoolState.workers`
+            if step == .terminate, slot.isStarted {
+                actions.append(.terminate(workerID: lease.workerID, pid: slot.pid))
             }
             state.meter.set(level: state.observedConcurrency, now: now)
             return actions + state.dispatch(now: now)
