@@ -220,7 +220,7 @@ extension ProxyHandler {
         acquireTask = nil
         dropUpstream()
         releaseLease(.completed)
-        pending.removeAll()
+        if !pending.isEmpty { pending.removeAll() }  // emptying an empty buffer allocates a new one
     }
 
     /// The worker finished its response: complete it downstream, recycle the worker connection.

@@ -276,7 +276,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         generation &+= 1
         exchange = Exchange()
         exchange.version = head.version == .http1_0 ? .http1_0 : .http1_1
-        exchange.keepAlive = head.isKeepAlive
+        // An HTTP/2 stream carries one exchange and ends with it; NIO's `isKeepAlive` is false for
+        // its head only because keep-alive is an HTTP/1 notion. Taken as keep-alive, its answer
+        // carries no `Connection: close` (which NIO's codec would strip again) and its channel is
+        // not closed on top of the stream's own end. An answer that comes before the request's
+        // end still closes (resets) the stream.
+        exchange.keepAlive = head.version.major == 2 || head.isKeepAlive
         let info = RequestHeadInfo(head.headers)
         beginTelemetry(head: head, info: info)
         exchange.requestHasBody = info.hasBody
@@ -449,7 +454,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             phase = exchange.requestEndReceived ? .idle : .discarding
         }
-        pending.removeAll()
+        if !pending.isEmpty { pending.removeAll() }  // emptying an empty buffer allocates a new one
         writeError(error, closing: closing)
         updateReads()
     }
