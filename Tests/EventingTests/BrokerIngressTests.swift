@@ -54,6 +54,9 @@ import Testing
     @Test func answersForBadRequests() async {
         #expect(await send("/", headers: event("1", "order")).status == 404)
         #expect(await send("/default/main/extra", headers: event("1", "order")).status == 400)
+        #expect(await send("/default", headers: event("1", "order")).status == 400)
+        #expect(await send("/default/", headers: event("1", "order")).status == 400)
+        #expect(await send("//main", headers: event("1", "order")).status == 404)
         #expect(await send("/default/nope", headers: event("1", "order")).status == 404)
         let get = await send("/default/main", method: "GET", headers: [])
         #expect(get.status == 405 && get.headers.contains { $0.name == "Allow" && $0.value == "POST, OPTIONS" })

@@ -25,13 +25,23 @@ final class BrokerIngress: LocalUpstream {
     }
 
     func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void) {
-        // By bytes: splitting the path into Characters runs grapheme breaking on every event.
-        let segments = request.path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
-        guard let first = segments.first, !first.isEmpty else {
+        // By bytes (splitting into Characters runs grapheme breaking on every event), and without
+        // an array of segments (three allocations per event).
+        let path = request.path.utf8
+        let slash = UInt8(ascii: "/")
+        guard let rootSlash = path.firstIndex(of: slash) else {
             respond(Self.error(404, "NotFound", "POST events to /<namespace>/<broker>"))
             return
         }
-        guard segments.count == 2, let last = segments.last, !last.isEmpty else {
+        let afterRoot = path[path.index(after: rootSlash)...]
+        let secondSlash = afterRoot.firstIndex(of: slash)
+        let first = afterRoot[..<(secondSlash ?? afterRoot.endIndex)]
+        guard !first.isEmpty else {
+            respond(Self.error(404, "NotFound", "POST events to /<namespace>/<broker>"))
+            return
+        }
+        let last = secondSlash.map { afterRoot[afterRoot.index(after: $0)...] }
+        guard let last, !last.isEmpty, !last.contains(slash) else {
             respond(Self.error(400, "BadPath", "the path must be /<namespace>/<broker>, not \(request.path)"))
             return
         }
