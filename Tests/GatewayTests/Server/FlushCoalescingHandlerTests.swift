@@ -7,16 +7,6 @@ import Testing
 /// write to the socket, sent when the pass's tasks run; closing sends what is owed first.
 @Suite("Flush coalescing")
 struct FlushCoalescingHandlerTests {
-    /// Counts the flushes that reach the socket end of the pipeline.
-    final class FlushCounter: ChannelOutboundHandler {
-        typealias OutboundIn = Any
-        var flushes = 0
-        func flush(context: ChannelHandlerContext) {
-            flushes += 1
-            context.flush()
-        }
-    }
-
     static func bytes(_ text: String) -> IOData {
         .byteBuffer(ByteBuffer(string: text))
     }
@@ -29,7 +19,7 @@ struct FlushCoalescingHandlerTests {
 
     @Test("flushes in one pass reach the socket once, after the pass")
     func coalesces() throws {
-        let counter = FlushCounter()
+        let counter = OutboundCounter()
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([counter, FlushCoalescingHandler()])
 
@@ -55,7 +45,7 @@ struct FlushCoalescingHandlerTests {
 
     @Test("closing sends a write whose flush is still queued")
     func closeFlushesFirst() throws {
-        let counter = FlushCounter()
+        let counter = OutboundCounter()
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([counter, FlushCoalescingHandler()])
         let goaway = channel.eventLoop.makePromise(of: Void.self)

@@ -8,16 +8,6 @@ import Testing
 /// answered, and stop as soon as a pipelined request arrives behind it.
 @Suite("Read-ahead")
 struct ReadAheadHandlerTests {
-    /// Counts the reads that reach the socket end of the pipeline.
-    final class ReadCounter: ChannelOutboundHandler {
-        typealias OutboundIn = Any
-        var reads = 0
-        func read(context: ChannelHandlerContext) {
-            reads += 1
-            context.read()
-        }
-    }
-
     static let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
 
     /// One socket read that brought `parts`.
@@ -28,7 +18,7 @@ struct ReadAheadHandlerTests {
 
     @Test("one request in flight keeps reading; a pipelined one behind it stops the read-ahead")
     func readsWhileAnswering() throws {
-        let counter = ReadCounter()
+        let counter = OutboundCounter()
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([counter, ReadAheadHandler(), HTTPServerPipelineHandler()])
 
