@@ -13,10 +13,11 @@ typedef float v8 __attribute__((ext_vector_type(8)));
 // other is greater.
 #define PICK(a, b) ((b) > (a) ? (b) : (a))
 
-static inline float pick1(float a, float b) { return b > a ? b : a; }
-
 static inline void scalar_row(const float *r0, const float *r1, float *d, long ow) {
-    for (long ox = 0; ox < ow; ox++) d[ox] = pick1(pick1(r0[2 * ox], r0[2 * ox + 1]), pick1(r1[2 * ox], r1[2 * ox + 1]));
+    for (long ox = 0; ox < ow; ox++) {
+        const float a = PICK(r0[2 * ox], r0[2 * ox + 1]), b = PICK(r1[2 * ox], r1[2 * ox + 1]);
+        d[ox] = PICK(a, b);
+    }
 }
 
 // Four outputs from eight values of each of the two input rows.

@@ -29,11 +29,7 @@ final class BrokerIngress: LocalUpstream {
         // an array of segments (three allocations per event).
         let path = request.path.utf8
         let slash = UInt8(ascii: "/")
-        guard let rootSlash = path.firstIndex(of: slash) else {
-            respond(Self.error(404, "NotFound", "POST events to /<namespace>/<broker>"))
-            return
-        }
-        let afterRoot = path[path.index(after: rootSlash)...]
+        let afterRoot = path.firstIndex(of: slash).map { path[path.index(after: $0)...] } ?? path[path.endIndex...]
         let secondSlash = afterRoot.firstIndex(of: slash)
         let first = afterRoot[..<(secondSlash ?? afterRoot.endIndex)]
         guard !first.isEmpty else {

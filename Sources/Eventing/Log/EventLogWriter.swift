@@ -100,8 +100,7 @@ final class EventLogWriter: @unchecked Sendable {
             condition.unlock()
             _ = commit([append], progress: [])
             condition.lock()
-            committing = false
-            lastCommitEnd = DispatchTime.now().uptimeNanoseconds
+            commitEnded()
             // The writer thread may be waiting for this commit to end.
             condition.broadcast()
             return true
@@ -151,6 +150,12 @@ final class EventLogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Notes that the running commit ended (the lock held).
+    private func commitEnded() {
+        committing = false
+        lastCommitEnd = DispatchTime.now().uptimeNanoseconds
+    }
+
     private func run() {
         while true {
             condition.lock()
@@ -176,8 +181,7 @@ final class EventLogWriter: @unchecked Sendable {
                 for done in waiting { done() }
             }
             condition.lock()
-            committing = false
-            lastCommitEnd = DispatchTime.now().uptimeNanoseconds
+            commitEnded()
             // The progress was put back for the next commit; so are its barriers.
             if !committed { barriers.insert(contentsOf: waiting, at: 0) }
             condition.unlock()

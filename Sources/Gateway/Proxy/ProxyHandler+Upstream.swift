@@ -220,7 +220,7 @@ extension ProxyHandler {
         acquireTask = nil
         dropUpstream()
         releaseLease(.completed)
-        if !pending.isEmpty { pending.removeAll() }  // emptying an empty buffer allocates a new one
+        pending.removeAll(keepingCapacity: true)  // without keeping it, a new buffer is allocated
     }
 
     /// The worker finished its response: complete it downstream, recycle the worker connection.

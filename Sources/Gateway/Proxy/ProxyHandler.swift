@@ -454,7 +454,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             phase = exchange.requestEndReceived ? .idle : .discarding
         }
-        if !pending.isEmpty { pending.removeAll() }  // emptying an empty buffer allocates a new one
+        pending.removeAll(keepingCapacity: true)  // without keeping it, a new buffer is allocated
         writeError(error, closing: closing)
         updateReads()
     }
