@@ -222,7 +222,8 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         try? FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
         let runtime = PoolRuntime(
             spawner: runtimeParts.spawner, models: runtimeParts.models, reaper: runtimeParts.reaper, configuration: configuration,
-            logger: logger, metrics: metrics, notify: { [wake] in wake.yield() })
+            logger: logger, metrics: metrics, notify: { [wake] in wake.yield() },
+            parkService: { [weak self] namespace, name in self?.park(namespace: namespace, service: name) })
         // Annotations were checked on the way in; a stored value that no longer parses falls
         // back to the defaults rather than leaving the revision unmanaged.
         let scaling = (try? ScalingSpec(
@@ -237,6 +238,14 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         pools.withLock { $0[pool.id] = managed }
         pool.kick()
         return managed
+    }
+
+    /// Unloads every revision of a service (a canary's too) until its next request.
+    private func park(namespace: String, service: String) {
+        let parked = pools.withLock { pools in
+            pools.values.map(\.pool).filter { $0.id.namespace == namespace && $0.serviceName == service }
+        }
+        for pool in parked { pool.park() }
     }
 
     private func write(_ body: () throws -> Void) {

@@ -246,6 +246,43 @@ extension EndToEnd {
         }
     }
 
+    /// The repository extension's `unload` frees the model even with `minReplicas` 1, until the
+    /// next request, which waits for the load.
+    @Test func repositoryUnloadFreesTheModelUntilTheNextRequest() async throws {
+        try await onThread {
+            let directory = try TemporaryDirectory(prefix: "outpost-isvc-unload")
+            defer { directory.remove() }
+            let daemon = Daemon(dataDirectory: directory.path)
+            try daemon.start()
+            defer { daemon.stop() }
+            try Self.deploy(daemon, "cnn", "--storage-uri", "\(Self.fixtures)/cnn.onnx")
+            let testCase = try Self.cases("cnn")[0]
+            #expect(Self.infer(daemon, model: "cnn", body: testCase.v2Body).status == 200)
+            func status() -> [String: Any]? {
+                daemon.api("GET", "/api/v1/namespaces/default/revisions/cnn-00001").json?["status"] as? [String: Any]
+            }
+            func replicas() -> Int? { status()?["actualReplicas"] as? Int }
+            #expect(replicas() == 1)
+            let unload = SimpleHTTP.request(
+                port: daemon.gatewayPort, method: "POST", path: "/v2/repository/models/cnn/unload", host: "cnn.default.localhost", body: Data())
+            #expect(unload.status == 200 && unload.json?["unload"] as? Bool == true, "\(unload.status) \(unload.text)")
+            #expect(eventually(timeout: .seconds(10)) { replicas() == 0 })
+            // Autoscaler ticks pass (min-replicas 1, recent traffic): it stays unloaded.
+            Thread.sleep(forTimeInterval: 3)
+            #expect(replicas() == 0)
+            let reason = status()?["lastScaleReason"] as? String ?? ""
+            #expect(reason.contains("unloaded through the repository API"), "\(reason)")
+            #expect(try daemon.cli("service", "logs", "cnn").stdout.contains("unloaded"))
+            let response = Self.infer(daemon, model: "cnn", body: testCase.v2Body)
+            #expect(response.status == 200, "\(response.text)")
+            let outputs = Self.outputs(response)
+            for (name, expected) in testCase.outputs {
+                #expect(Self.matches(outputs[name]?["data"] as? [Any], expected["data"] as? [Any]), "output \(name)")
+            }
+            #expect(eventually(timeout: .seconds(10)) { replicas() == 1 })
+        }
+    }
+
     @Test func batcherAnswersEveryRequestCorrectly() async throws {
         try await onThread {
             let directory = try TemporaryDirectory(prefix: "outpost-batch")

@@ -35,6 +35,18 @@ import Testing
         #expect(index?.status == 200 && String(decoding: index!.body, as: UTF8.self).contains("READY"))
     }
 
+    @Test func repositoryLoadAnswersAndUnloadAsksForTheUnload() {
+        let load = respond("POST", "/v2/repository/models/mlp/load")
+        #expect(load?.status == 200 && json(load)?["load"] as? Bool == true)
+        guard case .unload(let unload) = endpoint.route(method: "POST", path: "/v2/repository/models/mlp/unload", inferenceHeaderLength: nil, body: []) else {
+            Issue.record("unload is not an unload action")
+            return
+        }
+        #expect(unload.status == 200 && json(unload)?["name"] as? String == "mlp" && json(unload)?["unload"] as? Bool == true)
+        #expect(respond("POST", "/v2/repository/models/other/unload")?.status == 404, "another model's unload is refused here")
+        #expect(respond("GET", "/v2/repository/models/mlp/unload")?.status == 405)
+    }
+
     @Test func errorsUseKServeShapesAndCodes() {
         let unknown = respond("POST", "/v2/models/other/infer", body: "{}")
         #expect(unknown?.status == 404 && json(unknown)?["error"] as? String == "Model with name other does not exist.")

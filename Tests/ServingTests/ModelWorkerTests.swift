@@ -128,6 +128,28 @@ import Testing
 }
 
 extension ModelWorkerTests {
+    /// A repository `unload` is answered first; the unload runs after the answer, once.
+    @Test func unloadIsAnsweredThenRequested() throws {
+        let model = try OnnxModel.load(path: Self.fixture)
+        let order = Mutex<[String]>([])
+        let unloaded = DispatchSemaphore(value: 0)
+        let worker = ModelWorker(
+            endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: nil, label: "unload",
+            unload: {
+                order.withLock { $0.append("unload") }
+                unloaded.signal()
+            })
+        defer { worker.stop() }
+        let ready = Self.answerAlone(worker, LocalRequest(method: "GET", uri: "/v2/models/mlp/ready", headers: [], body: []))
+        #expect(ready.status == 200)
+        #expect(order.withLock { $0 }.isEmpty, "other requests unload nothing")
+        worker.handle(LocalRequest(method: "POST", uri: "/v2/repository/models/mlp/unload", headers: [], body: [])) { response in
+            order.withLock { $0.append("answer \(response.status)") }
+        }
+        #expect(unloaded.wait(timeout: .now() + 10) == .success)
+        #expect(order.withLock { $0 } == ["answer 200", "unload"])
+    }
+
     /// Bodies in Content-Encoding gzip or deflate (tritonclient's request compression) answer
     /// as the plain body does; other codings and corrupt data are refused.
     @Test func compressedRequestBodiesAreDecoded() throws {

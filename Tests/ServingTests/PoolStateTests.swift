@@ -182,4 +182,34 @@ import Testing
         pool.held = true
         #expect(spawnedIDs(pool.dispatch(now: start)).isEmpty)
     }
+
+    @Test func parkedPoolStaysAtZeroUntilARequestArrives() async throws {
+        var pool = state(desired: 2)
+        _ = pool.dispatch(now: start)
+        makeReady(&pool, 1, port: 9001)
+        makeReady(&pool, 2, port: 9002)
+        // The unload request itself is still in flight on worker 1 when the pool is parked.
+        let lease = pool.lease(now: start)
+        pool.parked = true
+        let drained = pool.dispatch(now: start)
+        #expect(terminated(drained).count == 1, "the idle worker stops at once: \(drained)")
+        #expect(pool.activeWorkers == 0)
+        #expect(pool.workers[lease!.workerID]!.machine.release() == .terminate, "the busy one stops when its answer is sent")
+        // The autoscaler still wants workers (min-scale, recent traffic): nothing starts.
+        pool.workers.removeAll()
+        pool.desired = 1
+        #expect(spawnedIDs(pool.dispatch(now: start)).isEmpty)
+        // The next request ends the park and waits for a new worker.
+        let next: UpstreamLease = try await withCheckedThrowingContinuation { continuation in
+            pool.waiters.append(Waiter(id: 1, continuation: continuation, timeoutTask: nil, enqueuedAt: start))
+            let spawned = spawnedIDs(pool.dispatch(now: start))
+            #expect(spawned.count == 1)
+            #expect(!pool.parked)
+            makeReady(&pool, spawned[0], port: 9003)
+            for action in pool.dispatch(now: start) {
+                if case .resume(let waiter, let lease) = action { waiter.continuation.resume(returning: lease) }
+            }
+        }
+        #expect(next.port == 9003)
+    }
 }

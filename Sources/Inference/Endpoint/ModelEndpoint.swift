@@ -86,6 +86,8 @@ public struct ModelEndpoint: Sendable {
         case respond(EndpointResponse)
         /// Run the model, then answer with the prepared call's encoding.
         case infer(PreparedInference)
+        /// Answer, then unload the model's instances (the repository extension's `unload`).
+        case unload(EndpointResponse)
     }
 
     /// The name the model answers to.
@@ -210,8 +212,9 @@ public struct ModelEndpoint: Sendable {
     }
 
     /// `/v2/repository/index` and `/v2/repository/models/{name}/load|unload`. The model behind
-    /// this endpoint is always loaded while it answers; unloading is scaling to zero, which
-    /// the platform does on its own when the model is idle.
+    /// this endpoint is loaded while it answers, so `load` has nothing left to do; `unload` asks
+    /// the platform to free the model's instances after the answer (the next request loads it
+    /// again and waits for it, as after scaling to zero).
     private func routeRepository(method: String, parts: [Substring], path: Substring) -> Action {
         guard method == "POST" else { return .respond(methodNotAllowed(method, path)) }
         if parts == ["index"] {
@@ -228,7 +231,7 @@ public struct ModelEndpoint: Sendable {
         if parts[2] == "load" {
             return .respond(json { w in w.raw("{"); w.key("name"); w.string(name); w.raw(",\"load\":true}") })
         }
-        return .respond(.error(400, "model \(name) is unloaded by scaling its InferenceService to zero (minReplicas 0), not through the repository API"))
+        return .unload(json { w in w.raw("{"); w.key("name"); w.string(name); w.raw(",\"unload\":true}") })
     }
 
     // MARK: V1

@@ -45,9 +45,10 @@ final class ManagedRevision: Sendable {
     func autoscale(now: ContinuousClock.Instant, reachable: Bool) -> Duration? {
         let snapshot = pool.snapshot()
         guard !snapshot.failedPermanently else { return nil }
-        if snapshot.held {
+        if snapshot.held || snapshot.parked {
+            let why = snapshot.held ? "the service is stopped" : "the model was unloaded through the repository API"
             autoscaler.withLock { state in
-                if state.desired != 0 { state.reason = "scaled from \(state.desired) to 0: the service is stopped" }
+                if state.desired != 0 { state.reason = "scaled from \(state.desired) to 0: \(why)" }
                 state.desired = 0
                 state.inPanic = false
             }

@@ -24,6 +24,8 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
 
     let endpoint: ModelEndpoint
     private let batcher: ModelBatcher?
+    /// Called after the answer to a repository `unload`: frees the model's instances.
+    private let unload: @Sendable () -> Void
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var jobs: [Job] = []
@@ -32,9 +34,10 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
     /// Model runs so far (a batch counts once).
     let runs = Atomic<Int>(0)
 
-    init(endpoint: ModelEndpoint, batcher: ModelBatcher?, label: String) {
+    init(endpoint: ModelEndpoint, batcher: ModelBatcher?, label: String, unload: @escaping @Sendable () -> Void = {}) {
         self.endpoint = endpoint
         self.batcher = batcher
+        self.unload = unload
         let name = String("model-\(label)".utf8.prefix(15)) ?? "model"
         let thread = Thread { [self] in
             Thread.current.name = name
@@ -119,6 +122,8 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
 
     private func run(_ jobs: [Job]) {
         var prepared: [(Job, PreparedInference)] = []
+        var unloadAsked = false
+        defer { if unloadAsked { unload() } }
         for job in jobs {
             var request = job.request
             if let encoding = request.header("content-encoding") {
@@ -136,6 +141,9 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
                 job.respond(Self.localResponse(response))
             case .infer(let call):
                 prepared.append((job, call))
+            case .unload(let response):
+                job.respond(Self.localResponse(response))
+                unloadAsked = true
             }
         }
         if prepared.count > 1, runBatched(prepared) { return }

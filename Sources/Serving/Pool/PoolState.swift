@@ -72,6 +72,9 @@ struct PoolState {
     var desired: Int
     /// Held at zero (`outpost service stop`): requests are refused, no worker starts.
     var held = false
+    /// Unloaded through the model repository API: at zero, whatever the autoscaler wants, until
+    /// the next request arrives (which then waits for a worker as at any scale from zero).
+    var parked = false
     /// Keep the last worker frozen instead of stopping it at scale zero.
     var freezeAtZero = false
     /// Load measurement for the autoscaler.
@@ -141,10 +144,11 @@ struct PoolState {
             actions.append(.resume(waiter, lease))
         }
         if !waiters.isEmpty {
+            parked = false
             desired = max(desired, 1)  // the poke: a request at zero starts a worker at once
             if activeWorkers == 0, coldStartBegan == nil { coldStartBegan = now }
         }
-        guard !closed, !failedPermanently, !held else { return actions + drainExtra(keeping: 0, now: now) }
+        guard !closed, !failedPermanently, !held, !parked else { return actions + drainExtra(keeping: 0, now: now) }
         let target = min(desired, workerLimit)
         if target > activeWorkers, let frozen = workers.first(where: { $0.value.machine.state == .frozen })?.key,
            workers[frozen]!.machine.thaw() == .thaw, let pid = workers[frozen]!.pid {

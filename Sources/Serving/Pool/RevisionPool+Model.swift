@@ -30,7 +30,8 @@ extension RevisionPool {
         }
         let worker = ModelWorker(
             endpoint: ModelEndpoint(name: spec.name, version: id.name, model: loaded), batcher: spec.batcher,
-            label: "\(id.name)-\(workerID)")
+            label: "\(id.name)-\(workerID)",
+            unload: { [runtime, id, serviceName] in runtime.parkService(id.namespace, serviceName) })
         let actions = state.withLock { state -> [PoolAction]? in
             guard state.workers[workerID] != nil else { return nil }
             state.workers[workerID]!.model = worker

@@ -15,6 +15,8 @@ struct PoolRuntime: Sendable {
     let logger: Logger
     let metrics: (any ServingMetricsSink)?
     let notify: @Sendable () -> Void
+    /// Parks every revision of a service (namespace, name) at zero: a model repository `unload`.
+    let parkService: @Sendable (String, String) -> Void
 }
 
 /// A summary of a pool for status reporting and the autoscaler.
@@ -24,6 +26,7 @@ struct PoolSnapshot: Hashable, Sendable {
     var frozen: Int
     var desired: Int
     var held: Bool
+    var parked: Bool
     var queued: Int
     var inFlight: Int
     var everReady: Bool
@@ -168,6 +171,17 @@ final class RevisionPool: Sendable {
         })
     }
 
+    /// Drains every worker and keeps the revision at zero until the next request arrives,
+    /// whatever the autoscaler wants meanwhile.
+    func park() {
+        perform(state.withLock { state -> [PoolAction] in
+            state.parked = true
+            state.desired = 0
+            return state.dispatch(now: .now)
+        })
+        runtime.notify()
+    }
+
     /// Stops workers frozen for longer than `retention`.
     func expireFrozen(retention: Duration) {
         perform(state.withLock { $0.expireFrozen(now: .now, retention: retention) })
@@ -203,7 +217,7 @@ final class RevisionPool: Sendable {
             PoolSnapshot(
                 ready: state.readyWorkers, active: state.activeWorkers,
                 frozen: state.workers.values.count { $0.machine.state == .frozen }, desired: state.desired, held: state.held,
-                queued: state.waiters.count, inFlight: state.inFlight, everReady: state.everReady,
+                parked: state.parked, queued: state.waiters.count, inFlight: state.inFlight, everReady: state.everReady,
                 failedPermanently: state.failedPermanently, failure: state.failure,
                 consecutiveFailures: state.consecutiveFailures)
         }
