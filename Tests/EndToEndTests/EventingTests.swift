@@ -120,6 +120,9 @@ extension EndToEnd {
                  "--retry", "2", "--backoff-policy", "linear", "--backoff-delay", "PT0.1S", "--timeout", "PT10S",
                  "--dead-letter-sink", "\(url)/ok?t=unreachable"],
                 ["pings", "--filter", "type=dev.knative.sources.ping", "--subscriber", "\(url)/ok?t=pings"],
+                // Answers 200 with a body that is not a CloudEvent: a failed attempt (502).
+                ["junk", "--filter", "type=dev.outpost.test.junk", "--subscriber", "\(url)/junk", "--retry", "1",
+                 "--backoff-delay", "PT0.1S", "--dead-letter-sink", "\(url)/ok?t=junk-dls"],
             ]
             for trigger in triggers {
                 try Self.cli(daemon, ["trigger", "create", trigger[0], "--broker", "main"] + Array(trigger.dropFirst()))
@@ -182,6 +185,15 @@ extension EndToEnd {
                     "a refused connection must fail its attempt at once")
             let unreachable = subscriber.records(at: "/ok?t=unreachable").first
             #expect((unreachable?["headers"] as? [String: String])?["ce-knativeerrordest"]?.hasSuffix("/x") == true, "\(String(describing: unreachable))")
+
+            // A 200 whose body is not a CloudEvent: two attempts, then the dead-letter sink gets
+            // code 502 and the subscriber's body as `knativeerrordata`.
+            #expect(Self.ingress(daemon, "/default/main", headers: Self.binaryHeaders(id: "junk-1", type: "dev.outpost.test.junk"), body: "{}").status == 202)
+            #expect(eventually(timeout: .seconds(6)) { subscriber.records(at: "/ok?t=junk-dls").count == 1 })
+            #expect(subscriber.records(at: "/junk").count == 2)
+            let junkHeaders = subscriber.records(at: "/ok?t=junk-dls").first?["headers"] as? [String: String] ?? [:]
+            #expect(junkHeaders["ce-knativeerrorcode"] == "502", "\(junkHeaders)")
+            #expect(junkHeaders["ce-knativeerrordata"]?.removingPercentEncoding == "this is not an event", "\(junkHeaders)")
 
             // An event on its last hop (the ingress takes one, leaving 1): the subscriber's reply
             // is dropped, the delivery is done after one call, and nothing is dead-lettered.

@@ -328,6 +328,12 @@ final class Dispatcher: Sendable {
         }
         var result = await sender.send(
             outgoing, to: target, timeout: route.delivery.attemptTimeout, wantsReply: !job.toDeadLetter, format: route.delivery.format)
+        if let problem = result.problem {
+            logger.warning("delivery attempt failed", metadata: [
+                "namespace": "\(job.namespace)", "broker": "\(job.broker)", "trigger": "\(job.trigger.name)", "id": "\(event.id)",
+                "problem": "\(problem)",
+            ])
+        }
         if !job.toDeadLetter, let replies = result.replies, !replies.isEmpty, BrokerIngress.hopBudgetUsedUp(ttl) {
             // Knative drops a reply that has no hop left: the delivery itself succeeded, and
             // retrying it would only call the subscriber again for a reply that is refused again.

@@ -19,6 +19,8 @@ struct EventSender: Sendable {
         var error: String?
         var retryAfter: Duration?
         var replies: [CloudEvent]?
+        /// Why an answer counts as a failure when its status does not say (for the log).
+        var problem: String?
     }
 
     func send(
@@ -54,10 +56,11 @@ struct EventSender: Sendable {
             do {
                 result.replies = try CloudEventHTTP.decode(headers: headers, body: Array(body.readableBytesView))
             } catch {
-                // Knative: "The response MUST be either empty or a valid CloudEvent" (502).
+                // Knative: "The response MUST be either empty or a valid CloudEvent" (502); the
+                // body, as for any failed answer, is what goes into `knativeerrordata`.
                 return Result(
-                    status: 502,
-                    error: "the subscriber answered 200 with a body that is not a valid CloudEvent (\(error)); answer 202, 204, an empty 200 or a CloudEvent")
+                    status: 502, error: String(decoding: body.readableBytesView.prefix(Self.maxErrorBytes), as: UTF8.self),
+                    problem: "the subscriber answered 200 with a body that is not a valid CloudEvent (\(error)); answer 202, 204, an empty 200 or a CloudEvent")
             }
             return result
         } catch {
