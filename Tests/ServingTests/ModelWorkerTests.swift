@@ -83,7 +83,8 @@ import Testing
     /// model was busy run as one batch, each with its own rows of the answer.
     @Test func withoutABatcherRequestsQueuedWhileBusyRunTogether() throws {
         let model = try OnnxModel.load(path: Self.fixture)
-        let worker = ModelWorker(endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: nil, label: "queued")
+        let worker = ModelWorker(
+            endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: nil, label: "queued", inline: nil)
         defer { worker.stop() }
         let requests = (0..<8).map { Self.request(rows: 1 + $0 % 3, seed: Float($0)) }
         let expected = requests.map { Self.answerAlone(worker, $0) }
@@ -128,6 +129,59 @@ import Testing
 }
 
 extension ModelWorkerTests {
+    /// Answers one request; true when the answer came on the calling thread, before `handle`
+    /// returned.
+    static func answeredInline(_ worker: ModelWorker, _ request: LocalRequest) -> (LocalResponse, Bool) {
+        let caller = pthread_self()
+        let answered = DispatchSemaphore(value: 0)
+        let answer = Mutex<(LocalResponse, Bool)?>(nil)
+        worker.handle(request) { response in
+            answer.withLock { $0 = (response, pthread_equal(pthread_self(), caller) != 0) }
+            answered.signal()
+        }
+        answered.wait()
+        return answer.withLock { $0! }
+    }
+
+    /// After a lone request on the instance's thread (its cost is unknown before), the next one
+    /// that finds the instance idle runs on the calling thread, with the same answer; one with
+    /// a body over twice as large goes to the thread again, and so does every request when
+    /// inline runs are off, the last lone request cost more than the limit, or a batcher waits
+    /// for company.
+    @Test func aLoneRequestOnAnIdleInstanceRunsOnTheCallingThread() throws {
+        let model = try OnnxModel.load(path: Self.fixture)
+        // No cost limit to speak of: a debug build decodes slowly.
+        let anyCost = ModelWorker.InlinePolicy(afterIdle: 100_000, costLimit: 10_000_000_000)
+        let worker = ModelWorker(
+            endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: nil, label: "inline", inline: anyCost)
+        defer { worker.stop() }
+        let request = Self.request(rows: 1, seed: 3)
+        let (first, firstInline) = Self.answeredInline(worker, request)
+        #expect(first.status == 200 && !firstInline, "the first request's cost is unknown: it runs on the instance's thread")
+        Thread.sleep(forTimeInterval: 0.002)
+        let (second, secondInline) = Self.answeredInline(worker, request)
+        #expect(secondInline)
+        Self.expectSameOutputs([first], [second])
+        #expect(worker.runs.load(ordering: .relaxed) == 2)
+        Thread.sleep(forTimeInterval: 0.002)
+        let (_, largerInline) = Self.answeredInline(worker, Self.request(rows: 8, seed: 3))
+        #expect(!largerInline, "a body over twice as large goes to the thread")
+
+        let cases: [(String, ModelWorker.InlinePolicy?, ModelBatcher?)] = [
+            ("off", nil, nil), ("over the cost limit", ModelWorker.InlinePolicy(afterIdle: 100_000, costLimit: 0), nil),
+            ("batcher", anyCost, ModelBatcher(maxBatchSize: 4, maxLatency: 1)),
+        ]
+        for (label, inline, batcher) in cases {
+            let other = ModelWorker(
+                endpoint: ModelEndpoint(name: "mlp", version: "v1", model: model), batcher: batcher, label: label, inline: inline)
+            defer { other.stop() }
+            for _ in 0..<3 {
+                Thread.sleep(forTimeInterval: 0.002)
+                #expect(!Self.answeredInline(other, request).1, "\(label)")
+            }
+        }
+    }
+
     /// A repository `unload` is answered first; the unload runs after the answer, once.
     @Test func unloadIsAnsweredThenRequested() throws {
         let model = try OnnxModel.load(path: Self.fixture)

@@ -16,6 +16,13 @@ import Synchronization
 /// over the batch axis, say: see `OnnxModel.rowsAreIndependent`). Without one, requests that queued up while the model was busy (at most
 /// ``queuedBatchLimit``) still run as one batch: none waits for another to arrive, and the
 /// model reads its weights once for all of them instead of once each.
+///
+/// A request that finds the instance idle for a while (nothing queued, nothing running, no run
+/// ended in the last ``InlinePolicy/afterIdle``), and whose model answered a lone request within
+/// ``InlinePolicy/costLimit`` last time (for a body at most twice as large), runs on the calling thread (a gateway event loop) instead: one
+/// client at a time then pays no handoff to the instance's thread and back, two cross-CPU
+/// wakeups per request on a small host. Under load requests keep queueing for the thread, and a
+/// batcher that waits for company always gets them.
 final class ModelWorker: LocalUpstream, @unchecked Sendable {
     private struct Job {
         var request: LocalRequest
@@ -30,14 +37,40 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [Job] = []
     private var stopping = false
+    private var runningOnThread = false
+    private var runningInline = false
+    /// When the last run ended (uptime nanoseconds).
+    private var lastRunEnded: UInt64 = 0
+    /// What the last lone request cost, from decoding to the answer (nanoseconds), and its body
+    /// size: a much larger request may cost much more.
+    private var loneCost = UInt64.max
+    private var loneBodyBytes = 0
+    /// When a request may run on the calling thread; nil: never.
+    private let inline: InlinePolicy?
+
+    struct InlinePolicy: Sendable {
+        /// The instance has been idle this long (nanoseconds): under load, one run on an event
+        /// loop would hold up its other connections.
+        var afterIdle: UInt64
+        /// A lone request took at most this long last time (nanoseconds).
+        var costLimit: UInt64
+
+        static let standard = InlinePolicy(afterIdle: 100_000, costLimit: 300_000)
+    }
     private var thread: Thread?
     /// Model runs so far (a batch counts once).
     let runs = Atomic<Int>(0)
 
-    init(endpoint: ModelEndpoint, batcher: ModelBatcher?, label: String, unload: @escaping @Sendable () -> Void = {}) {
+    /// - Parameter inline: when a request may run on the calling thread; never with a batcher
+    ///   that waits for other requests.
+    init(
+        endpoint: ModelEndpoint, batcher: ModelBatcher?, label: String, inline: InlinePolicy? = .standard,
+        unload: @escaping @Sendable () -> Void = {}
+    ) {
         self.endpoint = endpoint
         self.batcher = batcher
         self.unload = unload
+        self.inline = batcher.map { $0.maxBatchSize > 1 } == true ? nil : inline
         let name = String("model-\(label)".utf8.prefix(15)) ?? "model"
         let thread = Thread { [self] in
             Thread.current.name = name
@@ -51,15 +84,36 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
     // MARK: LocalUpstream
 
     func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void) {
+        let now = DispatchTime.now().uptimeNanoseconds
         condition.lock()
         if stopping {
             condition.unlock()
             respond(Self.localResponse(.error(503, "model \(endpoint.name) is being unloaded; retry")))
             return
         }
+        if let inline, jobs.isEmpty, !runningOnThread, !runningInline, loneCost <= inline.costLimit,
+           request.body.count <= 2 * loneBodyBytes, now &- lastRunEnded >= inline.afterIdle {
+            runningInline = true
+            condition.unlock()
+            run([Job(request: request, respond: respond)])
+            let ended = DispatchTime.now().uptimeNanoseconds
+            condition.lock()
+            runningInline = false
+            ranAlone(from: now, to: ended, bodyBytes: request.body.count)
+            if !jobs.isEmpty { condition.signal() }
+            condition.unlock()
+            return
+        }
         jobs.append(Job(request: request, respond: respond))
         condition.signal()
         condition.unlock()
+    }
+
+    /// Notes a lone request's run (the lock held): when it ended and what it cost.
+    private func ranAlone(from start: UInt64, to end: UInt64, bodyBytes: Int) {
+        lastRunEnded = end
+        loneCost = end &- start
+        loneBodyBytes = bodyBytes
     }
 
     /// Lets the thread finish what is queued, then end; the model is freed with the last
@@ -78,34 +132,45 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
 
     private func loop() {
         while let first = next(waitingUntil: nil) {
-            // A model that mixes rows runs each request alone: no window to wait for.
-            guard let batcher, batcher.maxBatchSize > 1, endpoint.model.rowsAreIndependent else {
-                run([first] + queued(limit: Self.queuedBatchLimit - 1))
-                continue
-            }
+            let started = DispatchTime.now().uptimeNanoseconds
             var batch = [first]
-            let deadline = Date(timeIntervalSinceNow: Double(batcher.maxLatency) / 1000)
-            while batch.count < batcher.maxBatchSize, let job = next(waitingUntil: deadline) {
-                batch.append(job)
+            // A model that mixes rows runs each request alone: no window to wait for.
+            if let batcher, batcher.maxBatchSize > 1, endpoint.model.rowsAreIndependent {
+                let deadline = Date(timeIntervalSinceNow: Double(batcher.maxLatency) / 1000)
+                while batch.count < batcher.maxBatchSize, let job = next(waitingUntil: deadline) {
+                    batch.append(job)
+                }
+            } else {
+                batch += queued(limit: Self.queuedBatchLimit - 1)
             }
             run(batch)
+            let ended = DispatchTime.now().uptimeNanoseconds
+            condition.lock()
+            runningOnThread = false
+            if batch.count == 1 {
+                ranAlone(from: started, to: ended, bodyBytes: first.request.body.count)
+            } else {
+                lastRunEnded = ended
+            }
+            condition.unlock()
         }
         thread = nil
     }
 
-    /// The next queued job; waits for one (until `deadline`, when given). Nil when stopping with
-    /// nothing queued, or when the deadline passes.
+    /// The next queued job, once no request runs on a calling thread; waits for one (until
+    /// `deadline`, when given). Nil when stopping with nothing queued, or when the deadline passes.
     private func next(waitingUntil deadline: Date?) -> Job? {
         condition.lock()
         defer { condition.unlock() }
-        while jobs.isEmpty {
-            if stopping { return nil }
+        while jobs.isEmpty || runningInline {
+            if stopping && jobs.isEmpty { return nil }
             if let deadline {
                 if !condition.wait(until: deadline) { return nil }
             } else {
                 condition.wait()
             }
         }
+        runningOnThread = true
         return jobs.removeFirst()
     }
 
