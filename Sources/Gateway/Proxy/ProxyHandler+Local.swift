@@ -23,7 +23,9 @@ extension ProxyHandler {
             exchange.expectsContinue = false
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
-        while let part = pending.popFirst(), phase == .local {
+        // An answer given on the spot can end this exchange and start the next pipelined one,
+        // whose parts then queue here: the phase is checked before a part is taken.
+        while phase == .local, let part = pending.popFirst() {
             collectLocal(part)
         }
         updateReads()

@@ -69,8 +69,9 @@ public struct LocalResponse: Sendable {
 /// behind a loopback port. A lease that carries one (``UpstreamLease/local``) makes the gateway
 /// collect the request body and hand the request over instead of opening a connection.
 public protocol LocalUpstream: AnyObject, Sendable {
-    /// Handles one request. Called on a gateway event loop, which it must not block: the work
-    /// happens elsewhere and `respond` is called exactly once, from any thread.
+    /// Handles one request. Called on a gateway event loop, which it must not block for long:
+    /// work of unknown or large cost happens elsewhere. `respond` is called exactly once, from
+    /// any thread, or before `handle` returns (a short job done on the spot).
     func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void)
 }
 

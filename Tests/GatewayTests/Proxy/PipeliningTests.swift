@@ -51,6 +51,32 @@ struct PipeliningTests {
         await upstream.stop()
     }
 
+    /// An in-process worker that answers on the spot, before `handle` returns.
+    final class AnswersAtOnce: LocalUpstream {
+        func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void) {
+            respond(LocalResponse(status: 200, body: Array("echo \(request.path) [".utf8) + request.body + Array("]".utf8)))
+        }
+    }
+
+    /// An answer given before `handle` returns ends the exchange while the gateway is still
+    /// handing over the request's parts; the next pipelined request, which waits for its own
+    /// lease, must keep every one of its parts.
+    @Test("pipelined requests to an in-process worker that answers at once keep their bodies")
+    func localAnswersAtOnce() async throws {
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.slowLocal(AnswersAtOnce(), delay: .milliseconds(20))))
+        let connection = try await RawConnection.connect(port: gateway.port)
+        try await connection.send(
+            "POST /a HTTP/1.1\r\nHost: \(Self.host)\r\nContent-Length: 3\r\n\r\naaa"
+                + "POST /b HTTP/1.1\r\nHost: \(Self.host)\r\nContent-Length: 3\r\n\r\nbbb"
+                + "GET /c HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
+        let text = await connection.readUntilClosed(timeout: .seconds(5))
+        let markers = ["echo /a [aaa]", "echo /b [bbb]", "echo /c []"]
+        let positions = markers.map { marker in text.range(of: marker).map { text.distance(from: text.startIndex, to: $0.lowerBound) } }
+        #expect(positions.allSatisfy { $0 != nil }, "got: \(text)")
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "answers out of order: \(text)")
+        try await gateway.stop()
+    }
+
     static func answers(in text: String) -> Int {
         text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count - 1
     }

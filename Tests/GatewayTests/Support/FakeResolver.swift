@@ -10,6 +10,8 @@ final class FakeResolver: UpstreamResolver {
         case slow(port: Int, delay: Duration)
         /// `tryAcquire` fails; `acquire` throws.
         case unavailable(UpstreamUnavailable)
+        /// `tryAcquire` fails; `acquire` returns a lease of an in-process worker after `delay`.
+        case slowLocal(any LocalUpstream, delay: Duration)
     }
 
     private struct State {
@@ -53,6 +55,12 @@ final class FakeResolver: UpstreamResolver {
             return state.withLock { Self.lease(revision, port: port, state: &$0) }
         case .unavailable(let error):
             throw error
+        case .slowLocal(let upstream, let delay):
+            try await Task.sleep(for: delay)
+            return state.withLock { state in
+                let lease = Self.lease(revision, port: 0, state: &state)
+                return UpstreamLease(revision: revision, port: 0, workerID: lease.workerID, local: upstream)
+            }
         }
     }
 
