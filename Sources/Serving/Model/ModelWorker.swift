@@ -9,20 +9,22 @@ import Synchronization
 /// One loaded instance of a model revision: the in-process worker the gateway hands requests to.
 ///
 /// Requests queue for the instance's own thread, which decodes them, runs the model and encodes
-/// the answer, so the gateway's event loops never block on inference. With a batcher, the thread
+/// the answer, so the gateway's event loops do not wait on inference. With a batcher, the thread
 /// takes every request that arrives within `maxLatency` of the first (up to `maxBatchSize`
 /// rows), runs them as one batch and splits the outputs; requests that cannot share a batch
 /// run alone, and so does every request of a model whose rows are not independent (a Softmax
-/// over the batch axis, say: see `OnnxModel.rowsAreIndependent`). Without one, requests that queued up while the model was busy (at most
-/// ``queuedBatchLimit``) still run as one batch: none waits for another to arrive, and the
-/// model reads its weights once for all of them instead of once each.
+/// over the batch axis, say: see `OnnxModel.rowsAreIndependent`). Without one, requests that
+/// queued up while the model was busy (at most ``queuedBatchLimit``) still run as one batch: none
+/// waits for another to arrive, and the model reads its weights once for all of them instead of
+/// once each.
 ///
-/// A request that finds the instance idle for a while (nothing queued, nothing running, no run
-/// ended in the last ``InlinePolicy/afterIdle``), and whose model answered a lone request within
-/// ``InlinePolicy/costLimit`` last time (for a body at most twice as large), runs on the calling thread (a gateway event loop) instead: one
-/// client at a time then pays no handoff to the instance's thread and back, two cross-CPU
-/// wakeups per request on a small host. Under load requests keep queueing for the thread, and a
-/// batcher that waits for company always gets them.
+/// The exception is a short job on an idle instance. A request runs on the calling thread (a
+/// gateway event loop) when nothing is queued or running, no run ended in the last
+/// ``InlinePolicy/afterIdle``, its body is not compressed, and the last lone request that the
+/// model answered successfully took at most ``InlinePolicy/costLimit`` for a body at least half
+/// as large. One client at a time then pays no handoff to the instance's thread and back, two
+/// cross-CPU wakeups per request on a small host. Under load requests keep queueing for the
+/// thread, and a batcher that waits for company always gets them.
 final class ModelWorker: LocalUpstream, @unchecked Sendable {
     private struct Job {
         var request: LocalRequest
@@ -84,22 +86,23 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
     // MARK: LocalUpstream
 
     func handle(_ request: LocalRequest, respond: @escaping @Sendable (LocalResponse) -> Void) {
-        let now = DispatchTime.now().uptimeNanoseconds
         condition.lock()
+        let now = DispatchTime.now().uptimeNanoseconds
         if stopping {
             condition.unlock()
             respond(Self.localResponse(.error(503, "model \(endpoint.name) is being unloaded; retry")))
             return
         }
         if let inline, jobs.isEmpty, !runningOnThread, !runningInline, loneCost <= inline.costLimit,
-           request.body.count <= 2 * loneBodyBytes, now &- lastRunEnded >= inline.afterIdle {
+           request.body.count <= 2 * loneBodyBytes, now &- lastRunEnded >= inline.afterIdle,
+           request.header("content-encoding") == nil {
             runningInline = true
             condition.unlock()
-            run([Job(request: request, respond: respond)])
+            let answered = run([Job(request: request, respond: respond)])
             let ended = DispatchTime.now().uptimeNanoseconds
             condition.lock()
             runningInline = false
-            ranAlone(from: now, to: ended, bodyBytes: request.body.count)
+            ranAlone(from: now, to: ended, bodyBytes: request.body.count, answered: answered)
             if !jobs.isEmpty { condition.signal() }
             condition.unlock()
             return
@@ -109,9 +112,11 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Notes a lone request's run (the lock held): when it ended and what it cost.
-    private func ranAlone(from start: UInt64, to end: UInt64, bodyBytes: Int) {
+    /// Notes a lone request's run (the lock held): when it ended, and what it cost when the
+    /// model answered it (an error answered early says nothing about the cost of a good one).
+    private func ranAlone(from start: UInt64, to end: UInt64, bodyBytes: Int, answered: Bool) {
         lastRunEnded = end
+        guard answered else { return }
         loneCost = end &- start
         loneBodyBytes = bodyBytes
     }
@@ -143,12 +148,12 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
             } else {
                 batch += queued(limit: Self.queuedBatchLimit - 1)
             }
-            run(batch)
+            let answered = run(batch)
             let ended = DispatchTime.now().uptimeNanoseconds
             condition.lock()
             runningOnThread = false
-            if batch.count == 1 {
-                ranAlone(from: started, to: ended, bodyBytes: first.request.body.count)
+            if batch.count == 1, first.request.header("content-encoding") == nil {
+                ranAlone(from: started, to: ended, bodyBytes: first.request.body.count, answered: answered)
             } else {
                 lastRunEnded = ended
             }
@@ -185,17 +190,24 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
         return taken
     }
 
-    private func run(_ jobs: [Job]) {
+    /// Decodes, runs and answers `jobs`; true when every answer was a success (below 400).
+    @discardableResult
+    private func run(_ jobs: [Job]) -> Bool {
         var prepared: [(Job, PreparedInference)] = []
         var unloadAsked = false
+        var succeeded = true
         defer { if unloadAsked { unload() } }
+        func answer(_ job: Job, _ response: EndpointResponse) {
+            if response.status >= 400 { succeeded = false }
+            job.respond(Self.localResponse(response))
+        }
         for job in jobs {
             var request = job.request
             if let encoding = request.header("content-encoding") {
                 switch Self.decode(request.body, encoding: encoding) {
                 case .body(let body): request.body = body
-                case .refused(let answer):
-                    job.respond(Self.localResponse(answer))
+                case .refused(let refusal):
+                    answer(job, refusal)
                     continue
                 }
             }
@@ -203,18 +215,19 @@ final class ModelWorker: LocalUpstream, @unchecked Sendable {
                 method: request.method, path: request.path,
                 inferenceHeaderLength: request.header("inference-header-content-length"), body: request.body) {
             case .respond(let response):
-                job.respond(Self.localResponse(response))
+                answer(job, response)
             case .infer(let call):
                 prepared.append((job, call))
             case .unload(let response):
-                job.respond(Self.localResponse(response))
+                answer(job, response)
                 unloadAsked = true
             }
         }
-        if prepared.count > 1, runBatched(prepared) { return }
+        if prepared.count > 1, runBatched(prepared) { return succeeded }
         for (job, call) in prepared {
-            job.respond(Self.localResponse(infer(call)))
+            answer(job, infer(call))
         }
+        return succeeded
     }
 
     /// Runs calls that share input names and row shapes as one batch; false when they cannot be
