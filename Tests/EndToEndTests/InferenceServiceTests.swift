@@ -280,6 +280,17 @@ extension EndToEnd {
                 #expect(Self.matches(outputs[name]?["data"] as? [Any], expected["data"] as? [Any]), "output \(name)")
             }
             #expect(eventually(timeout: .seconds(10)) { replicas() == 1 })
+            // No access control of its own: an AuthorizationPolicy can deny it (README).
+            let deny = try daemon.cli(
+                "security", "authz", "set", "no-unload", "--service", "cnn", "--action", "DENY", "--path", "/v2/repository/*")
+            #expect(deny.status == 0, "\(deny.stdout) \(deny.stderr)")
+            #expect(eventually(timeout: .seconds(10)) {
+                SimpleHTTP.request(
+                    port: daemon.gatewayPort, method: "POST", path: "/v2/repository/models/cnn/unload", host: "cnn.default.localhost",
+                    body: Data()).status == 403
+            })
+            #expect(Self.infer(daemon, model: "cnn", body: testCase.v2Body).status == 200)
+            #expect(replicas() == 1)
         }
     }
 

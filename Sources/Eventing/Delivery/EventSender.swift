@@ -23,6 +23,11 @@ struct EventSender: Sendable {
         var problem: String?
     }
 
+    /// The start of a failed answer's body, as text.
+    static func errorText(_ body: ByteBuffer) -> String {
+        String(decoding: body.readableBytesView.prefix(maxErrorBytes), as: UTF8.self)
+    }
+
     func send(
         _ event: CloudEvent, to destination: ResolvedDestination, timeout: Duration, wantsReply: Bool, format: DeliveryFormat = .binary
     ) async -> Result {
@@ -44,7 +49,7 @@ struct EventSender: Sendable {
             var result = Result(status: status)
             if !(200..<300).contains(status) {
                 // The answer's body is what Knative puts in `knativeerrordata`.
-                let text = String(decoding: body.readableBytesView.prefix(Self.maxErrorBytes), as: UTF8.self)
+                let text = Self.errorText(body)
                 result.error = text.isEmpty ? "HTTP \(status)" : text
                 if status == 429 || status == 503, let seconds = response.headers.first(name: "retry-after").flatMap(Int.init) {
                     result.retryAfter = .seconds(seconds)
@@ -59,7 +64,7 @@ struct EventSender: Sendable {
                 // Knative: "The response MUST be either empty or a valid CloudEvent" (502); the
                 // body, as for any failed answer, is what goes into `knativeerrordata`.
                 return Result(
-                    status: 502, error: String(decoding: body.readableBytesView.prefix(Self.maxErrorBytes), as: UTF8.self),
+                    status: 502, error: Self.errorText(body),
                     problem: "the subscriber answered 200 with a body that is not a valid CloudEvent (\(error)); answer 202, 204, an empty 200 or a CloudEvent")
             }
             return result
