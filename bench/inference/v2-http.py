@@ -174,7 +174,7 @@ def main():
                     result = run_wrk(port, host, body_path, conns, args.duration, tmp)
                     result["cpu_us"] = (cpu() - cpu_before) * 1e6 / max(result["requests"], 1)
                     samples.setdefault((name, conns), []).append(result)
-                    print(f"  round {round_index + 1} {name:8} c={conns:<3} {result['rps']:>9.0f} req/s  "
+                    print(f"  round {round_index + 1} {name:9} c={conns:<3} {result['rps']:>9.0f} req/s  "
                           f"p50 {result['p50_us']} us  p99 {result['p99_us']} us  errors {result['errors']}", flush=True)
 
         out()

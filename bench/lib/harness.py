@@ -196,10 +196,16 @@ def kill_leftover_workers(pids, exe):
 # Sockets and HTTP (raw, loopback only)
 
 
+def nginx_binary():
+    """nginx's path (on PATH or Debian's /usr/sbin), or None."""
+    found = shutil.which("nginx")
+    return found or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
 class ConstantServer:
     """nginx (2 workers, keep-alive without a request limit) answering every request on
     127.0.0.1 with one status and body: the host's floor for a client, since no server does less
-    per request. Needs nginx on PATH."""
+    per request. Needs nginx (see nginx_binary)."""
 
     CONF = """worker_processes 2;
 pid {dir}/nginx.pid;
@@ -219,7 +225,7 @@ http {{
         self.port = free_port()
         (folder / "nginx.conf").write_text(self.CONF.format(dir=folder, port=self.port, status=status, body=body))
         self.proc = subprocess.Popen(
-            ["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log"),
+            [nginx_binary() or "nginx", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log"),
              "-g", "daemon off; master_process on;"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cleanup.add(lambda: stop_process(self.proc))
