@@ -196,6 +196,16 @@ extension EndToEnd {
             let share = Double(split["mlp-00002", default: 0]) / 2000
             #expect(abs(share - 0.20) <= 0.04, "\(split)")
             #expect(split["mlp-00001", default: 0] + split["mlp-00002", default: 0] == 2000, "\(split)")
+            // A repository unload frees the canary's instances too; later requests load both again.
+            func replicas(_ revision: String) -> Int? {
+                let status = daemon.api("GET", "/api/v1/namespaces/default/revisions/\(revision)").json?["status"] as? [String: Any]
+                return status?["actualReplicas"] as? Int
+            }
+            let unload = SimpleHTTP.request(
+                port: daemon.gatewayPort, method: "POST", path: "/v2/repository/models/mlp/unload", host: "mlp.default.localhost", body: Data())
+            #expect(unload.status == 200, "\(unload.text)")
+            #expect(eventually(timeout: .seconds(10)) { replicas("mlp-00001") == 0 && replicas("mlp-00002") == 0 },
+                    "\(String(describing: replicas("mlp-00001"))) \(String(describing: replicas("mlp-00002")))")
             // A version in the path names its revision, whatever the split.
             for version in ["mlp-00001", "mlp-00002"] {
                 let pinned = (0..<20).map { _ in Self.infer(daemon, version: version, body: body) }
