@@ -550,11 +550,6 @@ async def js_paced(js, subject, rate, duration):
 # The driver: helpers
 
 
-def cpu_s(pid):
-    stat = H.proc_stat(pid)
-    return stat[2] / H.clock_ticks() if stat else float("nan")
-
-
 FLOOR = "nginx-202"
 
 
@@ -737,7 +732,7 @@ class Bench:
     def sample_cpu(self):
         pids = {"outpost": self.daemon.pid, "receiver": self.receiver.pid}
         pids.update({name: server.pid for name, server in self.nats.items()})
-        cpu = {name: cpu_s(pid) for name, pid in pids.items()}
+        cpu = {name: H.cpu_seconds(pid) for name, pid in pids.items()}
         if self.floor:
             cpu[FLOOR] = self.floor.cpu_seconds()
         return cpu, time.process_time()

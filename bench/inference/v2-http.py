@@ -159,8 +159,8 @@ def main():
         floor = h.ConstantServer(os.path.join(tmp, "floor"), cleanup, 200, json.dumps(
             {"model_name": "mlp", "id": "bench", "outputs": [{"name": "output", "datatype": "FP32", "shape": [1, 10],
                                                               "data": [0.0] * 10}]}, separators=(",", ":")))
-        targets = {"outpost": (daemon.gateway_port, "mlp.default.localhost", lambda: cpu_seconds(daemon.pid)),
-                   "kserve": (kport, None, lambda: cpu_seconds(kserve.pid)),
+        targets = {"outpost": (daemon.gateway_port, "mlp.default.localhost", lambda: h.cpu_seconds(daemon.pid)),
+                   "kserve": (kport, None, lambda: h.cpu_seconds(kserve.pid)),
                    "nginx-200": (floor.port, None, floor.cpu_seconds)}
         conns_list = [int(c) for c in args.conns.split()]
         samples = {}
@@ -239,12 +239,6 @@ def ready(port):
         return connection.getresponse().status == 200
     except OSError:
         return False
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(port, host, body_path, conns, duration, tmp):

@@ -145,6 +145,17 @@ def clock_ticks():
     return os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds(*pids):
+    """User + system CPU seconds of the processes so far (NaN when one is gone)."""
+    ticks = 0
+    for pid in pids:
+        stat = proc_stat(pid)
+        if not stat:
+            return float("nan")
+        ticks += stat[2]
+    return ticks / clock_ticks()
+
+
 class Cleanup:
     """Remembers what a benchmark started and stops all of it, once, in reverse order."""
 
@@ -238,11 +249,7 @@ http {{
 
     def cpu_seconds(self):
         """CPU time of the master and its workers so far."""
-        total = 0
-        for pid in self.pids:
-            stat = proc_stat(pid)
-            total += stat[2] if stat else 0
-        return total / clock_ticks()
+        return cpu_seconds(*self.pids)
 
 
 def free_port():

@@ -57,10 +57,7 @@ final class FakeResolver: UpstreamResolver {
             throw error
         case .slowLocal(let upstream, let delay):
             try await Task.sleep(for: delay)
-            return state.withLock { state in
-                let lease = Self.lease(revision, port: 0, state: &state)
-                return UpstreamLease(revision: revision, port: 0, workerID: lease.workerID, local: upstream)
-            }
+            return state.withLock { Self.lease(revision, port: 0, local: upstream, state: &$0) }
         }
     }
 
@@ -68,12 +65,12 @@ final class FakeResolver: UpstreamResolver {
         state.withLock { $0.released.append((lease.workerID, outcome)) }
     }
 
-    private static func lease(_ revision: RevisionID, port: Int, state: inout State) -> UpstreamLease {
+    private static func lease(_ revision: RevisionID, port: Int, local: (any LocalUpstream)? = nil, state: inout State) -> UpstreamLease {
         let id = state.nextWorkerID
         state.nextWorkerID += 1
         state.leased.append(id)
         state.revisions.append(revision.name)
-        return UpstreamLease(revision: revision, port: port, workerID: id)
+        return UpstreamLease(revision: revision, port: port, workerID: id, local: local)
     }
 
     /// The revision name of every lease, in order.
