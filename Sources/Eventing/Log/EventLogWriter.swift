@@ -101,8 +101,9 @@ final class EventLogWriter: @unchecked Sendable {
             _ = commit([append], progress: [])
             condition.lock()
             commitEnded()
-            // The writer thread may be waiting for this commit to end.
-            condition.broadcast()
+            // The writer thread waits for this commit to end if work queued meanwhile; with none,
+            // waking it would only cost it a futile round trip through the scheduler.
+            if !appends.isEmpty || !progress.isEmpty || !barriers.isEmpty || stopping { condition.broadcast() }
             return true
         }
         appends.append(append)
