@@ -59,7 +59,11 @@ public final class EventingSystem: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        // Every delivery to a service goes to the gateway's one address (the Host header picks
+        // the service), so all of them share this host's connections: a limit below what the
+        // triggers' parallelism allows in flight would queue one trigger's deliveries behind
+        // another's slow subscriber until their timeouts ran out.
+        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1_024)
         // A refused connection fails its attempt at once, so the trigger's retry and backoff
         // apply; by default the client would keep reconnecting until the attempt's timeout.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false

@@ -42,10 +42,17 @@ struct EventSender: Sendable {
         for header in encoded.headers { request.headers.add(name: header.name, value: header.value) }
         if wantsReply { request.headers.add(name: "Prefer", value: "reply") }
         request.body = .bytes(encoded.body)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
         do {
             let response = try await client.execute(request, timeout: TimeAmount(timeout))
-            let body = try await response.body.collect(upTo: Self.maxResponseBytes)
             let status = Int(response.status.code)
+            // The status decides the outcome; the body matters only as a reply or an error text,
+            // and is read to its end (so the connection can serve again) within the attempt's
+            // timeout, keeping what is needed.
+            let wantsBody = wantsReply && status == 200
+            let keep = wantsBody ? Self.maxResponseBytes : (200..<300).contains(status) ? 0 : Self.maxErrorBytes
+            let (body, cut) = try await Self.read(response.body, keeping: keep, until: deadline, clock: clock)
             var result = Result(status: status)
             if !(200..<300).contains(status) {
                 // The answer's body is what Knative puts in `knativeerrordata`.
@@ -56,7 +63,12 @@ struct EventSender: Sendable {
                 }
                 return result
             }
-            guard wantsReply, status == 200, body.readableBytes > 0 else { return result }
+            guard wantsBody, body.readableBytes > 0 else { return result }
+            if cut {
+                return Result(
+                    status: 502, error: Self.errorText(body),
+                    problem: "the subscriber's reply is larger than \(Self.maxResponseBytes) bytes")
+            }
             let headers = response.headers.map { (name: $0.name, value: $0.value) }
             do {
                 result.replies = try CloudEventHTTP.decode(headers: headers, body: Array(body.readableBytesView))
@@ -70,6 +82,39 @@ struct EventSender: Sendable {
             return result
         } catch {
             return Result(status: nil, error: "\(destination.display): \(error)")
+        }
+    }
+
+    /// The attempt's timeout ran out while the answer's body was still arriving.
+    struct BodyTimeout: Error, CustomStringConvertible {
+        var description: String { "the answer's body did not end within the attempt's timeout" }
+    }
+
+    /// Reads a body to its end, keeping its first `keep` bytes (`cut`: more came), or throws
+    /// ``BodyTimeout`` at `deadline`. The client's own timeout covers only the wait for the
+    /// answer's head: a recipient that stops sending in the middle of its body would otherwise
+    /// hold the delivery (and its slot) forever.
+    static func read(
+        _ body: HTTPClientResponse.Body, keeping keep: Int, until deadline: ContinuousClock.Instant, clock: ContinuousClock
+    ) async throws -> (body: ByteBuffer, cut: Bool) {
+        try await withThrowingTaskGroup(of: (body: ByteBuffer, cut: Bool)?.self) { group in
+            group.addTask {
+                var kept = ByteBuffer()
+                var cut = false
+                for try await chunk in body {
+                    let room = keep - kept.readableBytes
+                    if chunk.readableBytes > room { cut = true }
+                    if room > 0 { kept.writeImmutableBuffer(chunk.getSlice(at: chunk.readerIndex, length: min(room, chunk.readableBytes))!) }
+                }
+                return (kept, cut)
+            }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: clock)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let read = first else { throw BodyTimeout() }
+            return read
         }
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 /// Runs every ping source: at each time its cron schedule names, one CloudEvent of type
 /// `dev.knative.sources.ping` goes to its sink. A sink that is a broker of this daemon gets the
 /// event through the durable log directly; any other sink gets an HTTP POST (one attempt, as a
-/// missed ping is replaced by the next one). Ticks missed while the daemon was down are not
+/// missed ping is replaced by the next one), each tick on its own. Ticks missed while the daemon was down are not
 /// replayed.
 struct PingScheduler: Sendable {
     let store: Store
@@ -34,17 +34,21 @@ struct PingScheduler: Sendable {
         }
         defer { feeder.cancel() }
         var entries: [String: Entry] = [:]
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            if dirty.exchange(false, ordering: .relaxed) { entries = load(previous: entries, now: Date()) }
-            let now = Date()
-            for (uid, entry) in entries {
-                guard let due = entry.next, due <= now else { continue }
-                entries[uid]?.next = entry.schedule.next(after: max(due, now))
-                await fire(entry, at: due)
+        // Each tick is sent in a task of its own: a slow sink (up to the 10 s timeout) must not
+        // hold up other sources' ticks.
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                if dirty.exchange(false, ordering: .relaxed) { entries = load(previous: entries, now: Date()) }
+                let now = Date()
+                for (uid, entry) in entries {
+                    guard let due = entry.next, due <= now else { continue }
+                    entries[uid]?.next = entry.schedule.next(after: max(due, now))
+                    group.addTask { await fire(entry, at: due) }
+                }
+                // Changes are picked up within a second; ticks fire on time.
+                let earliest = entries.values.compactMap(\.next).min() ?? now.addingTimeInterval(1)
+                try? await Task.sleep(for: .seconds(min(max(earliest.timeIntervalSinceNow, 0.001), 1)))
             }
-            // Changes are picked up within a second; ticks fire on time.
-            let earliest = entries.values.compactMap(\.next).min() ?? now.addingTimeInterval(1)
-            try? await Task.sleep(for: .seconds(min(max(earliest.timeIntervalSinceNow, 0.001), 1)))
         }
     }
 

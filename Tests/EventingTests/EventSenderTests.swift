@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+@testable import Eventing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A one-connection HTTP server on loopback that reads a request head and answers with fixed
+/// bytes, then keeps the connection open (sending nothing more) until it is stopped.
+private final class CannedServer: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let answer: [UInt8]
+    private let done = DispatchSemaphore(value: 0)
+
+    init(answer: [UInt8]) throws {
+        self.answer = answer
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.listener = listener
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(listener, pointer, length) == 0 && listen(listener, 4) == 0 && getsockname(listener, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw POSIXError(.EADDRNOTAVAIL) }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread { [self] in serve() }.start()
+    }
+
+    private func serve() {
+        let connection = accept(listener, nil, nil)
+        guard connection >= 0 else { return }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while received.firstRange(of: Array("\r\n\r\n".utf8)) == nil {
+            let count = recv(connection, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        var sent = 0
+        while sent < answer.count {
+            let count = answer[sent...].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if count <= 0 { break }
+            sent += count
+        }
+        done.wait()
+        close(connection)
+    }
+
+    func stop() {
+        done.signal()
+        close(listener)
+    }
+}
+
+@Suite struct EventSenderTests {
+    private func send(answer: String, body: [UInt8] = [], timeout: Duration, wantsReply: Bool = false) async throws -> (EventSender.Result, Duration) {
+        let server = try CannedServer(answer: Array(answer.utf8) + body)
+        defer { server.stop() }
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        let event = CloudEvent(id: "1", source: "/test", type: "t")
+        let destination = ResolvedDestination(url: "http://127.0.0.1:\(server.port)/", host: nil, display: "canned")
+        let started = ContinuousClock.now
+        let result = await EventSender(client: client).send(event, to: destination, timeout: timeout, wantsReply: wantsReply)
+        let took = ContinuousClock.now - started
+        try await client.shutdown()
+        return (result, took)
+    }
+
+    @Test func aRecipientThatStallsInItsBodyFailsTheAttemptAtItsTimeout() async throws {
+        let (result, took) = try await send(answer: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", timeout: .milliseconds(500))
+        #expect(result.status == nil)
+        #expect(result.error?.contains("did not end within") == true)
+        #expect(took < .seconds(5))
+    }
+
+    @Test func aLargeBodyOnASuccessIsASuccess() async throws {
+        let body = [UInt8](repeating: 0x61, count: 3 << 20)
+        let (result, _) = try await send(answer: "HTTP/1.1 202 Accepted\r\nContent-Length: \(body.count)\r\n\r\n", body: body, timeout: .seconds(10))
+        #expect(result.status == 202)
+        #expect(result.error == nil)
+    }
+
+    @Test func aLargeErrorBodyKeepsItsStatusAndItsStart() async throws {
+        let body = [UInt8](repeating: 0x62, count: 3 << 20)
+        let (result, _) = try await send(answer: "HTTP/1.1 500 Internal Server Error\r\nContent-Length: \(body.count)\r\n\r\n", body: body, timeout: .seconds(10))
+        #expect(result.status == 500)
+        #expect(result.error == String(repeating: "b", count: EventSender.maxErrorBytes))
+    }
+
+    @Test func aReplyLargerThanTheLimitIsABadGateway() async throws {
+        let body = [UInt8](repeating: 0x63, count: EventSender.maxResponseBytes + 1)
+        let (result, _) = try await send(
+            answer: "HTTP/1.1 200 OK\r\nce-specversion: 1.0\r\nce-id: r\r\nce-source: /s\r\nce-type: t\r\nContent-Length: \(body.count)\r\n\r\n",
+            body: body, timeout: .seconds(10), wantsReply: true)
+        #expect(result.status == 502)
+        #expect(result.problem?.contains("larger than") == true)
+    }
+}
