@@ -253,17 +253,21 @@ extension Store {
         }
     }
 
-    /// Open deliveries with an event sequence number above `afterSeq`, oldest first, with their
+    /// Open deliveries after a position, oldest first (by event, then trigger UID), with their
     /// events: what the dispatcher reloads after a restart or when it let its queue spill.
-    public func openDeliveries(afterSeq: Int64 = 0, limit: Int) throws -> [OpenDelivery] {
+    ///
+    /// The position is an event sequence number, and optionally a trigger UID of that event: a
+    /// page that ended part-way through one event's deliveries goes on with that event's next
+    /// trigger. Without `afterTrigger`, every delivery of event `afterSeq` is skipped.
+    public func openDeliveries(afterSeq: Int64 = 0, afterTrigger: String? = nil, limit: Int) throws -> [OpenDelivery] {
         try read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT d.eventSeq, e.namespace, e.broker, d.triggerUID, d.triggerName, d.state, d.attempts, d.nextAttemptAt, e.payload,
                        d.lastStatus, d.lastError
                 FROM delivery d JOIN event e ON e.seq = d.eventSeq
-                WHERE d.state < 10 AND d.eventSeq > ?
-                ORDER BY d.eventSeq LIMIT ?
-                """, arguments: [afterSeq, limit])
+                WHERE d.state < 10 AND (d.eventSeq > ? OR (d.eventSeq = ? AND d.triggerUID > ?))
+                ORDER BY d.eventSeq, d.triggerUID LIMIT ?
+                """, arguments: [afterSeq, afterTrigger == nil ? -1 : afterSeq, afterTrigger ?? "", limit])
             return rows.map { row in
                 OpenDelivery(
                     eventSeq: row[0], namespace: row[1], broker: row[2], trigger: TriggerRef(uid: row[3], name: row[4]),

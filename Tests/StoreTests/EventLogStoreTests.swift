@@ -25,6 +25,10 @@ import Testing
         #expect(open.allSatisfy { $0.state == .pending && $0.attempts == 0 })
         #expect(open.first?.payload == Array("1".utf8))
         #expect(try store.openDeliveries(afterSeq: seqs[0], limit: 10).map(\.eventSeq) == [seqs[1]])
+        // A page that ends inside one event's deliveries goes on with the rest of them.
+        let first = try store.openDeliveries(limit: 1)
+        let rest = try store.openDeliveries(afterSeq: first[0].eventSeq, afterTrigger: first[0].trigger.uid, limit: 10)
+        #expect((first + rest).map { "\($0.eventSeq)/\($0.trigger.uid)" } == open.map { "\($0.eventSeq)/\($0.trigger.uid)" })
         #expect(try store.eventLogCounts() == (3, 3))
     }
 

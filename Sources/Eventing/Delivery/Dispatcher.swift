@@ -265,6 +265,7 @@ final class Dispatcher: Sendable {
                 writer.afterQueuedProgress { done.resume() }
             }
             var after: Int64 = 0
+            var afterTrigger: String?
             while true {
                 let room = maxBuffered - buffered
                 guard room > maxBuffered / 4 else {
@@ -273,7 +274,7 @@ final class Dispatcher: Sendable {
                 }
                 let page: [OpenDelivery]
                 do {
-                    page = try store.openDeliveries(afterSeq: after, limit: min(room, 5_000))
+                    page = try store.openDeliveries(afterSeq: after, afterTrigger: afterTrigger, limit: min(room, 5_000))
                 } catch {
                     logger.error("cannot read open deliveries", metadata: ["error": "\(error)"])
                     state.withLock { $0.spilled = true }
@@ -282,6 +283,7 @@ final class Dispatcher: Sendable {
                 }
                 guard let last = page.last else { break }
                 after = last.eventSeq
+                afterTrigger = last.trigger.uid
                 enqueue(page, reloaded: true)
             }
             let again = state.withLock { state -> Bool in
