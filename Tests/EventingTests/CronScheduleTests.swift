@@ -61,8 +61,11 @@ struct CronScheduleTests {
         CronCase("0 12 13 * FRI", after: "2024-01-01T00:00:00Z", "2024-01-05T12:00:00Z"),
         CronCase("0 12 13 * FRI", after: "2024-01-12T12:00:00Z", "2024-01-13T12:00:00Z"),
         CronCase("0 0 30 2 MON", after: "2024-01-31T00:00:00Z", "2024-02-05T00:00:00Z"),
-        // `*/2` counts as unrestricted, so the day fields are ANDed (robfig).
-        CronCase("0 12 13 * */2", after: "2024-01-01T00:00:00Z", "2024-01-13T12:00:00Z"),
+        // A wildcard with a step above 1 restricts its field (robfig v3 clears the star bit), so
+        // the day fields are ORed: the 13th or Sun/Tue/Thu/Sat; `*/1` is still a plain `*`.
+        CronCase("0 12 13 * */2", after: "2024-01-01T00:00:00Z", "2024-01-02T12:00:00Z"),
+        CronCase("0 9 */2 * MON", after: "2024-01-02T00:00:00Z", "2024-01-03T09:00:00Z"),
+        CronCase("0 12 13 * */1", after: "2024-01-01T00:00:00Z", "2024-01-13T12:00:00Z"),
         // Macros.
         CronCase("@yearly", after: "2024-06-01T00:00:00Z", "2025-01-01T00:00:00Z"),
         CronCase("@annually", after: "2024-06-01T00:00:00Z", "2025-01-01T00:00:00Z"),

@@ -26,11 +26,14 @@ enum AttributeSyntax {
             || v & 0xFFFE == 0xFFFE
     }
 
-    /// `[a-z0-9]{1,20}`: the spec's naming rule, with its 20-character advice enforced so names
-    /// stay usable as header and storage keys everywhere.
+    /// `[a-z0-9]{1,255}`: the spec's naming rule. Its advice that names not exceed 20 characters
+    /// binds producers; a receiver that refused longer names would lose events that Knative's
+    /// brokers accept. The cap only keeps a name within any header limit.
+    static let maxAttributeNameLength = 255
+
     static func isAttributeName(_ name: String) -> Bool {
         let utf8 = name.utf8
-        guard (1...20).contains(utf8.count) else { return false }
+        guard (1...maxAttributeNameLength).contains(utf8.count) else { return false }
         return utf8.allSatisfy { isLowerAlpha($0) || isDigit($0) }
     }
 

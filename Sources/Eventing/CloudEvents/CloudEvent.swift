@@ -134,7 +134,7 @@ extension CloudEvent {
 
     private static func validateExtension(name: String, value: CloudEventValue) throws(CloudEventError) {
         guard AttributeSyntax.isAttributeName(name) else {
-            throw .invalid(name, "attribute names must be 1-20 characters of [a-z0-9]")
+            throw .invalid(name, "attribute names must be 1-\(AttributeSyntax.maxAttributeNameLength) characters of [a-z0-9]")
         }
         guard name != "data" else {
             throw .invalid(name, "\"data\" is reserved and cannot be an attribute")

@@ -83,10 +83,16 @@ public struct CloudEventOverrides: Codable, Sendable, Equatable {
     }
 
     /// What is wrong with the overrides at `path`, or nil: every extension name must be a
-    /// CloudEvents attribute name.
+    /// CloudEvents attribute name, and not one of the spec's own attributes (an override is an
+    /// extension; it cannot replace `type` or `id`).
     public func problem(path: String) -> String? {
-        for name in (extensions ?? [:]).keys.sorted() where !AttributeSyntax.isAttributeName(name) {
-            return "\(path).extensions: \"\(name)\" is not a valid attribute name ([a-z0-9]{1,20})"
+        for name in (extensions ?? [:]).keys.sorted() {
+            guard AttributeSyntax.isAttributeName(name) else {
+                return "\(path).extensions: \"\(name)\" is not a valid attribute name ([a-z0-9]{1,\(AttributeSyntax.maxAttributeNameLength)})"
+            }
+            if CloudEvent.coreAttributeNames.contains(name) || name == "data" {
+                return "\(path).extensions: \"\(name)\" is a CloudEvents context attribute, not an extension; choose another name"
+            }
         }
         return nil
     }
@@ -142,6 +148,9 @@ public struct PingSourceSpec: Codable, Sendable, Equatable {
         }
         if let dataBase64, Data(base64Encoded: dataBase64) == nil {
             throw EventingError(invalid: "spec.dataBase64: not valid Base64")
+        }
+        if let contentType, !AttributeSyntax.isMediaType(contentType) {
+            throw EventingError(invalid: "spec.contentType: \"\(contentType)\" is not a media type (type/subtype, e.g. text/plain)")
         }
         do { try sink.validate(path: "spec.sink") } catch { throw EventingError(invalid: "\(error)") }
         if let problem = ceOverrides?.problem(path: "spec.ceOverrides") { throw EventingError(invalid: problem) }

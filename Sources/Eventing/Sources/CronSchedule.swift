@@ -285,7 +285,7 @@ private struct CronField {
     private var label: String { "field \(position) (\(name))" }
 
     /// Parses a comma list; `isStar` is robfig's "unrestricted" flag, set when any
-    /// element starts with `*` or `?`.
+    /// element is `*` or `?` without a step above 1 (robfig v3: `*/2` restricts its field).
     func parse(_ text: String) throws(CronError) -> (values: FieldSet, isStar: Bool) {
         var values = FieldSet()
         var isStar = false
@@ -318,7 +318,7 @@ private struct CronField {
         for value in stride(from: range.lowerBound, through: range.upperBound, by: step) {
             values.insert(value)
         }
-        return isStar
+        return isStar && step == 1
     }
 
     private func parseStep(_ text: String, in element: String) throws(CronError) -> Int {
