@@ -21,7 +21,12 @@ public enum DurationText {
             case "h": nanosPerUnit = 3_600_000_000_000
             default: return nil
             }
-            total += .nanoseconds(Int64((value * nanosPerUnit).rounded()))
+            // Beyond Int64 nanoseconds (~292 years) the conversion would trap, and callers
+            // count in Int64 nanoseconds: not a duration.
+            let nanos = (value * nanosPerUnit).rounded()
+            guard nanos.isFinite, nanos < Double(Int64.max) else { return nil }
+            total += .nanoseconds(Int64(nanos))
+            guard total < .nanoseconds(Int64.max) else { return nil }
         }
         return total
     }

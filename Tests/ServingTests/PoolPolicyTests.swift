@@ -82,6 +82,28 @@ import Testing
         #expect(state.ejectedWorkers(now: start + .seconds(31)).isEmpty)
     }
 
+    /// Envoy's `max_ejection_time` (default 300 s) caps base × n; a base above it is the cap.
+    @Test(arguments: [(Duration.seconds(10), Duration.seconds(300)), (.seconds(600), .seconds(600))])
+    func theEjectionTimeIsCapped(base: Duration, cap: Duration) {
+        var detection = OutlierDetection()
+        detection.consecutive5xxErrors = 1
+        detection.baseEjectionTime = base
+        detection.interval = .seconds(86_400)  // no decay between the ejections below
+        var state = pool(workers: 2, policy: WorkerPolicy(outlierDetection: detection))
+        var now = start
+        for _ in 0..<40 {
+            state.recordOutcome(.responded(status: 500), workerID: 1, now: now)
+            #expect(state.ejectedWorkers(now: now) == [1])
+            guard let until = state.outliers[1]?.ejectedUntil else { return }
+            #expect(until - now <= cap)
+            now = until
+            state.returnEjectedWorkers(now: now)
+        }
+        state.recordOutcome(.responded(status: 500), workerID: 1, now: now)
+        #expect(state.ejectedWorkers(now: now + cap - .seconds(1)) == [1])
+        #expect(state.ejectedWorkers(now: now + cap).isEmpty, "the 41st ejection lasts the cap, not 41 × base")
+    }
+
     @Test func roundRobinTakesWorkersInTurn() {
         var state = pool(workers: 3, policy: WorkerPolicy(loadBalancer: .roundRobin))
         let order = (0..<6).compactMap { _ in exchange(&state, at: start) }

@@ -29,7 +29,8 @@ import Testing
         #expect(rule.retry.attempts == 4 && rule.retry.retries(status: 503), "retryOn defaults to Istio's")
         #expect(rule.fault?.abort?.percent == 100, "an absent percentage is 100")
         #expect(rule.mirror == MirrorPolicy(namespace: "team", service: "shadow", percent: 25))
-        #expect(compiled.route.rateLimit == LocalRateLimit(maxTokens: 10, tokensPerFill: 10, fillInterval: .milliseconds(500)))
+        #expect(compiled.route.rateLimit == LocalRateLimit(maxTokens: 10, tokensPerFill: 1, fillInterval: .milliseconds(500)),
+                "Envoy's default is one token per fill")
         #expect(compiled.route.connectionPool.maxRequestsPerConnection == nil, "0 means unlimited")
         #expect(compiled.route.hashKey == .cookie("session", issue: IssuedCookie(path: "/", ttl: .seconds(3600))))
         #expect(compiled.workers.loadBalancer == .consistentHash)
@@ -49,11 +50,76 @@ import Testing
         (HTTPRouteSpec(rewrite: RewriteSpec(uri: "/y"), redirect: RedirectSpec(uri: "/x")), "http[0].redirect"),
         (HTTPRouteSpec(rewrite: RewriteSpec(authority: "a\r\nb")), "http[0].rewrite.authority"),
         (HTTPRouteSpec(mirror: DestinationSpec(host: "Bad Host!")), "http[0].mirror.host"),
+        // Headers that frame the message (request smuggling on a pooled worker connection).
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(set: ["Content-Length": "0"]))), "http[0].headers.request.set"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(add: ["transfer-encoding": "chunked"]))), "http[0].headers.request.add"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(remove: ["Transfer-Encoding"]))), "http[0].headers.request.remove"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(set: ["connection": "keep-alive"]))), "http[0].headers.request.set"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(set: ["TE": "trailers"]))), "http[0].headers.request.set"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(add: ["upgrade": "websocket"]))), "http[0].headers.request.add"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(set: ["proxy-connection": "x"]))), "http[0].headers.request.set"),
+        (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(remove: ["Host"]))), "http[0].headers.request.remove"),
+        (HTTPRouteSpec(headers: HeadersSpec(response: HeaderOperationsSpec(set: ["content-length": "5"]))), "http[0].headers.response.set"),
+        (HTTPRouteSpec(headers: HeadersSpec(response: HeaderOperationsSpec(remove: ["keep-alive"]))), "http[0].headers.response.remove"),
+        // Regexes that backtrack catastrophically (Istio specifies RE2, linear time).
+        (HTTPRouteSpec(match: [HTTPMatchSpec(uri: StringMatchSpec(regex: "/(a+)+"))]), "http[0].match[0].uri.regex"),
+        (HTTPRouteSpec(match: [HTTPMatchSpec(headers: ["x-a": StringMatchSpec(regex: "(a|a)*")])]), "http[0].match[0].headers.x-a.regex"),
+        (HTTPRouteSpec(match: [HTTPMatchSpec(uri: StringMatchSpec(regex: "/(a)\\1"))]), "http[0].match[0].uri.regex"),
+        // Durations beyond Int64 nanoseconds.
+        (HTTPRouteSpec(timeout: "10000000000h"), "http[0].timeout"),
     ])
     func unsafeOrContradictoryRulesAreRefused(_ route: HTTPRouteSpec, field: String) {
         do {
             _ = try TrafficPolicyCompiler.compile(TrafficPolicySpec(http: [route]), namespace: "default")
             Issue.record("accepted: \(route)")
+        } catch {
+            #expect(error.field == field, "\(error.field): \(error.message)")
+        }
+    }
+
+    @Test func unsafeRegexesSayRE2IsRequired() {
+        let spec = TrafficPolicySpec(http: [HTTPRouteSpec(match: [HTTPMatchSpec(uri: StringMatchSpec(regex: "/(a*)*"))])])
+        do {
+            _ = try TrafficPolicyCompiler.compile(spec, namespace: "default")
+            Issue.record("accepted a nested quantifier")
+        } catch {
+            #expect(error.message.contains("RE2"), "\(error.message)")
+        }
+    }
+
+    /// Envoy's token bucket counts in uint32; an absent tokensPerFill is 1; a fill interval
+    /// too long for Int64 nanoseconds is refused rather than trapping.
+    @Test(arguments: [
+        (LocalRateLimitSpec(maxTokens: 4_294_967_296, fillInterval: "1s"), "rateLimit.maxTokens"),
+        (LocalRateLimitSpec(maxTokens: Int.max, fillInterval: "1s"), "rateLimit.maxTokens"),
+        (LocalRateLimitSpec(maxTokens: 10, tokensPerFill: 4_294_967_296, fillInterval: "1s"), "rateLimit.tokensPerFill"),
+        (LocalRateLimitSpec(maxTokens: 10, tokensPerFill: 0, fillInterval: "1s"), "rateLimit.tokensPerFill"),
+        (LocalRateLimitSpec(maxTokens: 10, fillInterval: "10000000000h"), "rateLimit.fillInterval"),
+    ])
+    func rateLimitBounds(_ limit: LocalRateLimitSpec, field: String) throws {
+        do {
+            _ = try TrafficPolicyCompiler.compile(TrafficPolicySpec(rateLimit: limit), namespace: "default")
+            Issue.record("accepted: \(limit)")
+        } catch {
+            #expect(error.field == field, "\(error.field): \(error.message)")
+        }
+        let largest = LocalRateLimitSpec(maxTokens: 4_294_967_295, tokensPerFill: 4_294_967_295, fillInterval: "1s")
+        let compiled = try TrafficPolicyCompiler.compile(TrafficPolicySpec(rateLimit: largest), namespace: "default")
+        #expect(compiled.route.rateLimit?.maxTokens == 4_294_967_295)
+    }
+
+    /// The consistent-hash cookie's name and path go into `Set-Cookie` as written.
+    @Test(arguments: [
+        (ConsistentHashSpec(httpCookie: .init(name: "a b", ttl: "1h")), "trafficPolicy.loadBalancer.consistentHash.httpCookie.name"),
+        (ConsistentHashSpec(httpCookie: .init(name: "a=b", ttl: "1h")), "trafficPolicy.loadBalancer.consistentHash.httpCookie.name"),
+        (ConsistentHashSpec(httpCookie: .init(name: "s", path: "/\r\nSet-Cookie: admin=1", ttl: "1h")), "trafficPolicy.loadBalancer.consistentHash.httpCookie.path"),
+        (ConsistentHashSpec(httpCookie: .init(name: "s", path: "/; Domain=evil.example", ttl: "1h")), "trafficPolicy.loadBalancer.consistentHash.httpCookie.path"),
+    ])
+    func cookieNameAndPathAreChecked(_ hash: ConsistentHashSpec, field: String) {
+        let spec = TrafficPolicySpec(trafficPolicy: DestinationPolicySpec(loadBalancer: LoadBalancerSpec(consistentHash: hash)))
+        do {
+            _ = try TrafficPolicyCompiler.compile(spec, namespace: "default")
+            Issue.record("accepted: \(hash)")
         } catch {
             #expect(error.field == field, "\(error.field): \(error.message)")
         }

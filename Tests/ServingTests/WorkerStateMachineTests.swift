@@ -87,6 +87,14 @@ import Testing
         #expect(DurationText.parse(text) == nil)
     }
 
+    /// Beyond Int64 nanoseconds (one term, a sum, or a literal Double reads as infinity) is not
+    /// a duration, rather than a trap.
+    @Test(arguments: ["10000000000h", "2562048h", "2562047h2562047h", String(repeating: "9", count: 400) + "s"])
+    func rejectsOutOfRange(text: String) {
+        #expect(DurationText.parse(text) == nil)
+        #expect(ServingAnnotations.problem([ServingAnnotations.frozenRetention: text])?.key == ServingAnnotations.frozenRetention)
+    }
+
     @Test func formatsCompactly() {
         #expect(DurationText.format(.seconds(90)) == "1m30s")
         #expect(DurationText.format(.milliseconds(500)) == "500ms")

@@ -26,7 +26,8 @@ extension ProxyHandler {
         }
         if let redirect = rule.redirect {
             let host = head.headers.first(name: "host") ?? ""
-            respond(with: .redirect(status: redirect.redirectCode, location: redirect.location(host: host, target: head.uri)))
+            let scheme = (peer ?? .plaintext).secure ? "https" : "http"
+            respond(with: .redirect(status: redirect.redirectCode, location: redirect.location(scheme: scheme, host: host, target: head.uri)))
             return false
         }
         if let runtime, let context {

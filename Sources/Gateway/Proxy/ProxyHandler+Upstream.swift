@@ -130,6 +130,14 @@ extension ProxyHandler {
         fail(with: .upstreamConnectFailed)
     }
 
+    /// RFC 9110 §9.2.2 idempotent methods: safe to send again after a keep-alive race.
+    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
+        default: false
+        }
+    }
+
     /// Detaches and closes the worker connection, if any (it is mid-exchange, so not reusable).
     func dropUpstream() {
         guard let connection = upstream else { return }
@@ -326,9 +334,12 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 connect(port: lease.port)
                 return
             }
-            if exchange.reusedConnection, !exchange.bodyBytesForwarded, !exchange.retried, let lease {
+            if exchange.reusedConnection, !exchange.bodyBytesForwarded, !exchange.retried,
+               exchange.upstreamHead.map({ Self.isIdempotent($0.method) }) ?? false, let lease {
                 // Keep-alive race: the worker closed the idle connection as we reused it.
-                // Nothing of the body was sent, so send the request again on a fresh connection.
+                // Nothing of the body was sent, so send the request again on a fresh connection,
+                // but only an idempotent one (as Go's http.Transport does): the worker may have
+                // read the head and acted on it before closing.
                 exchange.retried = true
                 exchange.replayEnd = nil  // only the end was forwarded; it goes again from `pending`
                 if exchange.requestEndForwarded {
@@ -339,7 +350,9 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 connect(port: lease.port)
                 return
             }
-            if canRetry, exchange.rule.retry.retriesReset {
+            // A held head (see `Exchange.holdsHeadForFirstPart`) is the only way nothing of
+            // the request reached this connection.
+            if canRetry, exchange.rule.retry.retriesReset(requestSent: !exchange.headHeld) {
                 retryAttempt(after: .connectFailed)
                 return
             }

@@ -16,6 +16,10 @@ public struct RetryPolicy: Sendable, Hashable {
         public static let gatewayError = Conditions(rawValue: 1 << 1)
         /// `reset`: the worker closed the connection before answering.
         public static let reset = Conditions(rawValue: 1 << 2)
+        /// `reset-before-request`: as `reset`, but only while nothing of the request was
+        /// written to the worker (a connect failure, or a head still held back), so a request
+        /// the worker may have acted on is never sent twice.
+        public static let resetBeforeRequest = Conditions(rawValue: 1 << 8)
         /// `connect-failure`: the connection to the worker could not be opened.
         public static let connectFailure = Conditions(rawValue: 1 << 3)
         /// `retriable-4xx`: 409.
@@ -81,7 +85,8 @@ public struct RetryPolicy: Sendable, Hashable {
             switch name {
             case "5xx": conditions.insert(.fiveXX)
             case "gateway-error": conditions.insert(.gatewayError)
-            case "reset", "reset-before-request": conditions.insert(.reset)
+            case "reset": conditions.insert(.reset)
+            case "reset-before-request": conditions.insert(.resetBeforeRequest)
             case "connect-failure": conditions.insert(.connectFailure)
             case "retriable-4xx": conditions.insert(.retriable4xx)
             case "retriable-status-codes": conditions.insert(.retriableStatusCodes)
@@ -106,10 +111,16 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// Whether a failed connect is a failed attempt.
-    public var retriesConnectFailure: Bool { !conditions.isDisjoint(with: [.connectFailure, .fiveXX, .gatewayError]) }
+    public var retriesConnectFailure: Bool {
+        !conditions.isDisjoint(with: [.connectFailure, .fiveXX, .gatewayError, .resetBeforeRequest])
+    }
 
-    /// Whether a connection closed before the response head is a failed attempt.
-    public var retriesReset: Bool { !conditions.isDisjoint(with: [.reset, .fiveXX]) }
+    /// Whether a connection closed before the response head is a failed attempt; `requestSent`
+    /// tells whether any of the request was written to the worker (`reset-before-request`
+    /// retries only when none was). As in Envoy, `5xx` and `gateway-error` cover resets too.
+    public func retriesReset(requestSent: Bool) -> Bool {
+        !conditions.isDisjoint(with: [.reset, .fiveXX, .gatewayError]) || (!requestSent && conditions.contains(.resetBeforeRequest))
+    }
 
     /// Whether a per-try timeout is a failed attempt (else it ends the request with 504).
     public var retriesPerTryTimeout: Bool { !conditions.isDisjoint(with: [.fiveXX, .gatewayError, .reset]) }

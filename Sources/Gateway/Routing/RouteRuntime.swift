@@ -143,7 +143,10 @@ struct TokenBucket: Sendable {
             ? Int64(now.uptimeNanoseconds - lastFill.uptimeNanoseconds) : 0
         let fills = elapsed / interval
         if fills > 0 {
-            tokens = Int(min(Int64(limit.maxTokens), Int64(tokens) + fills * Int64(limit.tokensPerFill)))
+            // Saturates: a large `tokensPerFill` or a long idle spell would overflow.
+            let (added, overflowAdd) = fills.multipliedReportingOverflow(by: Int64(limit.tokensPerFill))
+            let (sum, overflowSum) = Int64(tokens).addingReportingOverflow(added)
+            tokens = overflowAdd || overflowSum ? limit.maxTokens : Int(min(Int64(limit.maxTokens), sum))
             lastFill = NIODeadline.uptimeNanoseconds(lastFill.uptimeNanoseconds + UInt64(fills * interval))
         }
         if tokens > 0 {

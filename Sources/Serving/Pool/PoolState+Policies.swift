@@ -79,7 +79,9 @@ extension PoolState {
                 record.ejections = max(0, record.ejections - quietIntervals)
             }
             record.ejections += 1
-            record.ejectedUntil = now + detection.baseEjectionTime * record.ejections
+            // Envoy caps the growth at `max_ejection_time` (300 s, or the base when longer).
+            let cap = max(.seconds(300), detection.baseEjectionTime)
+            record.ejectedUntil = now + min(detection.baseEjectionTime * record.ejections, cap)
             record.consecutive5xx = 0
             record.consecutiveGateway = 0
         }

@@ -17,8 +17,9 @@ public enum LoadBalancer: Sendable, Hashable {
 /// A worker is ejected as soon as it reaches `consecutive5xxErrors` 5xx answers (or
 /// `consecutiveGatewayErrors` 502/503/504) in a row; failed connections and timeouts count as
 /// both, as in Envoy without `splitExternalLocalOriginErrors`. It stays ejected for
-/// `baseEjectionTime` × its number of ejections; the multiplier drops by one for every
-/// `interval` the worker spends un-ejected. At most `maxEjectionPercent` of the workers are
+/// `baseEjectionTime` × its number of ejections, at most 300 s (Envoy's default
+/// `max_ejection_time`) or `baseEjectionTime` when that is longer; the multiplier drops by one
+/// for every `interval` the worker spends un-ejected. At most `maxEjectionPercent` of the workers are
 /// ejected at once, but always at least one (Envoy's rule). When no un-ejected worker is ready,
 /// ejected ones serve (Envoy's panic mode) rather than nobody.
 public struct OutlierDetection: Sendable, Hashable {

@@ -43,9 +43,10 @@ public enum TrafficPolicyCompiler {
         }
         if let limit = spec.rateLimit {
             let interval = try duration(limit.fillInterval, at: "rateLimit.fillInterval")
-            try positive(limit.maxTokens, at: "rateLimit.maxTokens")
-            let perFill = limit.tokensPerFill ?? limit.maxTokens
-            try positive(perFill, at: "rateLimit.tokensPerFill")
+            // Envoy's token bucket: uint32 counts, and one token per fill unless told otherwise.
+            try tokenCount(limit.maxTokens, at: "rateLimit.maxTokens")
+            let perFill = limit.tokensPerFill ?? 1
+            try tokenCount(perFill, at: "rateLimit.tokensPerFill")
             compiled.route.rateLimit = LocalRateLimit(maxTokens: limit.maxTokens, tokensPerFill: perFill, fillInterval: interval)
         }
         guard let destination = spec.trafficPolicy else { return compiled }
@@ -169,6 +170,8 @@ public enum TrafficPolicyCompiler {
         case (nil, nil, let regex?):
             do {
                 return .regex(try MatchPattern(regex))
+            } catch let error as UnsafePatternError {
+                throw TrafficPolicyError(field: "\(path).regex", error.message)
             } catch {
                 throw TrafficPolicyError(field: "\(path).regex", "is not a valid regular expression: \(error)")
             }
@@ -178,26 +181,51 @@ public enum TrafficPolicyCompiler {
     }
 
     /// Header names must be HTTP tokens and values free of CR, LF and NUL: a value with CRLF
-    /// would otherwise add a header of the caller's choosing (a `Set-Cookie`, say).
+    /// would otherwise add a header of the caller's choosing (a `Set-Cookie`, say). The headers
+    /// that frame a message (and `Host`, which a request needs) are the gateway's: changing them
+    /// would let a rule desynchronise a pooled worker connection (request smuggling).
     private static func operations(_ spec: HeaderOperationsSpec, at path: String) throws(TrafficPolicyError) -> HeaderOperations {
         for (kind, fields) in [("set", spec.set ?? [:]), ("add", spec.add ?? [:])] {
             for (name, value) in fields {
                 try checkHeaderName(name, at: "\(path).\(kind)")
+                try checkNotFraming(name, at: "\(path).\(kind)")
                 if value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
                     throw TrafficPolicyError(field: "\(path).\(kind).\(name)", "must not contain CR, LF or NUL")
                 }
             }
         }
-        for name in spec.remove ?? [] { try checkHeaderName(name, at: "\(path).remove") }
+        for name in spec.remove ?? [] {
+            try checkHeaderName(name, at: "\(path).remove")
+            try checkNotFraming(name, at: "\(path).remove")
+            if name.lowercased() == "host" {
+                throw TrafficPolicyError(field: "\(path).remove", "cannot remove \"\(name)\": a request needs it (use rewrite.authority to change it)")
+            }
+        }
         return HeaderOperations(set: spec.set ?? [:], add: spec.add ?? [:], remove: spec.remove ?? [])
+    }
+
+    /// Headers that frame an HTTP/1.1 message or the connection; only the gateway sets them.
+    private static let framingHeaders: Set<String> = [
+        "content-length", "transfer-encoding", "connection", "keep-alive", "te", "upgrade", "proxy-connection",
+    ]
+
+    private static func checkNotFraming(_ name: String, at path: String) throws(TrafficPolicyError) {
+        guard !framingHeaders.contains(name.lowercased()) else {
+            throw TrafficPolicyError(field: path, "cannot change \"\(name)\": it frames the HTTP message, which only the gateway sets")
+        }
     }
 
     /// An HTTP field name is a token (RFC 9110 §5.1).
     private static func checkHeaderName(_ name: String, at path: String) throws(TrafficPolicyError) {
-        let tchar = Set("!#$%&'*+-.^_`|~".unicodeScalars)
-        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.isASCII && (tchar.contains($0) || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }) else {
+        guard isToken(name) else {
             throw TrafficPolicyError(field: path, "has \"\(name)\", which is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)")
         }
+    }
+
+    /// Whether `text` is an HTTP token (RFC 9110 §5.6.2; RFC 6265's cookie-name too).
+    private static func isToken(_ text: String) -> Bool {
+        let tchar = Set("!#$%&'*+-.^_`|~".unicodeScalars)
+        return !text.isEmpty && text.unicodeScalars.allSatisfy { $0.isASCII && (tchar.contains($0) || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }
     }
 
     private static func loadBalancer(_ spec: LoadBalancerSpec, hashKey: inout HashKeySource?) throws(TrafficPolicyError) -> LoadBalancer {
@@ -215,6 +243,13 @@ public enum TrafficPolicyCompiler {
             switch (hash.httpHeaderName, hash.httpCookie) {
             case (let header?, nil) where !header.isEmpty: hashKey = .header(header.lowercased())
             case (nil, let cookie?) where !cookie.name.isEmpty:
+                // Both go into a `Set-Cookie` header as written (RFC 6265 §4.1.1).
+                guard isToken(cookie.name) else {
+                    throw TrafficPolicyError(field: "\(path).consistentHash.httpCookie.name", "must be a cookie name (letters, digits and !#$%&'*+-.^_`|~), got \"\(cookie.name)\"")
+                }
+                if let cookiePath = cookie.path, cookiePath.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == ";" }) {
+                    throw TrafficPolicyError(field: "\(path).consistentHash.httpCookie.path", "must not contain control characters or ';'")
+                }
                 let issue = try cookie.ttl.map { text throws(TrafficPolicyError) in
                     guard let ttl = DurationText.parse(text), ttl >= .zero else {
                         throw TrafficPolicyError(field: "\(path).consistentHash.httpCookie.ttl", "must be a duration such as 0s or 1h, got \"\(text)\"")
@@ -270,5 +305,12 @@ public enum TrafficPolicyCompiler {
 
     private static func positive(_ value: Int, at path: String) throws(TrafficPolicyError) {
         guard value > 0 else { throw TrafficPolicyError(field: path, "must be at least 1") }
+    }
+
+    /// A token count of Envoy's bucket (a uint32 there).
+    private static func tokenCount(_ value: Int, at path: String) throws(TrafficPolicyError) {
+        guard (1...Int(UInt32.max)).contains(value) else {
+            throw TrafficPolicyError(field: path, "must be between 1 and \(UInt32.max)")
+        }
     }
 }

@@ -238,7 +238,7 @@ public struct DestinationSpec: Codable, Hashable, Sendable {
 public struct LocalRateLimitSpec: Codable, Hashable, Sendable {
     /// Bucket size.
     public var maxTokens: Int
-    /// Tokens per fill (absent: `maxTokens`).
+    /// Tokens per fill (absent: 1, as in Envoy).
     public var tokensPerFill: Int?
     /// Fill period, e.g. `1s`.
     public var fillInterval: String
@@ -356,7 +356,8 @@ public struct OutlierDetectionSpec: Codable, Hashable, Sendable {
     public var consecutiveGatewayErrors: Int?
     /// Sweep interval (default `10s`).
     public var interval: String?
-    /// Minimum ejection, multiplied by the number of ejections (default `30s`).
+    /// Minimum ejection, multiplied by the number of ejections up to 300 s or itself when
+    /// longer (default `30s`).
     public var baseEjectionTime: String?
     /// Largest share of a revision's workers ejected at once (default 10, at least one worker).
     public var maxEjectionPercent: Int?

@@ -216,6 +216,23 @@ struct ProxyHandlerTests {
         await upstream.stop()
     }
 
+    @Test("the keep-alive race resend is for idempotent requests only: a POST the worker may have acted on is not sent twice")
+    func keepAliveRaceSkipsPost() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let gateway = try await GatewayHarness.start(resolver: resolver)
+        let client = try await gateway.client()
+        let marker = [("x-test-drop-if-reused", "1")]
+        #expect(try await client.send(.GET, "/first", host: TestRoutes.host, headers: marker).status == .ok)
+        let post = try await client.send(.POST, "/second", host: TestRoutes.host, headers: marker)
+        #expect(post.status == .badGateway)
+        #expect(ErrorBody(post)?.error.code == "UpstreamClosed")
+        #expect(upstream.connectionCount == 1, "no second connection for the POST")
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test("unknown host → 404 JSON naming the host and the expected form; missing Host → 400")
     func unknownHost() async throws {
         let resolver = FakeResolver(.ready(port: 1))

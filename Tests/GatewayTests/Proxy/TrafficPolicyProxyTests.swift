@@ -1,5 +1,7 @@
 @testable import Gateway
+import Logging
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import Testing
 
@@ -87,6 +89,46 @@ struct TrafficPolicyProxyTests {
         await client.close()
         try await gateway.stop()
         await upstream.stop()
+    }
+
+    @Test("a worker closing after it got the head: retried under reset and gateway-error, not reset-before-request",
+          arguments: [("reset", 3), ("gateway-error", 3), ("reset-before-request", 1)])
+    func resetRetries(retryOn: String, attempts: Int) async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let resolver = FakeResolver(.ready(port: upstream.port))
+        let retry = try RetryPolicy(attempts: 2, retryOn: retryOn)
+        let gateway = try await GatewayHarness.start(resolver: resolver, table: Self.table(Self.one(RouteRule(retry: retry))))
+        let client = try await gateway.client()
+        let response = try await client.send(.GET, "/drop", host: TestRoutes.host)
+        #expect(response.status == .badGateway)
+        #expect(upstream.requests.count == attempts)
+        await client.close()
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("a redirect keeps the scheme of the connection: https over TLS", arguments: [(true, "https"), (false, "http")])
+    func redirectKeepsScheme(secure: Bool, scheme: String) throws {
+        let channel = EmbeddedChannel()
+        let routes = RouteTableStore(initial: Self.table(Self.one(RouteRule(redirect: RouteRedirect(uri: "/new")))))
+        let environment = ProxyEnvironment(
+            resolver: FakeResolver(.ready(port: 1)), routes: routes, roll: .seeded(42), maxHeaderBytes: 65_536,
+            logger: Logger(label: "redirect-test"))
+        let pool = UpstreamConnectionPool(eventLoop: channel.eventLoop, connectTimeout: .seconds(1), maxIdlePerPort: 1, idleTimeout: .seconds(1))
+        let loop = LoopContext(pool: pool, routes: RouteTableCache(store: routes), security: SnapshotCache(store: environment.security))
+        let proxy = ProxyHandler(environment: environment, loop: loop)
+        proxy.peer = PeerInfo(secure: secure, identity: nil, gatewayIdentity: "")
+        try channel.pipeline.syncOperations.addHandler(proxy)
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/old?q=1", headers: ["host": TestRoutes.host])
+        try channel.writeInbound(HTTPServerRequestPart.head(head))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        guard case .head(let response) = try channel.readOutbound(as: HTTPServerResponsePart.self) else {
+            Issue.record("expected a response head")
+            return
+        }
+        #expect(response.status == .movedPermanently)
+        #expect(response.headers["location"] == ["\(scheme)://\(TestRoutes.host)/new?q=1"])
+        _ = try? channel.finish()
     }
 
     @Test("a route timeout overrides the revision's")

@@ -14,7 +14,7 @@ struct RoutePolicyTests {
         #expect(!policy.retries(status: 500))
         #expect(!policy.retries(status: 502))
         #expect(policy.retriesConnectFailure)
-        #expect(!policy.retriesReset)
+        #expect(!policy.retriesReset(requestSent: true) && !policy.retriesReset(requestSent: false))
         #expect(!policy.retriesPerTryTimeout)
     }
 
@@ -22,9 +22,10 @@ struct RoutePolicyTests {
     func retryOn() throws {
         let fiveXX = try RetryPolicy(attempts: 3, retryOn: "5xx")
         #expect(fiveXX.retries(status: 500) && fiveXX.retries(status: 599) && !fiveXX.retries(status: 499))
-        #expect(fiveXX.retriesReset && fiveXX.retriesPerTryTimeout && fiveXX.retriesConnectFailure)
+        #expect(fiveXX.retriesReset(requestSent: true) && fiveXX.retriesPerTryTimeout && fiveXX.retriesConnectFailure)
         let gateway = try RetryPolicy(attempts: 1, retryOn: "gateway-error")
         #expect(gateway.retries(status: 502) && gateway.retries(status: 504) && !gateway.retries(status: 500))
+        #expect(gateway.retriesReset(requestSent: true), "as in Envoy, gateway-error covers a reset")
         let codes = try RetryPolicy(attempts: 1, retryOn: "retriable-4xx, 429")
         #expect(codes.retries(status: 409) && codes.retries(status: 429) && !codes.retries(status: 503))
         #expect(!codes.retriesConnectFailure)
@@ -32,6 +33,17 @@ struct RoutePolicyTests {
         #expect(!explicit.retries(status: 503), "an explicit retryOn does not inherit the default 503")
         #expect(throws: RetryOnError(token: "sometimes")) { try RetryPolicy(attempts: 1, retryOn: "5xx,sometimes") }
         #expect(throws: RetryOnError(token: "99")) { try RetryPolicy(attempts: 1, retryOn: "99") }
+    }
+
+    @Test("reset-before-request retries a reset only while nothing of the request was written")
+    func resetBeforeRequest() throws {
+        let policy = try RetryPolicy(attempts: 1, retryOn: "reset-before-request")
+        #expect(policy.retriesReset(requestSent: false))
+        #expect(!policy.retriesReset(requestSent: true))
+        #expect(policy.retriesConnectFailure, "a failed connect sent nothing")
+        #expect(!policy.retriesPerTryTimeout)
+        let reset = try RetryPolicy(attempts: 1, retryOn: "reset")
+        #expect(reset.retriesReset(requestSent: true) && reset.retriesReset(requestSent: false))
     }
 
     @Test("Envoy's backoff: below 25 ms × (2^n − 1), never beyond 250 ms", arguments: [1, 2, 3, 4, 10])
@@ -55,6 +67,30 @@ struct RoutePolicyTests {
         #expect(throws: (any Error).self) { try MatchPattern("(unclosed") }
     }
 
+    @Test("patterns that backtrack catastrophically are refused", arguments: [
+        "/(a+)+", "(a*)*", "(a|a)*", "/x/(\\d+)*", "((a)+)+", "(?:a+){2,}", "(?<n>[a-z]+)+$", "(ab?)+",
+        "(a)\\1", "(?<n>a)\\k<n>", "(?P<n>a)(?P=n)", "(a)\\g1",
+    ])
+    func unsafePatterns(pattern: String) {
+        #expect(throws: UnsafePatternError.self) { try MatchPattern(pattern) }
+    }
+
+    @Test("linear patterns stay accepted", arguments: [
+        "/users/[0-9]+", "/(en|fr|de)/.*", "/v[12]/items(/[a-z]+)?", "(a+)?", "[(a+)+]*", "\\(a+\\)+",
+        "/x/\\p{L}+", "(abc)+", "(?i)/api/.*", "a{2,3}b*",
+    ])
+    func linearPatterns(pattern: String) throws {
+        _ = try MatchPattern(pattern)
+    }
+
+    @Test("a value longer than 8 KiB never matches a regex")
+    func longValuesDoNotMatch() throws {
+        let pattern = try MatchPattern("/a.*")
+        let limit = MatchPattern.maxMatchedBytes
+        #expect(pattern.matchesWhole(Substring("/a" + String(repeating: "b", count: limit - 2))))
+        #expect(!pattern.matchesWhole(Substring("/a" + String(repeating: "b", count: limit - 1))))
+    }
+
     @Test("rules: AND within a match, OR across matches, first rule wins, else the default")
     func ruleSelection() {
         let beta = RouteRule(name: "beta", matches: [
@@ -73,9 +109,10 @@ struct RoutePolicyTests {
 
     @Test("redirect Location: uri replaces the path and keeps the query unless it brings one")
     func redirectLocation() {
-        #expect(RouteRedirect(uri: "/new").location(host: "a.b", target: "/old?q=1") == "http://a.b/new?q=1")
-        #expect(RouteRedirect(uri: "/new?x=2").location(host: "a.b", target: "/old?q=1") == "http://a.b/new?x=2")
-        #expect(RouteRedirect(authority: "c.d").location(host: "a.b", target: "/p") == "http://c.d/p")
+        #expect(RouteRedirect(uri: "/new").location(scheme: "http", host: "a.b", target: "/old?q=1") == "http://a.b/new?q=1")
+        #expect(RouteRedirect(uri: "/new?x=2").location(scheme: "http", host: "a.b", target: "/old?q=1") == "http://a.b/new?x=2")
+        #expect(RouteRedirect(authority: "c.d").location(scheme: "http", host: "a.b", target: "/p") == "http://c.d/p")
+        #expect(RouteRedirect(uri: "/new").location(scheme: "https", host: "a.b", target: "/old") == "https://a.b/new")
     }
 
     @Test("rewrite replaces the matched prefix (or the whole path) and the authority; header operations")
@@ -103,6 +140,19 @@ struct RoutePolicyTests {
         #expect(bucket.take(now: start + .seconds(60)) == nil)
         #expect(bucket.take(now: start + .seconds(60)) == nil, "refills stop at maxTokens")
         #expect(bucket.take(now: start + .seconds(60)) != nil)
+    }
+
+    @Test("token bucket: refills saturate at maxTokens instead of overflowing")
+    func tokenBucketSaturates() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var huge = TokenBucket(limit: LocalRateLimit(maxTokens: .max, tokensPerFill: .max, fillInterval: .seconds(1)), now: start)
+        #expect(huge.take(now: start) == nil)
+        #expect(huge.take(now: start + .seconds(3)) == nil, "3 × Int.max tokens per fill")
+        #expect(huge.tokens == .max - 1)
+        var full = TokenBucket(limit: LocalRateLimit(maxTokens: .max, tokensPerFill: 1, fillInterval: .nanoseconds(1)), now: start)
+        #expect(full.take(now: start) == nil)
+        #expect(full.take(now: start + .seconds(10)) == nil, "Int.max − 1 tokens plus ten billion fills")
+        #expect(full.tokens == .max - 1)
     }
 
     @Test("a republished table keeps the bucket of a service whose limits did not change")
