@@ -102,9 +102,14 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         return try await managed.pool.acquire(timeout: timeout)
     }
 
-    /// Returns a lease to its pool.
+    /// Returns a lease to the pool that issued it, even when its revision has since been
+    /// removed (its pool drains) or replaced by a new revision of the same name.
     public func release(_ lease: UpstreamLease, outcome: UpstreamOutcome) {
-        pools.withLock { $0[lease.revision] }?.pool.release(lease, outcome: outcome)
+        if let issuer = lease.issuer {
+            issuer.release(lease, outcome: outcome)
+        } else {
+            pools.withLock { $0[lease.revision] }?.pool.release(lease, outcome: outcome)
+        }
     }
 
     // MARK: Autoscaling
@@ -155,16 +160,19 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         }
         let now = Date()
         let policies = compiledTrafficPolicies()
-        let current = pools.withLock { $0 }
-        let wanted = Set(revisions.map { RevisionID(namespace: $0.meta.namespace, name: $0.meta.name) })
+        let all = pools.withLock { $0 }
+        let wanted = Dictionary(revisions.map { (RevisionID(namespace: $0.meta.namespace, name: $0.meta.name), $0.meta.uid) }) { first, _ in first }
+        // A pool belongs to one revision object: a name deleted and created again gets a new one.
+        let current = all.filter { wanted[$0.key] == $0.value.pool.uid }
 
         // Revisions that are gone: stop their workers, then drop their logs.
-        for (id, managed) in current where !wanted.contains(id) {
+        for (id, managed) in all where current[id] == nil {
             pools.withLock { _ = $0.removeValue(forKey: id) }
             let pool = managed.pool
-            Task { [logger] in
+            Task { [logger, weak self] in
                 await pool.shutdown()
-                try? FileManager.default.removeItem(atPath: pool.logPath)
+                // The log path is the revision's name: a new revision of that name writes it now.
+                if self?.pools.withLock({ $0[id] == nil }) ?? true { try? FileManager.default.removeItem(atPath: pool.logPath) }
                 logger.info("revision removed", metadata: ["revision": "\(id)"])
             }
         }

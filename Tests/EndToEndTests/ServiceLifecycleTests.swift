@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Glibc
 import TestSupport
 import Testing
@@ -91,6 +92,40 @@ extension EndToEnd {
             let orphanPID = try #require(survivor?.pid)
             daemon.kill9()
             #expect(eventually(timeout: .seconds(5)) { !processIsAlive(orphanPID) }, "worker outlived a SIGKILLed daemon")
+        }
+    }
+
+    @Test func aRequestThatOutlivesItsRevisionReturnsItsOwnWorker() async throws {
+        try await onThread {
+            let directory = try TemporaryDirectory(prefix: "outpost-e2e")
+            defer { directory.remove() }
+            let daemon = Daemon(dataDirectory: directory.path)
+            try daemon.start()
+            defer { daemon.stop() }
+            #expect(try daemon.cli("service", "create", "again", "--command", Binaries.echo).status == 0)
+            let first = try #require(Echo(daemon.gateway("again")))
+
+            // A slow request to the first revision runs while the service is deleted and created
+            // again: the new revision has the same name (again-00001) and its own first worker.
+            let slow = Mutex<SimpleResponse?>(nil)
+            let finished = DispatchSemaphore(value: 0)
+            Thread {
+                slow.withLock { $0 = daemon.gateway("again", path: "/?delay=3s") }
+                finished.signal()
+            }.start()
+            Thread.sleep(forTimeInterval: 0.5)
+            #expect(try daemon.cli("service", "delete", "again").status == 0)
+            #expect(eventually(timeout: .seconds(10)) { daemon.gateway("again").status == 404 })
+            #expect(try daemon.cli("service", "create", "again", "--command", Binaries.echo).status == 0)
+            let second = try #require(Echo(daemon.gateway("again")))
+            #expect(second.revision == "again-00001" && second.pid != first.pid)
+
+            // The slow request ends and returns its lease to the pool that issued it: the old
+            // worker stops, the new one keeps serving (and the daemon keeps running).
+            #expect(finished.wait(timeout: .now() + 20) == .success)
+            #expect(slow.withLock { $0?.status } == 200)
+            #expect(eventually(timeout: .seconds(10)) { !processIsAlive(first.pid) }, "the old revision's worker outlived its last request")
+            #expect(Echo(daemon.gateway("again"))?.pid == second.pid, "\(daemon.log())")
         }
     }
 

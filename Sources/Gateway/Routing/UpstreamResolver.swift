@@ -8,14 +8,24 @@ public struct UpstreamLease: Sendable {
     public var workerID: UInt64
     /// An in-process worker; when set, `port` is unused and the request goes to it directly.
     public var local: (any LocalUpstream)?
+    /// What issued the lease, and takes it back: a revision's name can be reused by a new
+    /// revision while a request of the old one is still running.
+    public var issuer: (any LeaseIssuer)?
 
     /// Creates a lease.
-    public init(revision: RevisionID, port: Int, workerID: UInt64, local: (any LocalUpstream)? = nil) {
+    public init(revision: RevisionID, port: Int, workerID: UInt64, local: (any LocalUpstream)? = nil, issuer: (any LeaseIssuer)? = nil) {
         self.revision = revision
         self.port = port
         self.workerID = workerID
         self.local = local
+        self.issuer = issuer
     }
+}
+
+/// The owner of the workers a lease names (a revision's pool).
+public protocol LeaseIssuer: AnyObject, Sendable {
+    /// Takes a lease back.
+    func release(_ lease: UpstreamLease, outcome: UpstreamOutcome)
 }
 
 /// How a leased request ended, so the resolver can account for it (and eject a worker that

@@ -37,8 +37,11 @@ struct PoolSnapshot: Hashable, Sendable {
 
 /// The workers of one revision and the requests waiting for them (the activator for that
 /// revision). Decisions are made by `PoolState` under a lock; process I/O happens outside it.
-final class RevisionPool: Sendable {
+final class RevisionPool: LeaseIssuer {
     let id: RevisionID
+    /// The revision's `metadata.uid`: a revision deleted and created again under the same name
+    /// gets a new pool.
+    let uid: String
     let serviceName: String
     let template: RevisionTemplate
     let logPath: String
@@ -48,6 +51,7 @@ final class RevisionPool: Sendable {
 
     init(revision: RevisionResource, scaling: ScalingSpec, freezeAtZero: Bool, runtime: PoolRuntime) {
         id = RevisionID(namespace: revision.meta.namespace, name: revision.meta.name)
+        uid = revision.meta.uid
         serviceName = revision.serviceName
         template = revision.spec
         logPath = "\(runtime.configuration.logDirectory)/\(revision.meta.namespace)/\(revision.meta.name).log"
@@ -75,8 +79,9 @@ final class RevisionPool: Sendable {
     func tryAcquire(hint: LeaseHint = LeaseHint()) -> UpstreamLease? {
         let now = ContinuousClock.now
         return state.withLock { state in
-            guard !state.closed, let lease = state.lease(now: now, hint: hint) else { return nil }
+            guard !state.closed, var lease = state.lease(now: now, hint: hint) else { return nil }
             state.meter.countArrival(now: now)
+            lease.issuer = self
             return lease
         }
     }
@@ -238,6 +243,12 @@ final class RevisionPool: Sendable {
         while ContinuousClock.now < deadline, !state.withLock({ $0.workers.isEmpty }) {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        // A process still serving after the grace period (a long request, a WebSocket) is
+        // killed, as Knative kills a pod. A model instance stops when its last request returns
+        // its lease, which comes back here whatever happened to the revision meanwhile.
+        let left = state.withLock { state in state.workers.values.compactMap(\.pid) }
+        if !left.isEmpty { log("\(left.count) worker(s) still running after the grace period; sending SIGKILL") }
+        for pid in left { signalGroup(pid, SIGKILL) }
     }
 
     // MARK: Carrying out actions
@@ -245,7 +256,8 @@ final class RevisionPool: Sendable {
     func perform(_ actions: [PoolAction]) {
         for action in actions {
             switch action {
-            case .resume(let waiter, let lease):
+            case .resume(let waiter, var lease):
+                lease.issuer = self
                 waiter.timeoutTask?.cancel()
                 runtime.metrics?.activationWait(revision: id, duration: .now - waiter.enqueuedAt)
                 waiter.continuation.resume(returning: lease)
