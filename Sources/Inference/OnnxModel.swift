@@ -46,8 +46,9 @@ public final class OnnxModel: Sendable {
 
     /// Loads a model file; external tensor data is read relative to the file's folder.
     public static func load(path: String) throws -> OnnxModel {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw InferenceError(.modelNotReadable, "cannot read model file \(path)")
+        let (data, problem) = ModelFile.read(path)
+        guard let bytes = data else {
+            throw InferenceError(.modelNotReadable, "cannot read model file \(path): \(problem ?? "")")
         }
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         return try OnnxModel(bytes: Array(bytes), baseDirectory: dir.isEmpty ? "/" : dir)

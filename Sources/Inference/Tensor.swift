@@ -68,6 +68,14 @@ public enum TensorColumnLabels: Sendable, Equatable {
     case int64([Int64])
     /// String class labels.
     case strings([String])
+
+    /// The number of labels.
+    var count: Int {
+        switch self {
+        case .int64(let l): l.count
+        case .strings(let l): l.count
+        }
+    }
 }
 
 /// A dense tensor: shape, data type and storage. A value type; copies share storage until written.

@@ -110,6 +110,9 @@ import Testing
         }
         #expect(inferenceError { _ = try OnnxModel(bytes: Array("not a model at all".utf8)) }?.code == .invalidModel)
         #expect(inferenceError { _ = try OnnxModel.load(path: "/nonexistent/model.onnx") }?.code == .modelNotReadable)
+        // A device would be read without end.
+        let device = inferenceError { _ = try OnnxModel.load(path: "/dev/zero") }
+        #expect(device?.code == .modelNotReadable && device?.message.contains("not a regular file") == true)
     }
 
     @Test func valueUsedBeforeProducedIsRejected() throws {
@@ -129,6 +132,20 @@ import Testing
         var c = relu()
         c.externalInitializer("w", dims: [2], location: "missing.bin")
         #expect(inferenceError { _ = try c.load(baseDirectory: Fixtures.directory) }?.code == .modelNotReadable)
+    }
+
+    @Test(arguments: [("9223372036854775807", "1"), ("1", "9223372036854775807"), ("49", nil), ("-1", "4"),
+                      ("0", "-1"), ("40", "9"), ("0", "99999999999999999999")] as [(String, String?)])
+    func externalDataRangeOutsideTheFileIsAnInvalidTensor(offset: String, length: String?) throws {
+        // external.weights holds 48 bytes; `offset + length` must not overflow (a trap kills the daemon).
+        var b = relu()
+        b.externalInitializer("w", dims: [2], location: "external.weights", offset: offset, length: length)
+        let e = try #require(inferenceError { _ = try b.load(baseDirectory: Fixtures.directory) })
+        #expect(e.code == .invalidTensor && e.message.contains("'w'"), "\(e.message)")
+        // In range, the same tensor loads.
+        var ok = relu()
+        ok.externalInitializer("w", dims: [2], location: "external.weights", offset: "40", length: "8")
+        _ = try ok.load(baseDirectory: Fixtures.directory)
     }
 
     @Test func badRequestsAreErrorsNotCrashes() throws {

@@ -1,5 +1,5 @@
 import Foundation
-import Inference
+@testable import Inference
 import Testing
 
 /// The V1 `:predict` codec.
@@ -48,6 +48,32 @@ import Testing
         #expect(Set(first.keys) == ["setosa", "versicolor", "virginica"])
         let want = try #require(c.outputs["output_probability"]?["data"] as? [Double])
         #expect(abs((first["setosa"] ?? -1) - want[0]) < 1e-5)
+    }
+
+    @Test func labelsThatDoNotMatchTheColumnsAreNotUsed() throws {
+        // ZipMap labels that a Reshape carried to another shape: written as plain rows, no crash.
+        var t = try Tensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6])
+        t.columnLabels = .strings(["a", "b"])
+        let plain = try JSONSerialization.jsonObject(with: Data(V1Codec.encodePredictions(t))) as? [String: [[Double]]]
+        #expect(plain?["predictions"] == [[1, 2, 3], [4, 5, 6]])
+        var flat = try Tensor(shape: [6], floats: [1, 2, 3, 4, 5, 6])
+        flat.columnLabels = .int64([7, 8, 9])
+        let scalars = try JSONSerialization.jsonObject(with: Data(V1Codec.encodePredictions(flat))) as? [String: [Double]]
+        #expect(scalars?["predictions"] == [1, 2, 3, 4, 5, 6])
+        t.columnLabels = .int64([7, 8, 9])
+        let maps = try JSONSerialization.jsonObject(with: Data(V1Codec.encodePredictions(t))) as? [String: [[String: Double]]]
+        #expect(maps?["predictions"] == [["7": 1, "8": 2, "9": 3], ["7": 4, "8": 5, "9": 6]])
+    }
+
+    @Test func reshapeKeepsLabelsOnlyWhileTheLastDimensionMatches() throws {
+        var source = Value(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6])
+        source.labels = .strings(["a", "b", "c"])
+        var frame = Frame(slots: [Value(), Value()], constants: [])
+        frame.copy(source, shape: [1, 2, 3], to: 0)
+        #expect(frame.slots[0].labels == source.labels)
+        frame.copy(source, shape: [3, 2], to: 1)
+        #expect(frame.slots[1].labels == nil)
+        #expect(frame.slots[1].f == [1, 2, 3, 4, 5, 6])
     }
 
     @Test func nestedPredictions() throws {

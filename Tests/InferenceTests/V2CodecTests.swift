@@ -89,6 +89,71 @@ import Testing
         #expect(e.protocolStatus == 400)
     }
 
+    @Test func emptyOutputsListMeansAllOutputs() throws {
+        let r = try decode(#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"outputs":[]}"#)
+        #expect(r.outputs == nil)
+        #expect(r.outputNames == nil)
+    }
+
+    @Test func manyInputsDecodeInLinearTime() throws {
+        // 30 000 distinct names: a pairwise duplicate check takes ~450M string comparisons
+        // (about 50 s in a debug build). The bound is loose: a regression guard, not a speed claim.
+        let n = 30_000
+        let inputs = (0..<n).map { #"{"name":"x\#($0)","shape":[1],"datatype":"FP32","data":[1]}"# }
+        let body = #"{"inputs":["# + inputs.joined(separator: ",") + "]}"
+        let start = ContinuousClock.now
+        let r = try decode(body)
+        let elapsed = ContinuousClock.now - start
+        #expect(r.inputs.count == n)
+        #expect(elapsed < .seconds(15), "\(elapsed)")
+        let twice = #"{"inputs":["# + inputs.joined(separator: ",") + "," + inputs[n / 2] + "]}"
+        let e = try #require(inferenceError { _ = try decode(twice) })
+        #expect(e.message.contains("inputs[\(n)]: the input 'x\(n / 2)' is given twice"), "\(e.message)")
+    }
+
+    @Test(arguments: [
+        (#"{"name":"x","shape":[1],"datatype":"FP32","data":[1e40]}"#, "input 'x': 1e+40 is out of range for FP32"),
+        (#"{"name":"x","shape":[2,1],"datatype":"FP32","data":[[-1e40],[1]]}"#, "input 'x': -1e+40 is out of range for FP32"),
+        // A big integer makes the parser box the array, so this goes the general way.
+        (#"{"name":"x","shape":[2],"datatype":"FP32","data":[1e39,9007199254740993]}"#, "input 'x': 1e+39 is out of range for FP32"),
+        (#"{"name":"h","shape":[1],"datatype":"FP16","data":[70000]}"#, "input 'h': 70000.0 is out of range for FP16"),
+        (#"{"name":"h","shape":[1],"datatype":"FP16","data":[1e40]}"#, "input 'h': 1e+40 is out of range for FP16"),
+        (#"{"name":"b","shape":[1],"datatype":"BF16","data":[-1e39]}"#, "input 'b': -1e+39 is out of range for BF16"),
+    ])
+    func finiteNumbersOutOfRangeAreRejected(input: String, fragment: String) throws {
+        let e = try #require(inferenceError { _ = try decode(#"{"inputs":["# + input + "]}") })
+        #expect(e.message.contains(fragment), "\(e.message)")
+        #expect(e.protocolStatus == 400)
+    }
+
+    @Test func largestFiniteValuesAndInfinitiesStillDecode() throws {
+        let r = try decode("""
+        {"inputs":[{"name":"f","shape":[4],"datatype":"FP32","data":[3.4028234663852886e38,-Infinity,Infinity,NaN]},
+                   {"name":"h","shape":[2],"datatype":"FP16","data":[65504,-65504]},
+                   {"name":"b","shape":[1],"datatype":"BF16","data":[1e38]}]}
+        """)
+        let f = try #require(r.tensors["f"]?.floats)
+        #expect(f[0] == .greatestFiniteMagnitude && f[1] == -.infinity && f[2] == .infinity && f[3].isNaN)
+        #expect(r.tensors["h"]?.storage == .raw([0xFF, 0x7B, 0xFF, 0xFB]))
+        #expect(r.tensors["b"] != nil)
+    }
+
+    @Test func integerOutputsAreJSONIntegers() throws {
+        let outputs = [
+            ResponseOutput(name: "u8", tensor: try Tensor(shape: [2], datatype: .uint8, storage: .raw([1, 255]))),
+            ResponseOutput(name: "i8", tensor: try Tensor(shape: [2], datatype: .int8, storage: .raw([0x80, 2]))),
+            ResponseOutput(name: "i16", tensor: try Tensor(shape: [1], datatype: .int16, storage: .raw([0xFE, 0xFF]))),
+            ResponseOutput(name: "u64", tensor: try Tensor(shape: [1], datatype: .uint64, storage: .raw([UInt8](repeating: 0xFF, count: 8)))),
+            ResponseOutput(name: "h", tensor: try Tensor(shape: [1], datatype: .float16, storage: .raw([0x00, 0x3C]))),
+        ]
+        let text = String(decoding: V2Codec.encodeResponse(InferenceResponse(modelName: "m", outputs: outputs)).bytes, as: UTF8.self)
+        #expect(text.contains(#""name":"u8","datatype":"UINT8","shape":[2],"data":[1,255]"#), "\(text)")
+        #expect(text.contains(#""data":[-128,2]"#), "\(text)")
+        #expect(text.contains(#""data":[-2]"#), "\(text)")
+        #expect(text.contains(#""data":[18446744073709551615]"#), "\(text)")
+        #expect(text.contains(#""data":[1.0]"#) || text.contains(#""data":[1]"#), "\(text)")
+    }
+
     @Test func decodesBinaryTensors() throws {
         let header = """
         {"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","parameters":{"binary_data_size":16}},
@@ -137,6 +202,14 @@ import Testing
         #expect(inferenceError { _ = try V2Codec.decodeRawBinaryRequest(body: [1, 2, 3], input: meta) }?.code == .invalidInput)
         let variable = TensorMetadata(name: "v", datatype: .int32, shape: [-1, -1])
         #expect(try V2Codec.decodeRawBinaryRequest(body: littleEndian([Int32(1), 2]), input: variable).tensors["v"]?.shape == [1, 2])
+    }
+
+    @Test(arguments: [[-1, -1, 4_294_967_296, 4_294_967_296], [1, -1, 1 << 62], [1 << 61, -1], [-1, 4_294_967_296, 4_294_967_296]])
+    func rawBinaryShapeTooLargeToCountIsABadRequest(shape: [Int]) throws {
+        let meta = TensorMetadata(name: "big", datatype: .float32, shape: shape)
+        let e = try #require(inferenceError { _ = try V2Codec.decodeRawBinaryRequest(body: littleEndian([Float(1)]), input: meta) })
+        #expect(e.protocolStatus == 400)
+        #expect(e.message.contains("input 'big'") && e.message.contains("too many elements"), "\(e.message)")
     }
 
     @Test func encodesJSONAndBinaryResponses() throws {

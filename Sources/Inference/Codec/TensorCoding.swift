@@ -7,20 +7,33 @@ enum TensorCoding {
     static func fromJSON(_ data: JSON, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor {
         let expected = try checkedCount(shape, what: "input '\(what)'")
         try checkNesting(data, shape: shape, what: what)
+        // Counted before anything is built: a small gzip body can inflate to millions of elements.
+        let count = elementCount(data)
+        guard count == expected else {
+            throw InferenceError(.invalidInput, "unable to parse 'data' of input '\(what)': shape \(shape) needs \(expected) elements, got \(count)")
+        }
         if let tensor = try fromNumbers(data, expected: expected, shape: shape, datatype: datatype, what: what) {
             return tensor
         }
         var flat: [JSON] = []
-        flat.reserveCapacity(min(expected, 1 << 20))
+        flat.reserveCapacity(expected)
         flatten(data, into: &flat)
-        guard flat.count == expected else {
-            throw InferenceError(.invalidInput, "unable to parse 'data' of input '\(what)': shape \(shape) needs \(expected) elements, got \(flat.count)")
-        }
+        return try fromElements(flat, shape: shape, datatype: datatype, what: what)
+    }
+
+    /// Converts `count`-checked elements to a tensor of `datatype`.
+    private static func fromElements<C: Collection<JSON>>(_ flat: C, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor {
         func bad(_ v: JSON) -> InferenceError {
             InferenceError(.invalidInput, "unable to parse 'data' of input '\(what)': \(v.typeName) is not a valid \(datatype.rawValue) value")
         }
         func double(_ v: JSON) throws -> Double {
             switch v { case .number(let d): return d; case .int(let i): return Double(i); default: throw bad(v) }
+        }
+        func float(_ v: JSON) throws -> Float {
+            let d = try double(v)
+            let f = Float(d)
+            guard f.isFinite || !d.isFinite else { throw outOfRange(d, datatype: datatype, what: what) }
+            return f
         }
         func integer(_ v: JSON, _ range: ClosedRange<Int64>) throws -> Int64 {
             guard case .int(let i) = v, range.contains(i) else { throw bad(v) }
@@ -28,7 +41,7 @@ enum TensorCoding {
         }
         let storage: TensorStorage
         switch datatype {
-        case .float32: storage = .float32(try flat.map { Float(try double($0)) })
+        case .float32: storage = .float32(try flat.map(float))
         case .float64: storage = .float64(try flat.map(double))
         case .int64: storage = .int64(try flat.map { try integer($0, Int64.min...Int64.max) })
         case .int32: storage = .int32(try flat.map { Int32(try integer($0, Int64(Int32.min)...Int64(Int32.max))) })
@@ -57,13 +70,21 @@ enum TensorCoding {
             var raw: [UInt8] = []
             raw.reserveCapacity(flat.count * 2)
             for v in flat {
-                let f = Float(try double(v))
-                let half = datatype == .float16 ? halfBits(f) : bfloatBits(f)
+                let d = try double(v)
+                let half = datatype == .float16 ? halfBits(Float(d)) : bfloatBits(Float(d))
+                // All-ones exponent: infinity (or NaN) that a finite source number must not become.
+                let maxExponent: UInt16 = datatype == .float16 ? 0x7C00 : 0x7F80
+                if d.isFinite, half & maxExponent == maxExponent { throw outOfRange(d, datatype: datatype, what: what) }
                 raw.append(UInt8(half & 0xFF)); raw.append(UInt8(half >> 8))
             }
             storage = .raw(raw)
         }
         return try Tensor(shape: shape, datatype: datatype, storage: storage)
+    }
+
+    /// A finite number that the datatype can only hold as an infinity.
+    private static func outOfRange(_ d: Double, datatype: TensorDataType, what: String) -> InferenceError {
+        InferenceError(.invalidInput, "unable to parse 'data' of input '\(what)': \(d) is out of range for \(datatype.rawValue)")
     }
 
     /// `data` is flat (one list of elements) or nested in the tensor's natural shape: a list at
@@ -90,34 +111,55 @@ enum TensorCoding {
         }
     }
 
+    /// The number of elements in `data`, without boxing any.
+    private static func elementCount(_ v: JSON) -> Int {
+        switch v {
+        case .array(let items): items.reduce(0) { $0 + elementCount($1) }
+        case .numbers(let values, _): values.count
+        default: 1
+        }
+    }
+
     private static func flatten(_ v: JSON, into out: inout [JSON]) {
         switch v {
         case .array(let items): for i in items { flatten(i, into: &out) }
-        case .numbers: for i in v.items! { out.append(i) }
+        case .numbers(let values, let integral): for d in values { out.append(integral ? .int(Int64(d)) : .number(d)) }
         default: out.append(v)
         }
     }
 
-    /// The fast path for float data that the parser kept unboxed (`.numbers`, flat or as rows):
-    /// nil when `data` has another shape or the type is not FP32/FP64, so the general path decides.
+    /// The fast path for numeric data that the parser kept unboxed (`.numbers`, flat or as rows):
+    /// nil when `data` has another shape, so the general path decides. FP32/FP64 convert directly;
+    /// other types check each number as the general path would, without building a `[JSON]`.
     private static func fromNumbers(_ data: JSON, expected: Int, shape: [Int], datatype: TensorDataType, what: String) throws -> Tensor? {
-        guard datatype == .float32 || datatype == .float64 else { return nil }
         var values: [Double] = []
+        var integral = true
         func collect(_ v: JSON) -> Bool {
             switch v {
-            case .numbers(let row, _):
+            case .numbers(let row, let rowIntegral):
                 if values.isEmpty { values.reserveCapacity(min(expected, 1 << 24)) }
                 values += row
+                integral = integral && rowIntegral
                 return true
             case .array(let rows): return rows.allSatisfy(collect)
             default: return false
             }
         }
         guard collect(data) else { return nil }
-        guard values.count == expected else {
-            throw InferenceError(.invalidInput, "unable to parse 'data' of input '\(what)': shape \(shape) needs \(expected) elements, got \(values.count)")
+        let storage: TensorStorage
+        switch datatype {
+        case .float32:
+            let floats = values.map { Float($0) }
+            if let k = floats.indices.first(where: { floats[$0].isInfinite && values[$0].isFinite }) {
+                throw outOfRange(values[k], datatype: datatype, what: what)
+            }
+            storage = .float32(floats)
+        case .float64: storage = .float64(values)
+        default:
+            // `.numbers` holds integers only up to 2^53 in magnitude, so `Int64(d)` is exact.
+            return try fromElements(values.lazy.map { integral ? JSON.int(Int64($0)) : JSON.number($0) },
+                                    shape: shape, datatype: datatype, what: what)
         }
-        let storage: TensorStorage = datatype == .float32 ? .float32(values.map { Float($0) }) : .float64(values)
         return try Tensor(shape: shape, datatype: datatype, storage: storage)
     }
 
@@ -165,29 +207,38 @@ enum TensorCoding {
         case .int32(let a): each(a) { $0.int($1) }
         case .bool(let a): each(a) { $0.bool($1) }
         case .bytes(let a): each(a) { $0.string(String(decoding: $1, as: UTF8.self)) }
-        case .raw(let r): each(rawValues(r, t.datatype)) { $0.double($1) }
+        case .raw(let r):
+            let bits = rawBits(r, t.datatype)
+            switch t.datatype {
+            case .float16, .bfloat16: each(bits) { $0.double(halfValue($1, t.datatype)) }
+            case .int8: each(bits) { $0.int(Int8(truncatingIfNeeded: $1)) }
+            case .int16: each(bits) { $0.int(Int16(truncatingIfNeeded: $1)) }
+            case .int32: each(bits) { $0.int(Int32(truncatingIfNeeded: $1)) }
+            case .int64: each(bits) { $0.int(Int64(bitPattern: $1)) }
+            default: each(bits) { $0.int($1) }  // UINT8 … UINT64 (and BOOL as 0/1)
+            }
         }
         w.bytes.append(UInt8(ascii: "]"))
     }
 
-    private static func rawValues(_ r: [UInt8], _ type: TensorDataType) -> [Double] {
+    /// The little-endian elements of `r`, zero-extended to 64 bits.
+    private static func rawBits(_ r: [UInt8], _ type: TensorDataType) -> [UInt64] {
         let size = type.byteSize ?? 1
         return stride(from: 0, to: r.count - size + 1, by: size).map { o in
             var bits: UInt64 = 0
             for k in 0..<size { bits |= UInt64(r[o + k]) << (8 * UInt64(k)) }
-            switch type {
-            case .int8: return Double(Int8(truncatingIfNeeded: bits))
-            case .int16: return Double(Int16(truncatingIfNeeded: bits))
-            case .float16:
-                let h = UInt16(bits), e = Int((h >> 10) & 0x1F), m = Double(h & 0x3FF)
-                let s: Double = h & 0x8000 != 0 ? -1 : 1
-                if e == 0 { return s * m * 0x1p-24 }
-                if e == 31 { return m == 0 ? s * .infinity : .nan }
-                return s * (1 + m / 1024) * Double(sign: .plus, exponent: e - 15, significand: 1)
-            case .bfloat16: return Double(Float(bitPattern: UInt32(bits) << 16))
-            default: return Double(bits)
-            }
+            return bits
         }
+    }
+
+    /// The value of FP16 or BF16 `bits`.
+    private static func halfValue(_ bits: UInt64, _ type: TensorDataType) -> Double {
+        if type == .bfloat16 { return Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits) << 16)) }
+        let h = UInt16(truncatingIfNeeded: bits), e = Int((h >> 10) & 0x1F), m = Double(h & 0x3FF)
+        let s: Double = h & 0x8000 != 0 ? -1 : 1
+        if e == 0 { return s * m * 0x1p-24 }
+        if e == 31 { return m == 0 ? s * .infinity : .nan }
+        return s * (1 + m / 1024) * Double(sign: .plus, exponent: e - 15, significand: 1)
     }
 
     // MARK: Binary

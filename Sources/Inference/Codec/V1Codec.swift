@@ -59,7 +59,8 @@ public enum V1Codec {
         let inner = Array(tensor.shape.dropFirst())
         for r in 0..<rows {
             if r > 0 { w.comma() }
-            if let labels = tensor.columnLabels, let f = tensor.floats {
+            // Labels name the columns of a [rows, columns] matrix; anything else is written plainly.
+            if let labels = tensor.columnLabels, tensor.shape.count == 2, labels.count == tensor.shape[1], let f = tensor.floats {
                 w.raw("{")
                 for c in 0..<width {
                     if c > 0 { w.comma() }

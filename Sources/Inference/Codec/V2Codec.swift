@@ -27,9 +27,10 @@ public enum V2Codec {
             throw InferenceError(.invalidRequest, "the request needs an 'inputs' array")
         }
         var offset = headerEnd
+        var names = Set<String>()
         for (k, input) in inputs.enumerated() {
             guard case .string(let name)? = input["name"] else { throw InferenceError(.invalidRequest, "inputs[\(k)] needs a 'name' string") }
-            guard !request.inputs.contains(where: { $0.name == name }) else {
+            guard names.insert(name).inserted else {
                 throw InferenceError(.invalidRequest, "inputs[\(k)]: the input '\(name)' is given twice")
             }
             let shape = try shapeOf(input["shape"], what: name)
@@ -63,6 +64,8 @@ public enum V2Codec {
         case nil, .null?: break
         case let value?:
             guard let outs = value.items else { throw InferenceError(.invalidRequest, "'outputs' must be an array, got \(value.typeName)") }
+            // As in KServe and Triton, an empty list asks for every output, like no list.
+            if outs.isEmpty { break }
             request.outputs = try outs.enumerated().map { k, o in
                 guard case .string(let name)? = o["name"] else { throw InferenceError(.invalidRequest, "outputs[\(k)] needs a 'name' string") }
                 return RequestedOutput(name: name, parameters: try parameters(o["parameters"], what: "output '\(name)'"))
@@ -85,11 +88,19 @@ public enum V2Codec {
             guard let size = input.datatype.byteSize else {
                 throw InferenceError(.invalidInput, "a raw binary BYTES request cannot have a variable dimension")
             }
-            let known = shape.enumerated().filter { $0.offset != v }.reduce(1) { $0 * $1.element }
-            guard known > 0, body.count % (known * size) == 0 else {
+            // Bytes per step of the variable dimension; the model's dims may be large enough to overflow.
+            var stepBytes = size
+            for (k, d) in shape.enumerated() where k != v {
+                let (product, overflow) = stepBytes.multipliedReportingOverflow(by: d)
+                guard !overflow else {
+                    throw InferenceError(.invalidInput, "input '\(input.name)' has shape \(input.shape) with too many elements for a raw binary request")
+                }
+                stepBytes = product
+            }
+            guard stepBytes > 0, body.count % stepBytes == 0 else {
                 throw InferenceError(.invalidInput, "raw binary body of \(body.count) bytes does not fit shape \(input.shape) of \(input.datatype.rawValue)")
             }
-            shape[v] = body.count / (known * size)
+            shape[v] = body.count / stepBytes
         }
         let tensor = try TensorCoding.fromBinary(body[...], shape: shape, datatype: input.datatype, what: input.name)
         return InferenceRequest(parameters: ["binary_data_output": .bool(true)],

@@ -38,7 +38,8 @@ struct Frame {
         case .string: slots[out].s = source.s
         default: slots[out].i.withUnsafeMutableBufferPointer { p in _ = p.update(fromContentsOf: source.i) }
         }
-        slots[out].labels = source.labels
+        // Labels name the last dimension; a reshape that changes it leaves plain values.
+        slots[out].labels = source.labels?.count == shape.last ? source.labels : nil
     }
 }
 

@@ -86,12 +86,14 @@ struct TensorDecoder {
             throw InferenceError(.modelNotReadable, "\(what): external data location '\(location)' must stay inside the model's folder")
         }
         let path = base + "/" + location
-        guard let file = FileManager.default.contents(atPath: path) else {
-            throw InferenceError(.modelNotReadable, "\(what): cannot read external data file \(path)")
+        let (data, problem) = ModelFile.read(path)
+        guard let file = data else {
+            throw InferenceError(.modelNotReadable, "\(what): cannot read external data file \(path): \(problem ?? "")")
         }
         let offset = Int(entries["offset"] ?? "0") ?? -1
-        let length = entries["length"].flatMap { Int($0) } ?? (file.count - max(offset, 0))
-        guard offset >= 0, length >= 0, offset + length <= file.count else {
+        let length = entries["length"].map { Int($0) ?? -1 } ?? (file.count - max(offset, 0))
+        // Compared without `offset + length`, which can overflow for hostile values.
+        guard offset >= 0, length >= 0, offset <= file.count, length <= file.count - offset else {
             throw InferenceError(.invalidTensor, "\(what): external data range offset \(offset) length \(length) exceeds \(path) (\(file.count) bytes)")
         }
         return file.subdata(in: offset..<(offset + length))

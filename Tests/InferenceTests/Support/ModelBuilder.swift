@@ -53,16 +53,19 @@ struct ModelBuilder {
         model.graph.initializer.append(t)
     }
 
-    mutating func externalInitializer(_ name: String, dims: [Int64], location: String) {
+    mutating func externalInitializer(_ name: String, dims: [Int64], location: String, offset: String? = nil, length: String? = nil) {
         var t = Onnx_TensorProto()
         t.name = name
         t.dims = dims
         t.dataType = 1
         t.dataLocation = .external
-        var e = Onnx_StringStringEntryProto()
-        e.key = "location"
-        e.value = location
-        t.externalData = [e]
+        t.externalData = [("location", location), ("offset", offset), ("length", length)].compactMap { key, value in
+            guard let value else { return nil }
+            var e = Onnx_StringStringEntryProto()
+            e.key = key
+            e.value = value
+            return e
+        }
         model.graph.initializer.append(t)
     }
 
