@@ -233,7 +233,8 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
             logger: logger, metrics: metrics, notify: { [wake] in wake.yield() },
             parkService: { [weak self] namespace, name in self?.park(namespace: namespace, service: name) })
         // Annotations were checked on the way in; a stored value that no longer parses falls
-        // back to the defaults rather than leaving the revision unmanaged.
+        // back to the defaults rather than leaving the revision unmanaged. Without annotations
+        // nothing can fail: the daemon's defaults were checked at start (`problem`).
         let scaling = (try? ScalingSpec(
             annotations: revision.spec.annotations, containerConcurrency: revision.spec.containerConcurrency,
             defaults: configuration.autoscaler))

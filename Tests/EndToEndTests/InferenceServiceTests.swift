@@ -136,6 +136,9 @@ extension EndToEnd {
             #expect(failed.status != 0 && failed.stderr.contains("not ready"), "\(failed.stdout) \(failed.stderr)")
             let missing = try daemon.cli("model", "deploy", "missing", "--storage-uri", "/nonexistent/model.onnx")
             #expect(missing.status != 0 && missing.stderr.contains("no model file"), "\(missing.stderr)")
+            // A device would be read without end.
+            let device = try daemon.cli("model", "deploy", "device", "--storage-uri", "/dev/zero")
+            #expect(device.status != 0 && device.stderr.contains("not a regular file"), "\(device.stderr)")
         }
     }
 

@@ -33,6 +33,37 @@ import Testing
         #expect { try spec([key: value]) } throws: { ($0 as? ScalingSpec.Problem)?.key == key }
     }
 
+    @Test func minAboveMaxIsAnErrorOnlyWhenTheRevisionSetsBoth() throws {
+        #expect { try spec(["autoscaling.knative.dev/min-scale": "3", "autoscaling.knative.dev/max-scale": "2"]) } throws: {
+            ($0 as? ScalingSpec.Problem)?.key == "autoscaling.knative.dev/min-scale"
+        }
+        var defaults = AutoscalerDefaults()
+        defaults.minScale = 5
+        // One bound from the daemon's defaults: the maximum wins, as in Knative's scaler.
+        let capped = try spec(["autoscaling.knative.dev/max-scale": "3"], defaults: defaults)
+        #expect(capped.minScale == 3 && capped.maxScale == 3)
+        defaults.minScale = 0
+        defaults.maxScale = 2
+        let clamped = try spec(["autoscaling.knative.dev/min-scale": "4"], defaults: defaults)
+        #expect(clamped.minScale == 2 && clamped.maxScale == 2)
+    }
+
+    @Test func olderCamelCaseKeysAreReadWhenTheCurrentOnesAreAbsent() throws {
+        let old = try spec(["autoscaling.knative.dev/minScale": "2", "autoscaling.knative.dev/maxScale": "5", "autoscaling.knative.dev/initialScale": "3"])
+        #expect(old.minScale == 2 && old.maxScale == 5 && old.initialScale == 3)
+        #expect(try spec(["autoscaling.knative.dev/min-scale": "1", "autoscaling.knative.dev/minScale": "2"]).minScale == 1)
+    }
+
+    @Test func daemonDefaultsAreBoundedAndConsistent() throws {
+        var defaults = AutoscalerDefaults()
+        #expect(throws: ScalingSpec.Problem.self) { try defaults.set("initial-scale", to: "9223372036854775807") }
+        try defaults.set("min-scale", to: "3")
+        try defaults.set("max-scale", to: "2")
+        #expect(defaults.problem?.key == "min-scale")
+        try defaults.set("max-scale", to: "0")
+        #expect(defaults.problem == nil)
+    }
+
     @Test func burstScalesUpByTheFormula() throws {
         var decider = KPADecider(spec: try spec(["autoscaling.knative.dev/target": "10"]), now: t0)  // target 7
         // 40 concurrent requests on 1 worker: ceil(40/7) = 6 desired; 6/1 ≥ 2 → panic.

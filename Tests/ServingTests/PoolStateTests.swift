@@ -177,6 +177,19 @@ import Testing
         #expect(terminated(pool.expireFrozen(now: start + .seconds(61), retention: .seconds(60))) == [1])
     }
 
+    @Test(arguments: [true, false])
+    func aStoppedOrUnloadedServiceKeepsNoFrozenWorker(held: Bool) {
+        var pool = state(desired: 1)
+        pool.freezeAtZero = true
+        _ = pool.dispatch(now: start)
+        makeReady(&pool, 1)
+        pool.desired = 0
+        _ = pool.dispatch(now: start)
+        #expect(pool.workers[1]!.machine.state == .frozen)
+        if held { pool.held = true } else { pool.parked = true }
+        #expect(terminated(pool.dispatch(now: start)) == [1], "the frozen worker outlived the stop")
+    }
+
     @Test func heldPoolStartsNothing() {
         var pool = state(desired: 1)
         pool.held = true

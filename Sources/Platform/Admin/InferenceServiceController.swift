@@ -177,9 +177,17 @@ enum InferenceServiceValidation {
         guard spec.path.hasPrefix("/") else {
             throw FieldError(field: "spec.predictor.model.storageUri", "spec.predictor.model.storageUri must be an absolute path or file:///absolute/path, got \"\(uri)\"")
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: spec.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        // A regular file (after symlinks) of bounded size: a device (/dev/zero) or a FIFO would
+        // be read without end, or block the load forever.
+        let resolved = URL(fileURLWithPath: spec.path).resolvingSymlinksInPath().path
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved) else {
             throw FieldError(field: "spec.predictor.model.storageUri", "no model file at \(spec.path)")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw FieldError(field: "spec.predictor.model.storageUri", "\(spec.path) is not a regular file")
+        }
+        guard (attributes[.size] as? NSNumber)?.intValue ?? 0 <= modelFileLimit else {
+            throw FieldError(field: "spec.predictor.model.storageUri", "\(spec.path) is larger than \(modelFileLimit) bytes, the most a model may be")
         }
 
         let minReplicas = predictor.minReplicas ?? 1

@@ -3,6 +3,9 @@ import Foundation
 import Glibc
 import Hummingbird
 
+/// The largest model file the daemon takes, uploaded or named by a `storageUri`.
+let modelFileLimit = 2 << 30
+
 /// `/api/v1/models`: model files uploaded to the daemon, stored content-addressed
 /// (`<data-dir>/models/sha256-<hex>.onnx`) so that the same bytes are kept once and a
 /// `storageUri` always names exactly the bytes that were checked.
@@ -10,7 +13,7 @@ struct ModelUploadController<Context: RequestContext>: Sendable {
     let directory: String
 
     /// The largest model accepted.
-    static var maxModelBytes: Int { 2 << 30 }
+    static var maxModelBytes: Int { modelFileLimit }
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.post("models", use: upload)

@@ -8,7 +8,8 @@ import Synchronization
 /// Serving as workers start and requests wait.
 final class PlatformMetrics: ServingMetricsSink, Sendable {
     let registry = PrometheusCollectorRegistry()
-    private let histograms = Mutex<[String: DurationHistogram]>([:])
+    /// Per revision, by metric name and labels: dropped with the revision's gauges.
+    private let histograms = Mutex<[RevisionID: [String: DurationHistogram]]>([:])
     private let gauges = Mutex<[RevisionID: [Gauge]]>([:])
 
     /// Cold starts run from milliseconds (a thaw) to seconds (a slow process).
@@ -20,6 +21,7 @@ final class PlatformMetrics: ServingMetricsSink, Sendable {
 
     func coldStart(revision: RevisionID, duration: Duration, kind: WorkerStartKind) {
         histogram(
+            revision: revision,
             "outpost_revision_cold_start_duration_seconds",
             help: "Time from starting (or thawing) a worker to it taking requests.",
             labels: [("namespace", revision.namespace), ("revision", revision.name), ("kind", kind.rawValue)]
@@ -28,18 +30,19 @@ final class PlatformMetrics: ServingMetricsSink, Sendable {
 
     func activationWait(revision: RevisionID, duration: Duration) {
         histogram(
+            revision: revision,
             "outpost_revision_activation_wait_duration_seconds",
             help: "Time a request waited in the activator queue for a worker.",
             labels: [("namespace", revision.namespace), ("revision", revision.name)]
         ).record(duration)
     }
 
-    private func histogram(_ name: String, help: String, labels: [(String, String)]) -> DurationHistogram {
+    private func histogram(revision: RevisionID, _ name: String, help: String, labels: [(String, String)]) -> DurationHistogram {
         let key = name + labels.map { "|\($0.1)" }.joined()
         return histograms.withLock { cache in
-            if let existing = cache[key] { return existing }
+            if let existing = cache[revision]?[key] { return existing }
             let made = registry.makeDurationHistogram(descriptor: Self.descriptor(name, help: help), labels: labels, buckets: Self.startBuckets)
-            cache[key] = made
+            cache[revision, default: [:]][key] = made
             return made
         }
     }
@@ -57,6 +60,13 @@ final class PlatformMetrics: ServingMetricsSink, Sendable {
             for (revision, stale) in gauges where !present.contains(revision) {
                 stale.forEach(registry.unregisterGauge)
                 gauges.removeValue(forKey: revision)
+            }
+            // A removed revision's timings go with it (its name may come back as a new revision).
+            histograms.withLock { histograms in
+                for (revision, stale) in histograms where !present.contains(revision) {
+                    stale.values.forEach(registry.unregisterDurationHistogram)
+                    histograms.removeValue(forKey: revision)
+                }
             }
             for scale in scales {
                 let labels = [("namespace", scale.revision.namespace), ("revision", scale.revision.name)]

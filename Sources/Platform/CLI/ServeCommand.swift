@@ -93,6 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--autoscaler: \(error.message)")
             }
         }
+        if let problem = defaults.problem { throw ValidationError("--autoscaler: \(problem.message)") }
         return defaults
     }
 

@@ -91,10 +91,18 @@ public struct ScalingSpec: Sendable, Hashable {
         panicThresholdPercentage = try reader.double("panic-threshold-percentage", range: 110 ... 1000) ?? defaults.panicThresholdPercentage
         maxScaleUpRate = defaults.maxScaleUpRate
         maxScaleDownRate = defaults.maxScaleDownRate
-        minScale = try reader.int("min-scale", range: 0 ... 10_000) ?? defaults.minScale
-        maxScale = try reader.int("max-scale", range: 0 ... 10_000) ?? defaults.maxScale
+        let minAnnotation = try reader.int("min-scale", range: 0 ... 10_000)
+        let maxAnnotation = try reader.int("max-scale", range: 0 ... 10_000)
+        minScale = minAnnotation ?? defaults.minScale
+        maxScale = maxAnnotation ?? defaults.maxScale
         if maxScale > 0, minScale > maxScale {
-            throw Problem(key: AnnotationReader.prefix + "min-scale", message: "min-scale (\(minScale)) must not exceed max-scale (\(maxScale))")
+            // Both annotated: the revision asks for the impossible. Otherwise one bound is the
+            // daemon's default and, as Knative's scaler applies them (min first, then max),
+            // the maximum wins.
+            if minAnnotation != nil, maxAnnotation != nil {
+                throw Problem(key: AnnotationReader.prefix + "min-scale", message: "min-scale (\(minScale)) must not exceed max-scale (\(maxScale))")
+            }
+            minScale = maxScale
         }
         initialScale = try reader.int("initial-scale", range: 0 ... 10_000) ?? defaults.initialScale
         activationScale = try reader.int("activation-scale", range: 1 ... 10_000) ?? 1
@@ -129,7 +137,17 @@ struct AnnotationReader {
         "scale-down-delay", "scale-to-zero-pod-retention-period", "target-burst-capacity", "class",
     ]
 
-    func value(_ key: String) -> String? { annotations[Self.prefix + key] }
+    /// The annotation's value; Knative also reads the older camelCase spelling
+    /// (`autoscaling.knative.dev/minScale`) when the current one is absent.
+    func value(_ key: String) -> String? {
+        annotations[Self.prefix + key] ?? (key.contains("-") ? annotations[Self.prefix + Self.camelCase(key)] : nil)
+    }
+
+    /// `min-scale` → `minScale`.
+    static func camelCase(_ key: String) -> String {
+        let words = key.split(separator: "-")
+        return words.enumerated().map { $0.offset == 0 ? String($0.element) : $0.element.prefix(1).uppercased() + $0.element.dropFirst() }.joined()
+    }
 
     mutating func metric() throws(ScalingSpec.Problem) -> ScalingMetric {
         guard let text = value("metric") else { return .concurrency }
@@ -183,8 +201,8 @@ extension AutoscalerDefaults {
             return value
         }
         func count() throws(ScalingSpec.Problem) -> Int {
-            guard let value = Int(text), value >= 0 else {
-                throw ScalingSpec.Problem(key: key, message: "\(key) must be a whole number >= 0, got \"\(text)\"")
+            guard let value = Int(text), (0 ... 10_000).contains(value) else {
+                throw ScalingSpec.Problem(key: key, message: "\(key) must be a whole number from 0 to 10000, got \"\(text)\"")
             }
             return value
         }
@@ -223,5 +241,12 @@ extension AutoscalerDefaults {
         default:
             throw ScalingSpec.Problem(key: key, message: "unknown autoscaler setting \"\(key)\"; see `outpost serve --help`")
         }
+    }
+
+    /// What is wrong with the settings taken together, or nil: `min-scale` above a non-zero
+    /// `max-scale` is a contradiction no revision could satisfy.
+    public var problem: ScalingSpec.Problem? {
+        guard maxScale > 0, minScale > maxScale else { return nil }
+        return ScalingSpec.Problem(key: "min-scale", message: "min-scale (\(minScale)) must not exceed max-scale (\(maxScale))")
     }
 }

@@ -148,7 +148,11 @@ struct PoolState {
             desired = max(desired, 1)  // the poke: a request at zero starts a worker at once
             if activeWorkers == 0, coldStartBegan == nil { coldStartBegan = now }
         }
-        guard !closed, !failedPermanently, !held, !parked else { return actions + drainExtra(keeping: 0, now: now) }
+        if held || parked {
+            // A stopped service keeps no worker, frozen ones included, whatever their retention.
+            return actions + drainExtra(keeping: 0, now: now) + expireFrozen(now: now, retention: .zero)
+        }
+        guard !closed, !failedPermanently else { return actions + drainExtra(keeping: 0, now: now) }
         let target = min(desired, workerLimit)
         if target > activeWorkers, let frozen = workers.first(where: { $0.value.machine.state == .frozen })?.key,
            workers[frozen]!.machine.thaw() == .thaw, let pid = workers[frozen]!.pid {
