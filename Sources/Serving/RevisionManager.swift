@@ -120,6 +120,7 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
         let all = pools.withLock { $0 }
         let reachable = routed.withLock { $0 }
         for (id, managed) in all {
+            managed.pool.capLog(limit: configuration.maxLogBytes)
             guard let recheck = managed.autoscale(now: now, reachable: reachable.contains(id)),
                   recheck < configuration.tickInterval else { continue }
             // Look again when the idle window or grace period ends, between ticks.
@@ -172,7 +173,10 @@ public final class RevisionManager: Service, UpstreamResolver, Sendable {
             Task { [logger, weak self] in
                 await pool.shutdown()
                 // The log path is the revision's name: a new revision of that name writes it now.
-                if self?.pools.withLock({ $0[id] == nil }) ?? true { try? FileManager.default.removeItem(atPath: pool.logPath) }
+                if self?.pools.withLock({ $0[id] == nil }) ?? true {
+                    try? FileManager.default.removeItem(atPath: pool.logPath)
+                    try? FileManager.default.removeItem(atPath: pool.logPath + ".1")
+                }
                 logger.info("revision removed", metadata: ["revision": "\(id)"])
             }
         }

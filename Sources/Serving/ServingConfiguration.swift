@@ -2,6 +2,10 @@
 public struct ServingConfiguration: Sendable {
     /// Folder for per-revision log files (`<logDirectory>/<namespace>/<revision>.log`).
     public var logDirectory: String
+    /// Size at which a revision's log file is cut (checked each autoscaler tick): its last
+    /// quarter goes to `<revision>.log.1` and the file starts again, so a chatty worker cannot
+    /// fill a small host's disk.
+    public var maxLogBytes: Int = 16 << 20
     /// Knative's `config-autoscaler` settings (stable window, grace period, targets, rates…),
     /// which `autoscaling.knative.dev/*` annotations override per revision.
     public var autoscaler: AutoscalerDefaults

@@ -112,11 +112,38 @@ extension RevisionPool {
     }
 
     /// Appends a line from the platform to the revision's log, beside the worker's own output.
+    /// Keeps the revision's log under `limit` bytes (see ``LogFile/cap(_:limit:)``).
+    func capLog(limit: Int) {
+        guard let kept = LogFile.cap(logPath, limit: limit) else { return }
+        log("log passed \(limit) bytes; its last \(kept) bytes are in \(URL(fileURLWithPath: logPath).lastPathComponent).1")
+    }
+
     func log(_ message: String) {
         let line = "[outpost] \(Date().formatted(.iso8601)) \(message)\n"
         let fd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard fd >= 0 else { return }
         _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
         close(fd)
+    }
+}
+
+/// A worker's log file, written by the worker itself (its stdout and stderr, `O_APPEND`).
+enum LogFile {
+    /// Cuts the file when it exceeds `limit` bytes: its last quarter replaces `<path>.1`, and
+    /// the file is emptied in place; writers using `O_APPEND` go on at its new end. Lines written
+    /// between the copy and the cut are lost. Returns the bytes kept, or nil when nothing was cut.
+    static func cap(_ path: String, limit: Int) -> Int? {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let size = Int(lseek(fd, 0, SEEK_END))
+        guard size > limit else { return nil }
+        let keep = min(size, max(limit / 4, 1))
+        var tail = [UInt8](repeating: 0, count: keep)
+        let read = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, keep, off_t(size - keep)) }
+        guard read > 0 else { return nil }
+        try? Data(tail[0..<read]).write(to: URL(fileURLWithPath: path + ".1"), options: .atomic)
+        _ = ftruncate(fd, 0)
+        return read
     }
 }
