@@ -35,6 +35,8 @@ struct LogsEndpoint: Sendable {
                     continue
                 }
                 guard follow, !Task.isCancelled, !Task.isShuttingDownGracefully else { break }
+                // The file was cut at its size limit (see the revision manager): start over.
+                if let size = Self.size(path: path), size < offset { offset = 0 }
                 idlePolls += 1
                 // Every ~10 s of silence, check that the revision still exists.
                 if idlePolls % 40 == 0, (try? store.revision(namespace: namespace, name: revision)) == nil { break }
@@ -43,6 +45,10 @@ struct LogsEndpoint: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: body)
+    }
+
+    static func size(path: String) -> UInt64? {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value
     }
 
     /// Up to 64 KiB of the file from `offset`; empty when there is nothing new (or no file yet).
