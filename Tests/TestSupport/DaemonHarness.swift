@@ -24,16 +24,30 @@ public enum Binaries {
 
 /// A free TCP port on 127.0.0.1 (the kernel's choice, released before return).
 public func freePort() -> Int {
+    guard let (fd, port) = loopbackSocket(listening: false) else { return 0 }
+    close(fd)
+    return port
+}
+
+/// A TCP socket bound to a port of the kernel's choice on 127.0.0.1, listening if asked; the
+/// caller closes it.
+public func loopbackSocket(listening: Bool) -> (fd: Int32, port: Int)? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
+    guard fd >= 0 else { return nil }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && (!listening || listen(fd, 16) == 0) && getsockname(fd, $0, &length) == 0
+        }
     }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        close(fd)
+        return nil
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// Whether a process with this pid exists (and is not a zombie).
