@@ -115,13 +115,22 @@ extension Store {
         }
     }
 
-    /// Appends to the audit log.
-    public func appendAudit(_ entry: AuditEntry) throws {
+    /// The most audit entries kept: the oldest go as new ones come (refused requests are
+    /// audited too, and anyone who can reach the admin address can make those).
+    public static let maxAuditEntries: Int64 = 100_000
+
+    /// Appends to the audit log (a path is kept to its first 2 KiB), dropping the entries that
+    /// fall out of the newest ``maxAuditEntries``.
+    public func appendAudit(_ entry: AuditEntry, keeping limit: Int64 = Store.maxAuditEntries) throws {
         try write { db, _ in
             var record = AuditEntryRecord(
-                id: nil, at: entry.at, actor: entry.actor, method: entry.method, path: entry.path, status: entry.status,
+                id: nil, at: entry.at, actor: entry.actor, method: entry.method, path: String(entry.path.prefix(2048)), status: entry.status,
                 remoteAddress: entry.remoteAddress)
             try record.insert(db)
+            // Ids only grow (AUTOINCREMENT): one range delete on the primary key.
+            if let id = record.id, id > limit {
+                try db.execute(sql: "DELETE FROM auditEntry WHERE id <= ?", arguments: [id - limit])
+            }
         }
     }
 

@@ -123,13 +123,26 @@ public final class Store: Sendable {
     }
 
     /// Runs a write transaction, maps database errors, and publishes the changes it reports.
+    ///
+    /// Commits with `synchronous=FULL`: what the API acknowledges (a revoked token, a policy)
+    /// survives a power loss, not only a crash of the daemon. These writes are few; the event
+    /// log chooses its own level per commit (``commitEventLog(appending:progress:durability:now:)``).
     func write<T>(_ body: (Database, inout [StoreChange]) throws -> T) throws -> T {
         var changes: [StoreChange] = []
         let result: T
         do {
-            result = try writer.write { db in
-                changes = []
-                return try body(db, &changes)
+            result = try writer.writeWithoutTransaction { db in
+                if writerSynchronous.load(ordering: .relaxed) != 2 {
+                    try db.execute(sql: "PRAGMA synchronous = 2")
+                    writerSynchronous.store(2, ordering: .relaxed)
+                }
+                var value: T?
+                try db.inTransaction(.immediate) {
+                    changes = []
+                    value = try body(db, &changes)
+                    return .commit
+                }
+                return value!
             }
         } catch let error as StoreError {
             throw error

@@ -176,3 +176,16 @@ import Testing
         #expect { try Store(path: "/proc/outpost-cannot-exist/outpost.db") } throws: { ($0 as? StoreError)?.code == .storage }
     }
 }
+
+@Suite struct AuditLogTests {
+    @Test func theAuditLogKeepsItsNewestEntries() throws {
+        let store = try Store(inMemory: ())
+        for index in 0..<25 {
+            try store.appendAudit(
+                AuditEntry(at: Date(), actor: "anonymous", method: "GET", path: "/api/v1/x\(index)", status: 401, remoteAddress: ""),
+                keeping: 10)
+        }
+        let kept = try store.auditEntries(limit: 100)
+        #expect(kept.map(\.path) == (15..<25).reversed().map { "/api/v1/x\($0)" })
+    }
+}
