@@ -194,6 +194,16 @@ extension EndToEnd {
                 .split(separator: "\n").last { $0.contains("req-42") }
                 .flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             #expect(entry?["response_code"] as? Int == 200, "\(String(describing: entry))")
+
+            // logrotate: the file is renamed, SIGHUP makes the daemon write a new one (and
+            // does not stop it).
+            try FileManager.default.moveItem(atPath: accessLog, toPath: accessLog + ".1")
+            kill(try #require(daemon.pid), SIGHUP)
+            #expect(eventually(timeout: .seconds(10)) {
+                _ = daemon.gateway("traced")
+                return ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").contains("\"response_code\":200")
+            }, "\(daemon.log())")
+            #expect(processIsAlive(try #require(daemon.pid)))
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Glibc
 import Logging
@@ -154,6 +155,12 @@ struct ServeCommand: AsyncParsableCommand {
             metadata: ["path": "\(configuration.dataDirectory.tokenPath)"])
         await platform.manager.prime()
         defer { platform.accessLog?.stop() }
+        // SIGHUP reopens the access log (logrotate's postrotate); it no longer ends the daemon.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler { [accessLog = platform.accessLog] in accessLog?.reopen() }
+        hangup.resume()
+        defer { hangup.cancel() }
         try await platform.group.run()
         logger.info("stopped")
     }

@@ -14,15 +14,20 @@ import Synchronization
 /// cannot keep up, further lines are dropped and counted, and the drop is logged once the
 /// thread catches up. Lines are whole in the file, in the order their requests finished, and at
 /// most one interval's worth is lost if the process is killed. ``stop()`` writes what is left.
+/// ``reopen()`` (the daemon calls it on SIGHUP) makes the thread open the path again before
+/// its next write: after logrotate renames the file, lines go to a new one.
 final class AccessLogWriter: @unchecked Sendable {
     static let flushInterval: TimeInterval = 0.1
     static let flushBytes = 64 * 1024
     static let maxBufferedBytes = 4 * 1024 * 1024
 
-    private let fd: Int32
+    private let path: String
+    /// Used by the thread only (and by ``stop()`` once the thread has ended).
+    private var fd: Int32
     private let logger: Logger
     // Guarded by `condition`.
     private let condition = NSCondition()
+    private var reopenRequested = false
     private var buffer: [UInt8] = []
     private var dropped = 0
     private var stopping = false
@@ -31,6 +36,7 @@ final class AccessLogWriter: @unchecked Sendable {
     let droppedLines = Atomic<Int>(0)
 
     init(path: String, logger: Logger) throws {
+        self.path = path
         if path == "-" {
             fd = STDERR_FILENO
         } else {
@@ -68,6 +74,14 @@ final class AccessLogWriter: @unchecked Sendable {
         }
     }
 
+    /// Makes the thread open the file's path again before its next write (no effect on `-`).
+    func reopen() {
+        condition.lock()
+        reopenRequested = true
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Writes every line queued before the call, then ends the thread. Blocks until it has;
     /// lines that come later are dropped.
     func stop() {
@@ -89,15 +103,18 @@ final class AccessLogWriter: @unchecked Sendable {
         while true {
             condition.lock()
             // Idle, the thread sleeps until a line comes; then it gives others an interval to follow.
-            while buffer.isEmpty && !stopping { condition.wait() }
+            while buffer.isEmpty && !stopping && !reopenRequested { condition.wait() }
             let deadline = Date().addingTimeInterval(Self.flushInterval)
-            while buffer.count < Self.flushBytes && !stopping && condition.wait(until: deadline) {}
+            while buffer.count < Self.flushBytes && !stopping && !reopenRequested && condition.wait(until: deadline) {}
             swap(&buffer, &pending)
             let lost = dropped
             dropped = 0
             let last = stopping
+            let reopening = reopenRequested
+            reopenRequested = false
             condition.unlock()
 
+            if reopening { reopenFile() }
             writeAll(pending)
             pending.removeAll(keepingCapacity: true)
             if lost > 0 {
@@ -111,6 +128,20 @@ final class AccessLogWriter: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    private func reopenFile() {
+        guard path != "-" else { return }
+        let new = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard new >= 0 else {
+            logger.error("access log: cannot open it again; writing on to the old file", metadata: [
+                "path": "\(path)", "error": "\(String(cString: strerror(errno)))",
+            ])
+            return
+        }
+        close(fd)
+        fd = new
+        logger.info("access log reopened", metadata: ["path": "\(path)"])
     }
 
     private func writeAll(_ bytes: [UInt8]) {

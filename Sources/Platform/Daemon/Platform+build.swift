@@ -110,14 +110,17 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
 
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let adminTLS { services.append(.init(service: adminTLS)) }
+    // Services stop in reverse order: eventing before the gateway, since deliveries to services
+    // go through the gateway; with the gateway gone first, every due delivery would spend an
+    // attempt on a refused connection, and those on their last one would be dropped.
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(
         services: services + [
             .init(service: manager),
             .init(service: gatewayCertificates),
             .init(service: securityPolicies),
             .init(service: identities),
-            .init(service: eventing),
             .init(service: gateway),
+            .init(service: eventing),
             .init(service: admin),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
