@@ -62,6 +62,24 @@ import Testing
         (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: Any] ?? [:]
     }
 
+    @Test func aReplacedTokenFileRevokesTheTokenItHeldBefore() throws {
+        let store = try Store(inMemory: ())
+        try AdminTokens.register(bootstrap: "first", in: store)
+        try AdminTokens.register(bootstrap: "first", in: store)  // a restart with the same file
+        #expect(try store.lookupAdminToken(hash: AdminTokens.hash("first")) == .valid("admin"))
+        try AdminTokens.register(bootstrap: "second", in: store)
+        #expect(try store.lookupAdminToken(hash: AdminTokens.hash("first")) == .revoked("admin"))
+        guard case .valid(let name) = try store.lookupAdminToken(hash: AdminTokens.hash("second")) else {
+            Issue.record("the new file's token does not work")
+            return
+        }
+        #expect(name.hasPrefix("admin-"))
+        // A token made with `outpost token create` is not the file's, and stays.
+        _ = try store.createAdminToken(name: "ci", hash: AdminTokens.hash("ci-token"))
+        try AdminTokens.register(bootstrap: "third", in: store)
+        #expect(try store.lookupAdminToken(hash: AdminTokens.hash("ci-token")) == .valid("ci"))
+    }
+
     @Test func everyMutatingRouteRefusesMissingWrongAndRevokedTokens() async throws {
         let store = try Store(inMemory: ())
         try AdminTokens.register(bootstrap: token, in: store)

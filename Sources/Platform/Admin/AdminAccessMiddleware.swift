@@ -142,8 +142,21 @@ enum AdminTokens {
         do {
             _ = try store.createAdminToken(name: "admin", hash: hash)
         } catch let error as StoreError where error.code == .alreadyExists {
-            // The token file was replaced: the new one gets its own name beside the old.
-            _ = try store.createAdminToken(name: "admin-\(Int(Date().timeIntervalSince1970))", hash: hash)
+            // The token file was replaced (a leaked token is rotated this way): the new one gets
+            // its own name, and the tokens the file held before stop working.
+            let existing = Set(try store.adminTokens().map(\.name))
+            var seconds = Int(Date().timeIntervalSince1970)
+            while existing.contains("admin-\(seconds)") { seconds += 1 }
+            let name = "admin-\(seconds)"
+            _ = try store.createAdminToken(name: name, hash: hash)
+            for old in try store.adminTokens() where old.revokedAt == nil && old.name != name && isBootstrapName(old.name) {
+                _ = try store.revokeAdminToken(name: old.name)
+            }
         }
+    }
+
+    /// `admin`, or `admin-<seconds>` for a replaced token file.
+    private static func isBootstrapName(_ name: String) -> Bool {
+        name == "admin" || (name.hasPrefix("admin-") && !name.dropFirst(6).isEmpty && name.dropFirst(6).allSatisfy(\.isNumber))
     }
 }
