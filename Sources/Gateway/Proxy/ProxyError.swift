@@ -76,6 +76,22 @@ extension ProxyError {
     static let invalidFraming = ProxyError(
         status: .badRequest, code: "InvalidFraming",
         message: "the request body framing is ambiguous: both Content-Length and Transfer-Encoding, conflicting Content-Length values, or a Transfer-Encoding other than chunked alone", flags: .downstreamProtocolError)
+    /// 400: a TRACE request with a body (NIO frames TRACE as bodiless: the body would reach the
+    /// worker as the start of another request).
+    static let traceWithBody = ProxyError(
+        status: .badRequest, code: "InvalidFraming", message: "a TRACE request must not have a body", flags: .downstreamProtocolError)
+    /// 400: a request target other than a path, `*` (OPTIONS) or an `http(s)://host/path` URI.
+    static let invalidTarget = ProxyError(
+        status: .badRequest, code: "InvalidTarget",
+        message: "the request target must be a path (/…), * for OPTIONS, or an http(s)://<host>/… URI without user info", flags: .downstreamProtocolError)
+    /// 405: CONNECT; the gateway is no forward proxy.
+    static let connectNotAllowed: ProxyError = {
+        var error = ProxyError(
+            status: .methodNotAllowed, code: "MethodNotAllowed",
+            message: "CONNECT is not supported: the gateway is not a forward proxy", flags: .downstreamProtocolError)
+        error.extraHeaders = [("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")]
+        return error
+    }()
     /// 400: the bytes are not HTTP/1.x.
     static let malformedRequest = ProxyError(
         status: .badRequest, code: "MalformedRequest",

@@ -259,9 +259,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func receiveHead(_ head: HTTPRequestHead) {
         if phase == .closed { return }  // a pipelined request after we decided to close
-        if head.uri.first != "/", let originForm = ProxyHeaders.originForm(of: head) {
-            receiveHead(originForm)
-            return
+        var head = head
+        if head.uri.utf8.first != UInt8(ascii: "/") {
+            if let originForm = ProxyHeaders.originForm(of: head) {
+                receiveHead(originForm)
+                return
+            }
+        } else if let path = RequestPath.normalized(head.uri) {
+            // Routing, policies and the worker all see the normalized path (Istio's BASE).
+            head.uri = path
         }
         guard phase == .idle else {
             // HTTPServerPipelineHandler delivers one request at a time; anything else is a bug.
@@ -291,6 +297,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let problem = info.problem ?? (info.hasTransferEncoding && head.version == .http1_0 ? .invalidFraming : nil) {
             // A malformed head leaves the connection's framing in doubt: answer and close.
             exchange.keepAlive = false
+            respond(with: problem)
+            return
+        }
+        if let problem = ProxyHeaders.requestLineProblem(of: head, hasBody: info.hasBody) {
+            // CONNECT leaves NIO's decoder reading nothing more (as after an upgrade): close.
+            if head.method == .CONNECT { exchange.keepAlive = false }
             respond(with: problem)
             return
         }

@@ -136,6 +136,22 @@ enum ProxyHeaders {
         return head
     }
 
+    /// Why the gateway will not proxy a request line, or nil when it will: an origin-form target
+    /// (`/path`, the only form left once ``originForm(of:)`` has converted an absolute-form
+    /// http(s) one), or `*` for OPTIONS. Any other target (`ftp://…`, `http://user@host/…`, a
+    /// bare authority) is not a path that routing and authorization could judge as the worker
+    /// would. CONNECT gets 405 (no forward proxying); a TRACE with a body gets 400, since NIO's
+    /// request encoder frames TRACE as bodiless and the body would reach the worker as the
+    /// start of another request. One byte compare and a method switch on the common path.
+    static func requestLineProblem(of head: HTTPRequestHead, hasBody: Bool) -> ProxyError? {
+        switch head.method {
+        case .CONNECT: return .connectNotAllowed
+        case .TRACE where hasBody: return .traceWithBody
+        case .OPTIONS where head.uri == "*": return nil
+        default: return head.uri.utf8.first == UInt8(ascii: "/") ? nil : .invalidTarget
+        }
+    }
+
     /// A head's size as HTTP/2 counts a header list: each field's name and value plus 32
     /// (RFC 9113 §6.5.2), with the method and path counted as the pseudo-header fields they
     /// came from.
@@ -166,7 +182,8 @@ enum ProxyHeaders {
         }
     }
 
-    /// Extra header names listed in `Connection` (lowercased); usually empty, so no allocation.
+    /// Extra header names listed in `Connection` (lowercased), without the ones that frame or
+    /// route a message; usually empty, so no allocation.
     static func connectionOptions(in headers: HTTPHeaders) -> [String] {
         var options: [String] = []
         for (name, value) in headers where name.utf8.count == 10 && name.equalsIgnoringASCIICase("connection") {
@@ -177,8 +194,13 @@ enum ProxyHeaders {
             }
             for token in value.split(separator: ",") {
                 let option = token.trimmingASCIIWhitespace()
+                // The framing and routing headers are the gateway's, whatever a sender lists:
+                // dropping `Content-Length` would send a body NIO's encoder frames as absent
+                // (GET, DELETE, …) to a pooled worker connection as a second request.
                 if option.isEmpty || option.equalsIgnoringASCIICase("close")
                     || option.equalsIgnoringASCIICase("keep-alive") || option.equalsIgnoringASCIICase("host")
+                    || option.equalsIgnoringASCIICase("content-length") || option.equalsIgnoringASCIICase("transfer-encoding")
+                    || option.equalsIgnoringASCIICase("te")
                 {
                     continue
                 }

@@ -40,8 +40,18 @@ final class UpstreamConnectionPool {
 
     /// Returns a connection that finished an exchange cleanly; closes it if the pool is full,
     /// shut down, or the connection is no longer open.
+    ///
+    /// Checked in during one of its own read passes (a response's end), the connection joins the
+    /// pool only when that pass ends: bytes the worker sent behind its response in the same read
+    /// would otherwise reach whichever exchange took it meanwhile (the client's next pipelined
+    /// request, delivered while the response's end is written). Such bytes close it instead.
     func checkin(_ connection: UpstreamHandler) {
         connection.delegate = nil
+        if connection.isReading {
+            connection.pool = self
+            connection.checkInAfterRead = true
+            return
+        }
         guard !isShutDown, connection.isActive, idle[connection.port, default: []].count < maxIdlePerPort else {
             connection.close()
             return

@@ -34,6 +34,11 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var idleSince = NIODeadline.distantPast
     /// Requests sent on this connection (for `maxRequestsPerConnection`).
     var requestCount = 0
+    /// Between a `channelRead` and the end of its read pass (`channelReadComplete`).
+    private(set) var isReading = false
+    /// Checked in during a read pass: `pool` takes it when the pass ends (see
+    /// ``UpstreamConnectionPool/checkin(_:)``).
+    var checkInAfterRead = false
 
     private var context: ChannelHandlerContext?
     private var readsPaused = false
@@ -95,8 +100,11 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        isReading = true
         guard let delegate else {
-            // Bytes on an idle connection: the worker broke the protocol; drop the connection.
+            // Bytes on an idle connection (or behind the response that just ended): the worker
+            // broke the protocol; drop the connection.
+            checkInAfterRead = false
             context.close(promise: nil)
             return
         }
@@ -104,6 +112,11 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        isReading = false
+        if checkInAfterRead {
+            checkInAfterRead = false
+            if let pool { pool.checkin(self) } else { context.close(promise: nil) }
+        }
         delegate?.upstreamReadComplete()
         context.fireChannelReadComplete()
     }
@@ -114,6 +127,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        isReading = false
+        checkInAfterRead = false
         if isPooled { pool?.connectionClosed(self) }
         let delegate = self.delegate
         self.delegate = nil

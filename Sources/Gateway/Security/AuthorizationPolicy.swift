@@ -121,7 +121,9 @@ public struct AuthorizationSource: Sendable, Hashable {
     public var namespaces = FieldMatch<StringPattern>()
     /// The connection's source address.
     public var ipBlocks = FieldMatch<IPBlock>()
-    /// The original client address (the first `X-Forwarded-For` entry, else the source address).
+    /// The original client address. With no trusted proxies (Istio's default
+    /// `numTrustedProxies: 0`) that is the connection's source address: `X-Forwarded-For` is
+    /// not used, since any client can send one.
     public var remoteIpBlocks = FieldMatch<IPBlock>()
 
     /// Creates a source with no constraint.
@@ -137,13 +139,13 @@ public struct AuthorizationSource: Sendable, Hashable {
 
 /// Istio's `rules[].to[].operation`.
 public struct AuthorizationOperation: Sendable, Hashable {
-    /// The `Host` header (case-insensitive, without a port).
+    /// The `Host` header (case-insensitive, without a port or a trailing dot, as routing reads it).
     public var hosts = FieldMatch<StringPattern>()
     /// The gateway port the request came in on.
     public var ports = FieldMatch<Int>()
     /// The request method.
     public var methods = FieldMatch<StringPattern>()
-    /// The request path, without the query, with dot segments resolved.
+    /// The request path, without the query, normalized as the worker gets it (``RequestPath``).
     public var paths = FieldMatch<StringPattern>()
 
     /// Creates an operation with no constraint.
@@ -307,14 +309,14 @@ struct AuthorizationRequest {
     var principalNamespace: Substring?
     /// The connection's source address.
     var sourceIP: Substring?
-    /// The first `X-Forwarded-For` address, else the source address.
+    /// The original client address: the source address (no proxy in front is trusted).
     var remoteIP: Substring?
-    /// The `Host` header, lowercased, without a port.
+    /// The `Host` header as routing reads it: lowercased, without a port or a trailing dot.
     var host: Substring?
     /// The port the request came in on.
     var port: Int
     var method: String
-    /// The path without the query, with dot segments resolved.
+    /// The path without the query, normalized as the worker gets it (``RequestPath``).
     var path: String
     var headers: HTTPHeaders
 
@@ -326,15 +328,14 @@ struct AuthorizationRequest {
             if let index = parts.firstIndex(of: "ns"), index + 1 < parts.count { principalNamespace = parts[index + 1] }
         }
         self.sourceIP = sourceIP[...]
-        let forwarded = head.headers.first(name: "x-forwarded-for")?.split(separator: ",").first
-        remoteIP = forwarded.map { $0.trimmingASCIISpaces() } ?? sourceIP[...]
+        // Istio's default `numTrustedProxies: 0`: `X-Forwarded-For` is the client's to write,
+        // so the original client is the connection's peer.
+        remoteIP = sourceIP[...]
         if let host {
-            let lowered = host.lowercased()
-            if lowered.hasPrefix("[") {
-                self.host = lowered.prefix { $0 != "]" }.dropFirst()
-            } else {
-                self.host = lowered.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first
-            }
+            // As routing reads it (case, port and a trailing dot ignored), so a host that
+            // routes to the service is the host its policies see; IPv6 without brackets.
+            let normalized = RouteTable.normalize(host: host)
+            self.host = normalized.hasPrefix("[") ? normalized.dropFirst().prefix { $0 != "]" } : normalized[...]
         }
         self.port = port
         method = head.method.rawValue
@@ -342,26 +343,10 @@ struct AuthorizationRequest {
         headers = head.headers
     }
 
-    /// Drops the query and fragment, merges repeated slashes and resolves `.` and `..`.
+    /// The path as policies match it: normalized (``RequestPath``; the gateway forwards the
+    /// same path), without the query and fragment.
     static func normalize(path uri: String) -> String {
-        let raw = uri.prefix { $0 != "?" && $0 != "#" }
-        guard raw.contains("/.") || raw.contains("//") else { return String(raw) }
-        var segments: [Substring] = []
-        for segment in raw.split(separator: "/", omittingEmptySubsequences: true) {
-            if segment == "." { continue }
-            if segment == ".." { _ = segments.popLast(); continue }
-            segments.append(segment)
-        }
-        let trailing = raw.hasSuffix("/") && !segments.isEmpty ? "/" : ""
-        return "/" + segments.joined(separator: "/") + trailing
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingASCIISpaces() -> Substring {
-        var trimmed = self
-        while let first = trimmed.first, first == " " || first == "\t" { trimmed.removeFirst() }
-        while let last = trimmed.last, last == " " || last == "\t" { trimmed.removeLast() }
-        return trimmed
+        let normalized = RequestPath.normalized(uri) ?? uri
+        return String(normalized.prefix { $0 != "?" && $0 != "#" })
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 @testable import Gateway
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 
 /// HTTP/1.1 pipelining: requests sent back to back on one connection, before their answers,
@@ -75,6 +76,53 @@ struct PipeliningTests {
         #expect(positions.allSatisfy { $0 != nil }, "got: \(text)")
         #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "answers out of order: \(text)")
         try await gateway.stop()
+    }
+
+    /// A worker that answers the first request on a connection with its response and the start
+    /// of a second one nobody asked for, whose rest follows 50 ms later; it ignores later
+    /// requests on the connection.
+    final class ExtraResponseWorker: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        private var answered = false
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !answered else { return }
+            answered = true
+            context.writeAndFlush(
+                wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nanswerHTTP/1.1 200 OK\r\n")),
+                promise: nil)
+            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.value.eventLoop.scheduleTask(in: .milliseconds(50)) {
+                context.value.writeAndFlush(NIOAny(ByteBuffer(string: "Content-Length: 8\r\n\r\nsmuggled")), promise: nil)
+            }
+        }
+    }
+
+    /// The worker's extra bytes come in the read that ends the first response. Writing that
+    /// response's end hands the gateway the next pipelined request at once; the worker
+    /// connection must not be taken for it before the read is over. (A whole extra response in
+    /// that read NIO's decoder refuses as unsolicited, since the next request's head is queued
+    /// until it has decoded the read; the start of one it parses, and the rest would then
+    /// answer the next request.)
+    @Test("bytes a worker sends behind its response never answer the next pipelined request")
+    func leftoverWorkerBytes() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ExtraResponseWorker()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: server.localAddress!.port!)))
+        let connection = try await RawConnection.connect(port: gateway.port)
+        try await connection.send(
+            "GET /a HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n"
+                + "GET /b HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
+        let text = await connection.readUntilClosed(timeout: .seconds(5))
+        #expect(Self.answers(in: text) == 2, "got: \(text)")
+        #expect(text.components(separatedBy: "answer").count - 1 == 2, "got: \(text)")
+        #expect(!text.contains("smuggled"), "got: \(text)")
+        try await gateway.stop()
+        try await server.close()
     }
 
     static func answers(in text: String) -> Int {

@@ -41,6 +41,29 @@ struct ProxyHeadersTests {
         }
     }
 
+    @Test("Connection cannot name the framing or routing headers away")
+    func connectionKeepsFraming() {
+        let head = Self.request([
+            ("Host", "h"),
+            ("Connection", "content-length, Transfer-Encoding, host, te, x-secret"),
+            ("Content-Length", "3"),
+            ("X-Secret", "1"),
+        ])
+        #expect(ProxyHeaders.connectionOptions(in: head.headers) == ["x-secret"])
+        let out = Self.upstream(head)
+        #expect(out.headers["content-length"] == ["3"])
+        #expect(out.headers["host"] == ["h"])
+        #expect(!out.headers.contains(name: "x-secret"))
+        let chunked = Self.upstream(Self.request([("Host", "h"), ("Connection", "transfer-encoding"), ("Transfer-Encoding", "chunked")]))
+        #expect(chunked.headers["transfer-encoding"] == ["chunked"])
+        // A worker cannot drop its response's length either.
+        var keepAlive = true
+        let response = ProxyHeaders.downstreamResponseHead(
+            from: HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Connection": "content-length", "Content-Length": "2"]),
+            version: .http1_1, keepAlive: &keepAlive)
+        #expect(response.headers["content-length"] == ["2"])
+    }
+
     @Test("a chunked request stays chunked (Transfer-Encoding is regenerated as chunked)")
     func chunkedStaysChunked() {
         let out = Self.upstream(Self.request([("Host", "h"), ("Transfer-Encoding", "gzip, chunked")]))

@@ -99,6 +99,88 @@ struct RequestFramingTests {
         await upstream.stop()
     }
 
+    /// `Connection: content-length` must not strip the framing header: NIO's request encoder
+    /// frames a GET without `Content-Length` as bodiless, so the body (here a whole request)
+    /// would reach the pooled worker connection as a second request.
+    @Test("a request whose Connection header lists Content-Length reaches the worker as one request with its body")
+    func connectionCannotDropFraming() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let smuggled = "GET /smuggled HTTP/1.1\r\nHost: \(Self.host)\r\n\r\n"
+        let connection = try await RawConnection.connect(port: gateway.port)
+        try await connection.send(
+            "GET /first HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: content-length\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n"
+                + smuggled)
+        let first = await connection.wait(for: "hello GET /first")
+        #expect(first.hasPrefix("HTTP/1.1 200 OK\r\n"), "got: \(first)")
+        try await connection.send("GET /last HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
+        let text = await connection.readUntilClosed()
+        #expect(text.contains("hello GET /last"), "got: \(text)")
+        #expect(upstream.requests.map(\.uri) == ["/first", "/last"])
+        #expect(upstream.requests.first?.bodyBytes == smuggled.utf8.count)
+        #expect(upstream.requests.first?.headers["content-length"] == ["\(smuggled.utf8.count)"])
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("a TRACE with a body → 400 (NIO would frame it bodiless); without one it is proxied")
+    func traceWithBody() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let response = try await rawExchange(
+            port: gateway.port, "TRACE / HTTP/1.1\r\nHost: \(Self.host)\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(response)")
+        #expect(response.contains(#"{"error":{"code":"InvalidFraming""#), "got: \(response)")
+        let chunked = try await rawExchange(
+            port: gateway.port, "TRACE / HTTP/1.1\r\nHost: \(Self.host)\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        #expect(chunked.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(chunked)")
+        #expect(upstream.requests.isEmpty)
+        let plain = try await rawExchange(port: gateway.port, "TRACE /t HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
+        #expect(plain.hasPrefix("HTTP/1.1 200 OK\r\n"), "got: \(plain)")
+        #expect(upstream.requests.map(\.uri) == ["/t"])
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    /// Authorization judges the path; a target the worker would read otherwise (another scheme,
+    /// user info in front of the host) never reaches it.
+    @Test(
+        "a target that is not a path, * for OPTIONS or an http(s) URI → 400, upstream never sees it",
+        arguments: [
+            "GET ftp://\(host)/admin HTTP/1.1",
+            "GET http://x@\(host)/admin HTTP/1.1",
+            "GET * HTTP/1.1",
+            "GET \(host):80 HTTP/1.1",
+        ])
+    func invalidTargets(requestLine: String) async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let response = try await rawExchange(port: gateway.port, "\(requestLine)\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(response)")
+        #expect(upstream.requests.isEmpty, "\(upstream.requests.map(\.uri))")
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test("OPTIONS * is proxied; CONNECT → 405 and the connection closes")
+    func asteriskAndConnect() async throws {
+        let upstream = try await TestUpstreamServer.start()
+        let gateway = try await GatewayHarness.start(resolver: FakeResolver(.ready(port: upstream.port)))
+        let options = try await rawExchange(port: gateway.port, "OPTIONS * HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n\r\n")
+        #expect(options.hasPrefix("HTTP/1.1 200 OK\r\n"), "got: \(options)")
+        #expect(upstream.requests.map(\.uri) == ["*"])
+        let connection = try await RawConnection.connect(port: gateway.port)
+        try await connection.send("CONNECT \(Self.host):443 HTTP/1.1\r\nHost: \(Self.host):443\r\n\r\n")
+        #expect(await connection.serverCloses(within: .seconds(3)))
+        let text = await connection.readUntilClosed()
+        #expect(text.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"), "got: \(text)")
+        // NIO's response encoder leaves out the body of any answer to CONNECT.
+        #expect(text.lowercased().contains("allow: get"), "got: \(text)")
+        #expect(upstream.requests.map(\.uri) == ["*"])
+        try await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test(
         "the 400 names the framing problem where NIO's decoder lets us tell",
         arguments: [

@@ -50,10 +50,52 @@ struct AuthorizationPolicyTests {
         #expect(facts.path == "/a/b/d")
         #expect(facts.principal == "outpost.local/ns/default/sa/alice")
         #expect(facts.principalNamespace == "default")
-        #expect(facts.remoteIP == "192.0.2.7")
+        // No trusted proxies (Istio's default): X-Forwarded-For is the client's to write.
+        #expect(facts.remoteIP == "10.1.2.3")
         #expect(facts.host == "cart.shop.example.com")
         #expect(AuthorizationRequest.normalize(path: "/../x/") == "/x/")
         #expect(AuthorizationRequest.normalize(path: "/plain") == "/plain")
+    }
+
+    @Test func remoteIpBlocksIgnoreXForwardedFor() throws {
+        var source = AuthorizationSource()
+        source.remoteIpBlocks = FieldMatch([try #require(IPBlock("10.0.0.0/8"))])
+        let table = SecurityTable(platformMode: .permissive, policies: [
+            AuthorizationPolicy(namespace: "shop", name: "internal", action: .allow, rules: [AuthorizationRule(from: [source])])
+        ])
+        let spoofed = request(ip: "127.0.0.1", headers: [("X-Forwarded-For", "10.0.0.1")])
+        #expect(table.authorize(spoofed, namespace: "shop", service: "cart") { _ in } != nil)
+        #expect(table.authorize(request(ip: "10.0.0.1"), namespace: "shop", service: "cart") { _ in } == nil)
+    }
+
+    @Test func hostsAreReadAsRoutingReadsThem() {
+        #expect(request(host: "Cart.Shop.Example.Com.").host == "cart.shop.example.com")
+        #expect(request(host: "cart.shop.example.com.:8443").host == "cart.shop.example.com")
+        #expect(request(host: "[::1]:8443").host == "::1")
+        var operation = AuthorizationOperation()
+        operation.hosts = FieldMatch([StringPattern("cart.shop.example.com", caseInsensitive: true)])
+        let table = SecurityTable(platformMode: .permissive, policies: [
+            AuthorizationPolicy(namespace: "shop", name: "deny-host", action: .deny, rules: [AuthorizationRule(to: [operation])])
+        ])
+        #expect(table.authorize(request(host: "cart.shop.example.com."), namespace: "shop", service: "cart") { _ in } != nil)
+        #expect(table.authorize(request(host: "CART.shop.example.com"), namespace: "shop", service: "cart") { _ in } != nil)
+    }
+
+    @Test func pathsArePercentDecodedAndDotSegmentsResolved() {
+        var admin = AuthorizationOperation()
+        admin.paths = FieldMatch([StringPattern("/admin*")])
+        var publicPaths = AuthorizationOperation()
+        publicPaths.paths = FieldMatch([StringPattern("/public/*")])
+        let table = SecurityTable(platformMode: .permissive, policies: [
+            AuthorizationPolicy(namespace: "shop", name: "deny-admin", action: .deny, rules: [AuthorizationRule(to: [admin])]),
+            AuthorizationPolicy(namespace: "shop", name: "public", action: .allow, rules: [AuthorizationRule(to: [publicPaths])]),
+        ])
+        func decide(_ uri: String) -> String? { table.authorize(request(uri: uri), namespace: "shop", service: "cart") { _ in } }
+        #expect(decide("/%61dmin")?.contains("deny-admin") == true)
+        #expect(decide("/public/%2e%2e/admin")?.contains("deny-admin") == true)
+        #expect(decide("/public/%2e%2e/other") != nil, "not under /public/ once normalized")
+        #expect(decide("/public/%61?x=/admin") == nil)
+        #expect(request(uri: "/public/%2E%2E/x?q=%2e").path == "/x")
     }
 
     @Test func denyBeatsAllowAndNoAllowPolicyAllows() {
