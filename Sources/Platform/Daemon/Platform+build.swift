@@ -98,7 +98,7 @@ func buildPlatform(_ configuration: DaemonConfiguration, logger: Logger) throws 
         eventing: eventing))
     let admin = Application(
         router: router,
-        server: try adminTLS.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
+        server: try adminTLS.map { try .tls(.http1(), configuration: try $0.channelConfiguration()) } ?? .http1(),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "outpost"),
         onServerRunning: { channel in

@@ -1,14 +1,19 @@
 import Foundation
+import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import SwiftASN1
 import Synchronization
+import X509
 
 /// The HTTPS admin listener's TLS (`outpost serve --admin-tls`): a server certificate from the
 /// built-in CA for `localhost`, the loopback addresses and the admin host, renewed at about
 /// half its lifetime and handed to each new handshake (open connections keep theirs), and
-/// optional client certificates verified against the CA's trust bundle at start. Callers with
+/// optional client certificates verified against the CA's trust bundle (with
+/// ``channelConfiguration()``, the bundle of the moment, so root rotations apply without a
+/// restart; with ``configuration()`` alone, the bundle at start). Callers with
 /// a certificate of the platform's namespace need no token (see ``AdminAccessMiddleware``).
 final class AdminTLS: Service, Sendable {
     private let authority: CertificateAuthority
@@ -39,6 +44,25 @@ final class AdminTLS: Service, Sendable {
         configuration.applicationProtocols = ["http/1.1"]
         configuration.sslContextCallback = { [self] _, promise in promise.succeed(current.withLock { $0 }) }
         return configuration
+    }
+
+    /// The listener's TLS configuration with client certificates verified at each handshake
+    /// against the CA's trust bundle of the moment, so that after a root rotation step new
+    /// roots are accepted and a retired one is not.
+    func channelConfiguration() throws -> TLSChannelConfiguration {
+        TLSChannelConfiguration(tlsConfiguration: try configuration(), customAsyncVerificationCallback: { [self] chain in
+            await verify(derChain: try chain.map { try $0.toDERBytes() }) ? .certificateVerified : .failed
+        })
+    }
+
+    /// Whether a client's chain (DER, leaf first) leads to a root of the CA's current bundle.
+    func verify(derChain: [[UInt8]]) async -> Bool {
+        guard let certificates = try? derChain.map({ try Certificate(derEncoded: $0) }), let leaf = certificates.first else { return false }
+        var verifier = Verifier(rootCertificates: CertificateStore(authority.trustedRoots)) { RFC5280Policy() }
+        if case .validCertificate = await verifier.validate(leaf: leaf, intermediates: CertificateStore(certificates.dropFirst())) {
+            return true
+        }
+        return false
     }
 
     /// Renews the certificate at half-life (±10 %) until shutdown.

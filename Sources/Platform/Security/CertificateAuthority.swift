@@ -73,22 +73,43 @@ final class CertificateAuthority: Sendable {
         let certificatePath = "\(directory)/root.pem"
         let manager = FileManager.default
         var roots: Roots
-        if manager.fileExists(atPath: keyPath), manager.fileExists(atPath: certificatePath) {
-            roots = Roots(
-                signing: try Certificate(pemEncoded: try String(contentsOfFile: certificatePath, encoding: .utf8)),
-                signingKey: try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: keyPath, encoding: .utf8)),
-                next: nil, previous: [])
+        let hasKey = manager.fileExists(atPath: keyPath), hasCertificate = manager.fileExists(atPath: certificatePath)
+        if hasKey != hasCertificate {
+            throw DaemonError("the CA in \(directory) is incomplete: \(hasKey ? keyPath : certificatePath) exists but \(hasKey ? certificatePath : keyPath) does not; restore it, or move the ca folder away to create a new CA")
+        }
+        if hasKey {
+            var signing = try Certificate(pemEncoded: try String(contentsOfFile: certificatePath, encoding: .utf8))
+            let signingKey = try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: keyPath, encoding: .utf8))
+            if !Self.matches(signing, signingKey) {
+                // An activation cut short between root-key.pem and root.pem: finish it.
+                let nextPath = "\(directory)/next.pem"
+                guard let text = try? String(contentsOfFile: nextPath, encoding: .utf8), let next = try? Certificate(pemEncoded: text),
+                      Self.matches(next, signingKey) else {
+                    throw DaemonError("the CA key \(keyPath) matches neither \(certificatePath) nor \(nextPath); restore the matching root.pem, or move the ca folder away to create a new CA")
+                }
+                try Self.writeFile(certificatePath, try next.serializeAsPEM().pemString, mode: 0o644)
+                unlink(nextPath)
+                unlink("\(directory)/next-key.pem")
+                signing = next
+            }
+            roots = Roots(signing: signing, signingKey: signingKey, next: nil, previous: [])
             guard Self.rootTrustDomain(roots.signing) == trustDomain else {
                 throw DaemonError("the CA in \(directory) is for trust domain \(Self.rootTrustDomain(roots.signing) ?? "?"), not \(trustDomain); keep --trust-domain as it was or move the ca folder away to create a new CA")
             }
             if let text = try? String(contentsOfFile: "\(directory)/previous.pem", encoding: .utf8) {
-                roots.previous = try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
+                // An activation cut short before root-key.pem was written leaves the signing root there.
+                roots.previous = try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }.filter { $0 != signing }
             }
             if let certificate = try? String(contentsOfFile: "\(directory)/next.pem", encoding: .utf8),
                let key = try? String(contentsOfFile: "\(directory)/next-key.pem", encoding: .utf8) {
                 let next = (try Certificate(pemEncoded: certificate), try P256.Signing.PrivateKey(pemRepresentation: key))
                 // An activation cut short after the signing root was written leaves `next` behind.
-                if next.0 != roots.signing { roots.next = next }
+                if next.0 != roots.signing {
+                    guard Self.matches(next.0, next.1) else {
+                        throw DaemonError("the CA key \(directory)/next-key.pem does not match \(directory)/next.pem; remove both and prepare the rotation again")
+                    }
+                    roots.next = next
+                }
             }
         } else {
             try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -109,6 +130,9 @@ final class CertificateAuthority: Sendable {
         let trusted = roots.withLock { $0.trusted }
         return trusted.compactMap { try? $0.serializeAsPEM().pemString + "\n" }.joined()
     }
+
+    /// The roots peers must trust (see ``trustBundlePEM``).
+    var trustedRoots: [Certificate] { roots.withLock { $0.trusted } }
 
     /// The roots of the trust bundle with their roles (`signing`, `next`, `previous`).
     var rootInfo: [RootInfo] {
@@ -211,6 +235,11 @@ final class CertificateAuthority: Sendable {
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey,
             notValidBefore: now - 300, notValidAfter: now + rootLifetime, issuer: name, subject: name,
             signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: Certificate.PrivateKey(key))
+    }
+
+    /// Whether `key` is the private key of `certificate`.
+    private static func matches(_ certificate: Certificate, _ key: P256.Signing.PrivateKey) -> Bool {
+        certificate.publicKey == Certificate.PublicKey(key.publicKey)
     }
 
     /// The 4 or 16 bytes of an IP address, for an IP SAN.

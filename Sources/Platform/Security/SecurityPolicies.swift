@@ -18,18 +18,30 @@ final class SecurityPolicies: Service, Sendable {
     private let logger: Logger
     private let platformMode: Mutex<PeerAuthenticationMode>
 
-    /// Loads the saved mode (PERMISSIVE when none) and publishes a first table.
+    /// Loads the saved mode (PERMISSIVE when none, STRICT when the file cannot be read) and
+    /// publishes a first table.
     init(gateway: Gateway, store: Store, securityDirectory: String, logger: Logger) throws {
         self.gateway = gateway
         self.store = store
         self.logger = logger
         try FileManager.default.createDirectory(atPath: securityDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         modePath = "\(securityDirectory)/mtls-mode"
-        let saved = (try? String(contentsOfFile: modePath, encoding: .utf8)).flatMap {
-            PeerAuthenticationMode(rawValue: $0.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        platformMode = Mutex(saved ?? .permissive)
+        platformMode = Mutex(Self.savedMode(modePath, logger: logger))
         try publish()
+    }
+
+    /// The mode saved at `path`: PERMISSIVE when there is no file; STRICT (fail closed, and
+    /// logged) when there is one that cannot be read or names no mode.
+    private static func savedMode(_ path: String, logger: Logger) -> PeerAuthenticationMode {
+        guard FileManager.default.fileExists(atPath: path) else { return .permissive }
+        let text = try? String(contentsOfFile: path, encoding: .utf8)
+        if let mode = text.flatMap({ PeerAuthenticationMode(rawValue: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+            return mode
+        }
+        logger.error("the saved mTLS mode is unreadable; enforcing STRICT until the mode is set again", metadata: [
+            "path": "\(path)", "content": "\(text.map { String($0.prefix(64)) } ?? "(unreadable)")",
+        ])
+        return .strict
     }
 
     /// The platform-wide peer-authentication mode.
@@ -40,11 +52,7 @@ final class SecurityPolicies: Service, Sendable {
 
     /// Saves and applies a new platform-wide mode.
     func setMode(_ newMode: PeerAuthenticationMode) throws {
-        let temporary = modePath + ".tmp"
-        try Data(newMode.rawValue.utf8).write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, modePath) == 0 else {
-            throw DaemonError("cannot save the mTLS mode: \(String(cString: strerror(errno)))")
-        }
+        try CertificateAuthority.writeFile(modePath, newMode.rawValue, mode: 0o644)
         platformMode.withLock { $0 = newMode }
         try publish()
         logger.notice("peer authentication mode changed", metadata: ["mode": "\(newMode.rawValue)"])

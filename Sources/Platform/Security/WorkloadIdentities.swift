@@ -23,6 +23,13 @@ final class WorkloadIdentities: Service, Sendable {
     private let logger: Logger
     /// When each issued identity is due for renewal.
     private let renewals = Mutex<[ServiceKey: Date]>([:])
+    /// One lock per identity, held while it is issued, so that workers of one service starting
+    /// together wait for a single issue.
+    private let issueLocks = Mutex<[ServiceKey: IssueLock]>([:])
+
+    private final class IssueLock: Sendable {
+        let mutex = Mutex(())
+    }
 
     init(authority: CertificateAuthority, securityDirectory: String, lifetime: TimeInterval, store: Store, logger: Logger) throws {
         self.authority = authority
@@ -38,11 +45,13 @@ final class WorkloadIdentities: Service, Sendable {
     func environment(namespace: String, service: String) -> [String: String] {
         let key = ServiceKey(namespace: namespace, service: service)
         let folder = folder(of: key)
-        if renewals.withLock({ $0[key] == nil }) {
-            do { try issue(key) } catch {
-                logger.error("workload certificate not issued", metadata: ["service": "\(namespace)/\(service)", "error": "\(error)"])
-                return [:]
+        do {
+            try issueLock(key).mutex.withLock { _ in
+                if renewals.withLock({ $0[key] == nil }) { try issue(key) }
             }
+        } catch {
+            logger.error("workload certificate not issued", metadata: ["service": "\(namespace)/\(service)", "error": "\(error)"])
+            return [:]
         }
         return [
             "OUTPOST_SPIFFE_ID": authority.spiffeID(namespace: namespace, name: service),
@@ -86,8 +95,17 @@ final class WorkloadIdentities: Service, Sendable {
     }
 
     private func renew(_ key: ServiceKey) {
-        do { try issue(key) } catch {
+        do { try issueLock(key).mutex.withLock { _ in try issue(key) } } catch {
             logger.error("workload certificate renewal failed", metadata: ["service": "\(key.namespace)/\(key.service)", "error": "\(error)"])
+        }
+    }
+
+    private func issueLock(_ key: ServiceKey) -> IssueLock {
+        issueLocks.withLock { locks in
+            if let lock = locks[key] { return lock }
+            let lock = IssueLock()
+            locks[key] = lock
+            return lock
         }
     }
 
@@ -104,13 +122,17 @@ final class WorkloadIdentities: Service, Sendable {
         try CertificateAuthority.writeFile("\(versionFolder)/key.pem", issued.privateKeyPEM, mode: 0o600)
         try CertificateAuthority.writeFile("\(versionFolder)/cert.pem", issued.certificatePEM, mode: 0o644)
         try CertificateAuthority.writeFile("\(versionFolder)/bundle.pem", authority.trustBundlePEM, mode: 0o644)
-        let link = "\(folder)/current.tmp"
-        unlink(link)
+        let link = "\(folder)/current.\(version).tmp"
         guard symlink(version, link) == 0, rename(link, "\(folder)/current") == 0 else {
-            throw DaemonError("cannot switch \(folder)/current: \(String(cString: strerror(errno)))")
+            let message = String(cString: strerror(errno))
+            unlink(link)
+            throw DaemonError("cannot switch \(folder)/current: \(message)")
         }
-        // Older versions go; a worker that opened one keeps its open file.
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where entry.hasPrefix("v") && entry != version {
+        // Older versions go (never the one `current` points at), and links left by a crash; a
+        // worker that opened a file keeps it.
+        let current = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/current")
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        where (entry.hasPrefix("v") && entry != version && entry != current) || (entry.hasPrefix("current.") && entry.hasSuffix(".tmp")) {
             try? FileManager.default.removeItem(atPath: "\(folder)/\(entry)")
         }
         let renewAt = Date() + lifetime / 2 * Double.random(in: 0.9...1.1)
@@ -122,6 +144,7 @@ final class WorkloadIdentities: Service, Sendable {
 
     private func remove(_ key: ServiceKey) {
         _ = renewals.withLock { $0.removeValue(forKey: key) }
+        _ = issueLocks.withLock { $0.removeValue(forKey: key) }
         try? FileManager.default.removeItem(atPath: folder(of: key))
     }
 }
