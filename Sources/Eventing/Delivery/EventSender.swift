@@ -28,6 +28,9 @@ struct EventSender: Sendable {
         String(decoding: body.readableBytesView.prefix(maxErrorBytes), as: UTF8.self)
     }
 
+    /// Sends `event` and waits for the whole answer, at most `timeout` (the client's deadline
+    /// covers the body too: a recipient that stops sending in the middle of its body cannot hold
+    /// the delivery and its slot).
     func send(
         _ event: CloudEvent, to destination: ResolvedDestination, timeout: Duration, wantsReply: Bool, format: DeliveryFormat = .binary
     ) async -> Result {
@@ -35,86 +38,119 @@ struct EventSender: Sendable {
         case .binary: CloudEventHTTP.encodeBinary(event)
         case .json: ([(name: "Content-Type", value: CloudEventHTTP.structuredContentType)], CloudEventHTTP.encodeStructured(event))
         }
-        var request = HTTPClientRequest(url: destination.url)
-        request.method = .POST
-        request.headers.reserveCapacity(encoded.headers.count + 3)
-        if let host = destination.host { request.headers.add(name: "Host", value: host) }
-        for header in encoded.headers { request.headers.add(name: header.name, value: header.value) }
-        if wantsReply { request.headers.add(name: "Prefer", value: "reply") }
-        request.body = .bytes(encoded.body)
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(encoded.headers.count + 3)
+        if let host = destination.host { headers.add(name: "Host", value: host) }
+        for header in encoded.headers { headers.add(name: header.name, value: header.value) }
+        if wantsReply { headers.add(name: "Prefer", value: "reply") }
+        let request: HTTPClient.Request
         do {
-            let response = try await client.execute(request, timeout: TimeAmount(timeout))
-            let status = Int(response.status.code)
-            // The status decides the outcome; the body matters only as a reply or an error text,
-            // and is read to its end (so the connection can serve again) within the attempt's
-            // timeout, keeping what is needed.
-            let wantsBody = wantsReply && status == 200
-            let keep = wantsBody ? Self.maxResponseBytes : (200..<300).contains(status) ? 0 : Self.maxErrorBytes
-            let (body, cut) = try await Self.read(response.body, keeping: keep, until: deadline, clock: clock)
-            var result = Result(status: status)
-            if !(200..<300).contains(status) {
-                // The answer's body is what Knative puts in `knativeerrordata`.
-                let text = Self.errorText(body)
-                result.error = text.isEmpty ? "HTTP \(status)" : text
-                if status == 429 || status == 503, let seconds = response.headers.first(name: "retry-after").flatMap(Int.init) {
-                    result.retryAfter = .seconds(seconds)
-                }
-                return result
-            }
-            guard wantsBody, body.readableBytes > 0 else { return result }
-            if cut {
-                return Result(
-                    status: 502, error: Self.errorText(body),
-                    problem: "the subscriber's reply is larger than \(Self.maxResponseBytes) bytes")
-            }
-            let headers = response.headers.map { (name: $0.name, value: $0.value) }
-            do {
-                result.replies = try CloudEventHTTP.decode(headers: headers, body: Array(body.readableBytesView))
-            } catch {
-                // Knative: "The response MUST be either empty or a valid CloudEvent" (502); the
-                // body, as for any failed answer, is what goes into `knativeerrordata`.
-                return Result(
-                    status: 502, error: Self.errorText(body),
-                    problem: "the subscriber answered 200 with a body that is not a valid CloudEvent (\(error)); answer 202, 204, an empty 200 or a CloudEvent")
-            }
-            return result
+            request = try HTTPClient.Request(url: destination.url, method: .POST, headers: headers, body: .bytes(encoded.body))
         } catch {
             return Result(status: nil, error: "\(destination.display): \(error)")
         }
-    }
-
-    /// The attempt's timeout ran out while the answer's body was still arriving.
-    struct BodyTimeout: Error, CustomStringConvertible {
-        var description: String { "the answer's body did not end within the attempt's timeout" }
-    }
-
-    /// Reads a body to its end, keeping its first `keep` bytes (`cut`: more came), or throws
-    /// ``BodyTimeout`` at `deadline`. The client's own timeout covers only the wait for the
-    /// answer's head: a recipient that stops sending in the middle of its body would otherwise
-    /// hold the delivery (and its slot) forever.
-    static func read(
-        _ body: HTTPClientResponse.Body, keeping keep: Int, until deadline: ContinuousClock.Instant, clock: ContinuousClock
-    ) async throws -> (body: ByteBuffer, cut: Bool) {
-        try await withThrowingTaskGroup(of: (body: ByteBuffer, cut: Bool)?.self) { group in
-            group.addTask {
-                var kept = ByteBuffer()
-                var cut = false
-                for try await chunk in body {
-                    let room = keep - kept.readableBytes
-                    if chunk.readableBytes > room { cut = true }
-                    if room > 0 { kept.writeImmutableBuffer(chunk.getSlice(at: chunk.readerIndex, length: min(room, chunk.readableBytes))!) }
-                }
-                return (kept, cut)
+        let collector = AnswerCollector(wantsReply: wantsReply)
+        let task = client.execute(request: request, delegate: collector, deadline: .now() + TimeAmount(timeout))
+        let answer: AnswerCollector.Answer
+        do {
+            answer = try await task.futureResult.get()
+        } catch {
+            // The status decides even when the body did not arrive whole (the attempt's
+            // timeout, a broken connection), except for a reply, which is then missing. The
+            // collector is read after the task ended (its future ordered its last change).
+            guard let head = collector.head else { return Result(status: nil, error: "\(destination.display): \(error)") }
+            let status = Int(head.status.code)
+            var result = Self.outcome(status: status, headers: head.headers)
+            if !(200..<300).contains(status) { result.error = "HTTP \(status) (its body did not arrive whole: \(error))" }
+            if collector.wantsBody {
+                return Result(status: 502, error: "the reply did not arrive whole", problem: "the subscriber's reply did not arrive whole within the attempt's timeout")
             }
-            group.addTask {
-                try await Task.sleep(until: deadline, clock: clock)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let read = first else { throw BodyTimeout() }
-            return read
+            return result
         }
+        let status = Int(answer.head.status.code)
+        var result = Self.outcome(status: status, headers: answer.head.headers)
+        if !(200..<300).contains(status) {
+            // The answer's body is what Knative puts in `knativeerrordata`.
+            let text = Self.errorText(answer.body)
+            result.error = text.isEmpty ? "HTTP \(status)" : text
+            return result
+        }
+        guard collector.wantsBody, answer.body.readableBytes > 0 else { return result }
+        if answer.cut {
+            return Result(
+                status: 502, error: Self.errorText(answer.body),
+                problem: "the subscriber's reply is larger than \(Self.maxResponseBytes) bytes")
+        }
+        let replyHeaders = answer.head.headers.map { (name: $0.name, value: $0.value) }
+        do {
+            result.replies = try CloudEventHTTP.decode(headers: replyHeaders, body: Array(answer.body.readableBytesView))
+        } catch {
+            // Knative: "The response MUST be either empty or a valid CloudEvent" (502); the
+            // body, as for any failed answer, is what goes into `knativeerrordata`.
+            return Result(
+                status: 502, error: Self.errorText(answer.body),
+                problem: "the subscriber answered 200 with a body that is not a valid CloudEvent (\(error)); answer 202, 204, an empty 200 or a CloudEvent")
+        }
+        return result
+    }
+
+    /// A result with `status` and, for 429 and 503, the answer's `Retry-After` in seconds.
+    private static func outcome(status: Int, headers: HTTPHeaders) -> Result {
+        var result = Result(status: status)
+        if status == 429 || status == 503, let seconds = headers.first(name: "retry-after").flatMap(Int.init) {
+            result.retryAfter = .seconds(seconds)
+        }
+        return result
+    }
+}
+
+/// Collects one answer on the client's event loop: its head, and the first bytes of its body
+/// that are needed (a reply up to ``EventSender/maxResponseBytes``, an error text, nothing for
+/// a success); the rest is read and dropped, so the connection can serve again.
+///
+/// Changed only on the request's event loop, and read by ``EventSender`` once the request's
+/// future has completed, which orders those changes before the read.
+final class AnswerCollector: HTTPClientResponseDelegate, @unchecked Sendable {
+    struct Answer: Sendable {
+        var head: HTTPResponseHead
+        var body: ByteBuffer
+        /// More came than was kept.
+        var cut: Bool
+    }
+
+    let wantsReply: Bool
+    private(set) var head: HTTPResponseHead?
+    private var body = ByteBuffer()
+    private var keep = 0
+    private var cut = false
+
+    init(wantsReply: Bool) {
+        self.wantsReply = wantsReply
+    }
+
+    /// The body is a reply (a 200 to a trigger that wants one).
+    var wantsBody: Bool { wantsReply && head?.status.code == 200 }
+
+    func didReceiveHead(task: HTTPClient.Task<Answer>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        self.head = head
+        let status = Int(head.status.code)
+        keep = wantsBody ? EventSender.maxResponseBytes : (200..<300).contains(status) ? 0 : EventSender.maxErrorBytes
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Answer>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let room = keep - body.readableBytes
+        if buffer.readableBytes > room { cut = true }
+        if room > 0, let kept = buffer.getSlice(at: buffer.readerIndex, length: min(room, buffer.readableBytes)) {
+            body.writeImmutableBuffer(kept)
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Answer>, _ error: any Error) {}
+
+    func didFinishRequest(task: HTTPClient.Task<Answer>) throws -> Answer {
+        guard let head else { throw HTTPClientError.remoteConnectionClosed }
+        return Answer(head: head, body: body, cut: cut)
     }
 }
