@@ -2,7 +2,9 @@
 /// `normalize_path`, RFC 3986 §6.2.2), with repeated slashes merged as the gateway always did:
 /// percent-encoded unreserved characters decoded (once: `%2E` is a dot, `%252E` stays), `\` as
 /// `/`, dot segments resolved (`%2E` forms too), empty segments dropped. Other escapes stay as
-/// sent (`%2F` is not a separator). Applied to every request before routing and authorization,
+/// sent (`%2F` is not a separator); a `%` that starts no escape is written `%25`, so decoding
+/// cannot make a new escape (`%%32%65` would otherwise become `%2e`) and normalizing twice
+/// changes nothing. Applied to every request before routing and authorization,
 /// and the worker gets the normalized path: a policy decides on the path the worker sees.
 enum RequestPath {
     /// `uri` with its path normalized and its query (and any fragment) as sent; nil when the path
@@ -32,7 +34,7 @@ enum RequestPath {
             case UInt8(ascii: "\\"):
                 changes = true
             case UInt8(ascii: "%"):
-                if decodedUnreserved(bytes, at: index) != nil { changes = true }
+                if !isEscape(bytes, at: index, end: bytes.count) || decodedUnreserved(bytes, at: index) != nil { changes = true }
             default:
                 break
             }
@@ -52,6 +54,11 @@ enum RequestPath {
             if byte == UInt8(ascii: "%"), index + 2 < pathEnd, let decoded = decodedUnreserved(bytes, at: index) {
                 path.append(decoded)
                 index += 3
+                continue
+            }
+            if byte == UInt8(ascii: "%"), !isEscape(bytes, at: index, end: pathEnd) {
+                path.append(contentsOf: [UInt8(ascii: "%"), UInt8(ascii: "2"), UInt8(ascii: "5")])
+                index += 1
                 continue
             }
             path.append(byte == UInt8(ascii: "\\") ? UInt8(ascii: "/") : byte)
@@ -115,6 +122,11 @@ enum RequestPath {
         default:
             return nil
         }
+    }
+
+    /// Whether a `%` at `index` is followed by two hex digits before `end`.
+    private static func isEscape(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int, end: Int) -> Bool {
+        index + 2 < end && hexValue(bytes[index + 1]) != nil && hexValue(bytes[index + 2]) != nil
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
