@@ -22,4 +22,17 @@ extension Migrations {
                 """)
         }
     }
+
+    /// `v8-rate-limit-fill-default`: a rate limit's `tokensPerFill` defaulted to `maxTokens`
+    /// and now defaults to 1 (Envoy's); policies stored without it keep the refill they had.
+    static func registerRateLimitFillDefault(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v8-rate-limit-fill-default") { db in
+            try db.execute(sql: """
+                UPDATE trafficPolicy
+                SET spec = json_set(spec, '$.rateLimit.tokensPerFill', json_extract(spec, '$.rateLimit.maxTokens'))
+                WHERE json_extract(spec, '$.rateLimit.maxTokens') IS NOT NULL
+                  AND json_extract(spec, '$.rateLimit.tokensPerFill') IS NULL;
+                """)
+        }
+    }
 }

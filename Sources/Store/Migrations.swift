@@ -62,6 +62,7 @@ enum Migrations {
         registerEventing(&migrator)
         registerDocuments(&migrator)
         registerEventLogRowID(&migrator)
+        registerRateLimitFillDefault(&migrator)
         return migrator
     }
 

@@ -201,14 +201,9 @@ extension Store {
     ) throws -> [Int64] {
         do {
             let seqs = try writer.writeWithoutTransaction { db in
-                // SQLite applies this pragma while preparing it, so it cannot be a cached
-                // statement; it is set when the level changes. BEGIN and COMMIT are cached:
-                // parsing them again for each commit cost about as much as an insert.
-                let level = durability == .full ? 2 : 1
-                if writerSynchronous.load(ordering: .relaxed) != level {
-                    try db.execute(sql: "PRAGMA synchronous = \(level)")
-                    writerSynchronous.store(level, ordering: .relaxed)
-                }
+                // BEGIN and COMMIT are cached: parsing them again for each commit cost about as
+                // much as an insert.
+                try setWriterSynchronous(durability == .full ? 2 : 1, db)
                 var seqs: [Int64] = []
                 seqs.reserveCapacity(events.count)
                 try Self.inCachedTransaction(db) {
@@ -261,13 +256,16 @@ extension Store {
     /// trigger. Without `afterTrigger`, every delivery of event `afterSeq` is skipped.
     public func openDeliveries(afterSeq: Int64 = 0, afterTrigger: String? = nil, limit: Int) throws -> [OpenDelivery] {
         try read { db in
+            // `eventSeq >= ?` alone bounds the index range, so each page starts where the last
+            // one ended instead of scanning the open deliveries before it.
+            let position = afterTrigger == nil ? "d.eventSeq > ?1" : "d.eventSeq >= ?1 AND (d.eventSeq > ?1 OR d.triggerUID > ?2)"
             let rows = try Row.fetchAll(db, sql: """
                 SELECT d.eventSeq, e.namespace, e.broker, d.triggerUID, d.triggerName, d.state, d.attempts, d.nextAttemptAt, e.payload,
                        d.lastStatus, d.lastError
                 FROM delivery d JOIN event e ON e.seq = d.eventSeq
-                WHERE d.state < 10 AND (d.eventSeq > ? OR (d.eventSeq = ? AND d.triggerUID > ?))
-                ORDER BY d.eventSeq, d.triggerUID LIMIT ?
-                """, arguments: [afterSeq, afterTrigger == nil ? -1 : afterSeq, afterTrigger ?? "", limit])
+                WHERE d.state < 10 AND \(position)
+                ORDER BY d.eventSeq, d.triggerUID LIMIT ?3
+                """, arguments: [afterSeq, afterTrigger ?? "", limit])
             return rows.map { row in
                 OpenDelivery(
                     eventSeq: row[0], namespace: row[1], broker: row[2], trigger: TriggerRef(uid: row[3], name: row[4]),

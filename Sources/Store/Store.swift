@@ -132,10 +132,7 @@ public final class Store: Sendable {
         let result: T
         do {
             result = try writer.writeWithoutTransaction { db in
-                if writerSynchronous.load(ordering: .relaxed) != 2 {
-                    try db.execute(sql: "PRAGMA synchronous = 2")
-                    writerSynchronous.store(2, ordering: .relaxed)
-                }
+                try setWriterSynchronous(2, db)
                 var value: T?
                 try db.inTransaction(.immediate) {
                     changes = []
@@ -152,6 +149,15 @@ public final class Store: Sendable {
         checkpointer?.noteCommit()
         publish(changes)
         return result
+    }
+
+    /// Sets the writer connection's `synchronous` level (1 NORMAL, 2 FULL) when it changes.
+    /// SQLite applies this pragma while preparing it, so it cannot be a cached statement.
+    /// Called inside the writer's critical section, outside a transaction.
+    func setWriterSynchronous(_ level: Int, _ db: Database) throws {
+        guard writerSynchronous.load(ordering: .relaxed) != level else { return }
+        try db.execute(sql: "PRAGMA synchronous = \(level)")
+        writerSynchronous.store(level, ordering: .relaxed)
     }
 
     func read<T>(_ body: (Database) throws -> T) throws -> T {

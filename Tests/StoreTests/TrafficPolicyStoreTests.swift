@@ -1,5 +1,6 @@
 import Foundation
-import Store
+import GRDB
+@testable import Store
 import Testing
 
 @Suite struct TrafficPolicyStoreTests {
@@ -43,5 +44,35 @@ import Testing
         try store.deleteTrafficPolicy(namespace: "default", name: "a")
         #expect(try store.trafficPolicy(namespace: "default", name: "a") == nil)
         #expect(throws: StoreError.self) { try store.deleteTrafficPolicy(namespace: "default", name: "a") }
+    }
+}
+
+@Suite struct RateLimitMigrationTests {
+    @Test func policiesStoredBeforeTheNewDefaultKeepTheirRefill() throws {
+        let queue = try DatabaseQueue()
+        try Migrations.migrator.migrate(queue, upTo: "v7-event-log-rowid")
+        try queue.write { db in
+            for (name, spec) in [
+                ("old", #"{"rateLimit":{"maxTokens":100,"fillInterval":"1s"}}"#),
+                ("explicit", #"{"rateLimit":{"maxTokens":100,"tokensPerFill":5,"fillInterval":"1s"}}"#),
+                ("none", #"{"http":[]}"#),
+            ] {
+                try db.execute(sql: """
+                    INSERT INTO trafficPolicy (namespace, name, uid, generation, resourceVersion, spec, createdAt, updatedAt)
+                    VALUES ('default', ?, ?, 1, 1, ?, 0, 0)
+                    """, arguments: [name, "uid-\(name)", spec])
+            }
+        }
+        try Migrations.migrator.migrate(queue)
+        let specs = try queue.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT name, spec FROM trafficPolicy").map { ($0[0] as String, $0[1] as String) })
+        }
+        func fill(_ name: String) throws -> Int? {
+            let json = try JSONSerialization.jsonObject(with: Data(try #require(specs[name]).utf8)) as? [String: Any]
+            return (json?["rateLimit"] as? [String: Any])?["tokensPerFill"] as? Int
+        }
+        #expect(try fill("old") == 100)
+        #expect(try fill("explicit") == 5)
+        #expect(try fill("none") == nil)
     }
 }
