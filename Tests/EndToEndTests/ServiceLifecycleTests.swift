@@ -113,7 +113,13 @@ extension EndToEnd {
                 slow.withLock { $0 = daemon.gateway("again", path: "/?delay=3s") }
                 finished.signal()
             }.start()
-            Thread.sleep(forTimeInterval: 0.5)
+            // Delete only once the request runs on the worker.
+            #expect(eventually(timeout: .seconds(10)) {
+                daemon.api("GET", "/metrics").text.split(separator: "\n").contains {
+                    $0.hasPrefix("outpost_revision_in_flight_requests{") && $0.contains("revision=\"again-00001\"")
+                        && ($0.hasSuffix(" 1") || $0.hasSuffix(" 1.0"))
+                }
+            }, "\(daemon.api("GET", "/metrics").text)")
             #expect(try daemon.cli("service", "delete", "again").status == 0)
             #expect(eventually(timeout: .seconds(10)) { daemon.gateway("again").status == 404 })
             #expect(try daemon.cli("service", "create", "again", "--command", Binaries.echo).status == 0)

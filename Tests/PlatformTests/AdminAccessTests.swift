@@ -78,6 +78,17 @@ import Testing
         _ = try store.createAdminToken(name: "ci", hash: AdminTokens.hash("ci-token"))
         try AdminTokens.register(bootstrap: "third", in: store)
         #expect(try store.lookupAdminToken(hash: AdminTokens.hash("ci-token")) == .valid("ci"))
+        #expect(AdminTokens.isBootstrapName("admin-123") && !AdminTokens.isBootstrapName("admin-ops"))
+    }
+
+    @Test func aRotationCutShortIsFinishedAtTheNextStart() throws {
+        let store = try Store(inMemory: ())
+        try AdminTokens.register(bootstrap: "leaked", in: store)
+        // The new file's token was stored, then the daemon died before revoking the old one.
+        _ = try store.createAdminToken(name: "admin-1700000000", hash: AdminTokens.hash("fresh"))
+        try AdminTokens.register(bootstrap: "fresh", in: store)
+        #expect(try store.lookupAdminToken(hash: AdminTokens.hash("leaked")) == .revoked("admin"))
+        #expect(try store.lookupAdminToken(hash: AdminTokens.hash("fresh")) == .valid("admin-1700000000"))
     }
 
     @Test func everyMutatingRouteRefusesMissingWrongAndRevokedTokens() async throws {

@@ -59,3 +59,13 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) th
 func storeCall<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as StoreError { throw APIError(error) }
 }
+
+/// A listing's `limit` query parameter: 100 when absent, values above `max` capped; anything
+/// but a whole number of at least 1 is a 400.
+func listLimit(_ text: String?, max: Int) throws -> Int {
+    guard let text else { return min(100, max) }
+    guard let value = Int(text), value >= 1 else {
+        throw APIError(.badRequest, code: "InvalidField", "limit must be a whole number from 1 to \(max), not \"\(text)\"", field: "limit")
+    }
+    return min(value, max)
+}

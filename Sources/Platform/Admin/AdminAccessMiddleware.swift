@@ -92,10 +92,7 @@ struct AdminAccessController<Context: RequestContext>: Sendable {
             return try jsonResponse(try storeCall { try store.revokeAdminToken(name: name) })
         }
         group.get("audit") { request, _ in
-            let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100
-            guard (1...10_000).contains(limit) else {
-                throw APIError(.badRequest, code: "InvalidField", "limit must be between 1 and 10000", field: "limit")
-            }
+            let limit = try listLimit(request.uri.queryParameters["limit"].map(String.init), max: 10_000)
             let actor = request.uri.queryParameters["actor"].map(String.init)
             return try jsonResponse(ListDTO(items: try storeCall { try store.auditEntries(limit: limit, actor: actor) }))
         }
@@ -108,6 +105,9 @@ struct AdminAccessController<Context: RequestContext>: Sendable {
         }
         if let problem = Names.dns1035Problem(name) {
             throw APIError(.badRequest, code: "InvalidField", "name \(problem)", field: "name")
+        }
+        if AdminTokens.isBootstrapName(name) {
+            throw APIError(.badRequest, code: "InvalidField", "name \(name) is kept for the token file (admin, admin-<digits>); choose another", field: "name")
         }
         let token = AdminTokens.generate()
         let created = try storeCall { try store.createAdminToken(name: name, hash: AdminTokens.hash(token)) }
@@ -135,28 +135,34 @@ enum AdminTokens {
     }
 
     /// Makes sure the bootstrap token of `<data-dir>/admin.token` is known to the store (by its
-    /// hash, as `admin`); a revoked one stays revoked.
+    /// hash, as `admin`, or `admin-<seconds>` when the file was replaced); a revoked one stays
+    /// revoked. The tokens the file held before stop working: replacing the file is how a
+    /// leaked one is rotated. That pass runs at every start, so a rotation cut short by a crash
+    /// between the two steps is finished.
     static func register(bootstrap token: String, in store: Store) throws {
         let hash = Self.hash(token)
-        guard try store.lookupAdminToken(hash: hash) == .unknown else { return }
-        do {
-            _ = try store.createAdminToken(name: "admin", hash: hash)
-        } catch let error as StoreError where error.code == .alreadyExists {
-            // The token file was replaced (a leaked token is rotated this way): the new one gets
-            // its own name, and the tokens the file held before stop working.
+        let current: String
+        switch try store.lookupAdminToken(hash: hash) {
+        case .revoked: return
+        case .valid(let name): current = name
+        case .unknown:
             let existing = Set(try store.adminTokens().map(\.name))
-            var seconds = Int(Date().timeIntervalSince1970)
-            while existing.contains("admin-\(seconds)") { seconds += 1 }
-            let name = "admin-\(seconds)"
-            _ = try store.createAdminToken(name: name, hash: hash)
-            for old in try store.adminTokens() where old.revokedAt == nil && old.name != name && isBootstrapName(old.name) {
-                _ = try store.revokeAdminToken(name: old.name)
+            var name = "admin"
+            if existing.contains(name) {
+                var seconds = Int(Date().timeIntervalSince1970)
+                while existing.contains("admin-\(seconds)") { seconds += 1 }
+                name = "admin-\(seconds)"
             }
+            _ = try store.createAdminToken(name: name, hash: hash)
+            current = name
+        }
+        for old in try store.adminTokens() where old.revokedAt == nil && old.name != current && isBootstrapName(old.name) {
+            _ = try store.revokeAdminToken(name: old.name)
         }
     }
 
-    /// `admin`, or `admin-<seconds>` for a replaced token file.
-    private static func isBootstrapName(_ name: String) -> Bool {
+    /// `admin`, or `admin-<seconds>`: names kept for the token file (`token create` refuses them).
+    static func isBootstrapName(_ name: String) -> Bool {
         name == "admin" || (name.hasPrefix("admin-") && !name.dropFirst(6).isEmpty && name.dropFirst(6).allSatisfy(\.isNumber))
     }
 }

@@ -53,7 +53,7 @@ struct EventLogController<Context: RequestContext>: Sendable {
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let (namespace, name) = try nameParameters(context)
         let query = request.uri.queryParameters
-        let limit = try Self.limit(query.get("limit"))
+        let limit = try listLimit(query.get("limit"), max: Self.maxListed)
         let before = query.get("before").flatMap { Int64($0) }
         let events = try storeCall {
             try store.storedEvents(namespace: namespace, broker: name, type: query.get("type"), beforeSeq: before, limit: limit)
@@ -63,15 +63,6 @@ struct EventLogController<Context: RequestContext>: Sendable {
             throw APIError(.notFound, code: "NotFound", "broker \(namespace)/\(name) not found")
         }
         return try jsonObjectResponse(["items": events.map(Self.object)])
-    }
-
-    /// The `limit` query parameter: 1 to ``maxListed`` (larger values are capped), 100 when absent.
-    static func limit(_ text: String?) throws -> Int {
-        guard let text else { return 100 }
-        guard let value = Int(text), value >= 1 else {
-            throw APIError(.badRequest, code: "Invalid", "limit must be a whole number from 1 to \(maxListed), not \"\(text)\"", field: "limit")
-        }
-        return min(value, maxListed)
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {
@@ -88,7 +79,7 @@ struct EventLogController<Context: RequestContext>: Sendable {
     @Sendable func deadLetters(_ request: Request, context: Context) async throws -> Response {
         let namespace = try namespaceParameter(context)
         let query = request.uri.queryParameters
-        let limit = try Self.limit(query.get("limit"))
+        let limit = try listLimit(query.get("limit"), max: Self.maxListed)
         let trigger = query.get("trigger")
         let events = try storeCall { try store.failedDeliveries(namespace: namespace, triggerName: trigger, limit: limit) }
         // A deleted trigger's failed deliveries stay listable; a name that never had any is a typo.

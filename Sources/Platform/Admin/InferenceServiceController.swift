@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Inference
 import Serving
 import Store
 
@@ -179,15 +180,9 @@ enum InferenceServiceValidation {
         }
         // A regular file (after symlinks) of bounded size: a device (/dev/zero) or a FIFO would
         // be read without end, or block the load forever.
-        let resolved = URL(fileURLWithPath: spec.path).resolvingSymlinksInPath().path
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved) else {
-            throw FieldError(field: "spec.predictor.model.storageUri", "no model file at \(spec.path)")
-        }
-        guard attributes[.type] as? FileAttributeType == .typeRegular else {
-            throw FieldError(field: "spec.predictor.model.storageUri", "\(spec.path) is not a regular file")
-        }
-        guard (attributes[.size] as? NSNumber)?.intValue ?? 0 <= modelFileLimit else {
-            throw FieldError(field: "spec.predictor.model.storageUri", "\(spec.path) is larger than \(modelFileLimit) bytes, the most a model may be")
+        if let problem = ModelFile.problem(spec.path) {
+            let message = problem == "no such file" ? "no model file at \(spec.path)" : "\(spec.path) is \(problem)"
+            throw FieldError(field: "spec.predictor.model.storageUri", message)
         }
 
         let minReplicas = predictor.minReplicas ?? 1

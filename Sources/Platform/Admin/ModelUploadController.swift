@@ -2,9 +2,7 @@ import Crypto
 import Foundation
 import Glibc
 import Hummingbird
-
-/// The largest model file the daemon takes, uploaded or named by a `storageUri`.
-let modelFileLimit = 2 << 30
+import Inference
 
 /// `/api/v1/models`: model files uploaded to the daemon, stored content-addressed
 /// (`<data-dir>/models/sha256-<hex>.onnx`) so that the same bytes are kept once and a
@@ -13,7 +11,7 @@ struct ModelUploadController<Context: RequestContext>: Sendable {
     let directory: String
 
     /// The largest model accepted.
-    static var maxModelBytes: Int { modelFileLimit }
+    static var maxModelBytes: Int { ModelFile.maxBytes }
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.post("models", use: upload)
