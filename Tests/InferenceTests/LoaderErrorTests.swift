@@ -178,6 +178,53 @@ import Testing
         #expect(e.code == .invalidInput && e.message.contains("'pick'") && e.message.contains("out of range"))
     }
 
+    /// Model files that wrote (or read) past a buffer, or trapped, are refused at load.
+    @Test func windowAndWeightMismatchesFailAtLoad() throws {
+        // A 1-D Conv with a 2-D kernel_shape and top/bottom pads sized its output for one row.
+        var conv = ModelBuilder()
+        conv.input("x", [-1, 1, 8])
+        conv.initializer("w", dims: [1, 1, 3], floats: [1, 1, 1])
+        conv.node("Conv", ["x", "w"], ["y"], name: "c1", attributes: [ModelBuilder.ints("kernel_shape", [1, 3]), ModelBuilder.ints("pads", [1, 1, 1, 1])])
+        conv.output("y")
+        #expect(inferenceError { _ = try conv.load() }?.message.contains("'c1'") == true)
+        // A node output named like an initializer that a Conv packed at load.
+        var shadow = ModelBuilder()
+        shadow.input("x", [-1, 1, 4, 4])
+        shadow.input("wd", [1, 1, 3, 3])
+        shadow.initializer("w", dims: [1, 1, 3, 3], floats: Array(repeating: 1, count: 9))
+        shadow.node("Relu", ["wd"], ["w"], name: "r")
+        shadow.node("Conv", ["x", "w"], ["y"], name: "c")
+        shadow.output("y")
+        #expect(inferenceError { _ = try shadow.load() }?.message.contains("already the name") == true)
+        // Zero output channels, a negative kernel, and huge dilations.
+        var empty = ModelBuilder()
+        empty.input("x", [-1, 1, 4, 4])
+        empty.initializer("w", dims: [0, 1, 3, 3], floats: [])
+        empty.node("Conv", ["x", "w"], ["y"], name: "c0")
+        empty.output("y")
+        #expect(inferenceError { _ = try empty.load() } != nil)
+        for attributes in [[ModelBuilder.ints("kernel_shape", [-1, -1])],
+                           [ModelBuilder.ints("kernel_shape", [2, 2]), ModelBuilder.ints("dilations", [1 << 62, 1])]] {
+            var pool = ModelBuilder()
+            pool.input("x", [-1, 1, 4, 4])
+            pool.node("MaxPool", ["x"], ["y"], name: "p", attributes: attributes)
+            pool.output("y")
+            #expect(inferenceError { _ = try pool.load() }?.code == .unsupportedAttribute)
+        }
+    }
+
+    /// An empty spatial dimension in a request is a 400, not a trap.
+    @Test func anEmptySpatialDimensionIsRefused() throws {
+        var b = ModelBuilder()
+        b.input("x", [-1, 1, -1])
+        b.initializer("w", dims: [1, 1, 3], floats: [1, 1, 1])
+        b.node("Conv", ["x", "w"], ["y"], name: "c", attributes: [ModelBuilder.ints("kernel_shape", [3])])
+        b.output("y")
+        let model = try b.load()
+        let e = try #require(inferenceError { _ = try model.run(["x": try Tensor(shape: [1, 1, 0], floats: [])]) })
+        #expect(e.message.contains("empty spatial dimension"), "\(e.message)")
+    }
+
     @Test func integerDivisionEdgeCasesDoNotTrap() throws {
         var b = ModelBuilder()
         b.input("a", [-1], type: 7)

@@ -54,6 +54,11 @@ struct ExecutionPlan: Sendable {
             var outSlots: [Int] = []
             var recycle: [Int] = []
             for o in n.outputs {
+                // Single assignment: an output that reuses the name of an input, a constant or
+                // another node's output would change what kernels packed at load time read.
+                if !o.isEmpty, slotOf[o] != nil || constIndex[o] != nil || graph.constants[o] != nil {
+                    throw n.fail(.invalidModel, "output '\(o)' is already the name of a graph input, an initializer or another node's output")
+                }
                 let s: Int
                 if let reused = free.popLast() { s = reused } else { s = slotCount; slotCount += 1 }
                 if !o.isEmpty { slotOf[o] = s }

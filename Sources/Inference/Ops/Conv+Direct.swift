@@ -10,6 +10,8 @@ struct DirectConvWeights: Sendable {
     let taps: Int
     let blocks: Int
     let packed: [Float]
+    /// The weight's shape at load: a run must see the same one (``ConvKernel`` checks).
+    let shape: [Int]
 
     /// Whether the direct algorithm should run for this many output channels per group. The
     /// direct kernel reuses each input load for one block of channels, while sgemm reuses it
@@ -32,6 +34,7 @@ struct DirectConvWeights: Sendable {
         self.taps = taps
         self.blocks = blocks
         self.packed = packed
+        shape = w.shape
     }
 }
 

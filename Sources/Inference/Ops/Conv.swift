@@ -22,10 +22,15 @@ struct ConvKernel: Kernel {
             throw n.fail(.unsupportedAttribute, "only 1-D and 2-D convolutions with constant float weights are supported")
         }
         let ws = weight.shape
-        window = try Window(n, kernel: n.ints("kernel_shape") ?? Array(ws.dropFirst(2)))
+        let window = try Window(n, kernel: n.ints("kernel_shape") ?? Array(ws.dropFirst(2)))
+        self.window = window
         group = n.int("group", 1)
         activation = n.fused
         pool = n.fusedMaxPool.map { Pooling(window: $0, isMax: true, countIncludePad: false) }
+        guard window.rank == ws.count - 2, n.fusedMaxPool.map({ $0.rank == window.rank }) ?? true else {
+            throw n.fail(.unsupportedAttribute, "kernel_shape \(window.rank == 1 ? [window.kernel[1]] : window.kernel) does not match the \(ws.count - 2)-D weight \(ws)")
+        }
+        guard ws.allSatisfy({ $0 > 0 }) else { throw n.fail(.invalidModel, "the weight \(ws) has an empty dimension") }
         guard group >= 1, ws[0] % group == 0 else { throw n.fail(.unsupportedAttribute, "group \(group) does not divide \(ws[0]) output channels") }
         direct = window.strides == [1, 1] && DirectConvWeights.suits(outputChannelsPerGroup: ws[0] / group)
             ? DirectConvWeights(weight, group: group) : nil
@@ -56,8 +61,11 @@ struct ConvKernel: Kernel {
         guard c == cg * group, [kh, kw] == window.kernel else {
             throw InferenceError(.shapeMismatch, "Conv input has \(c) channels; weight \(w.shape) with group \(group) expects \(cg * group)")
         }
-        if let bias, bias.count != m {
-            throw InferenceError(.shapeMismatch, "Conv bias has \(bias.count) values for \(m) output channels")
+        if let bias, bias.count != m || bias.asFloats.count != m {
+            throw InferenceError(.shapeMismatch, "Conv bias has \(bias.count) \(bias.type) values for \(m) output channels (numbers needed)")
+        }
+        if let direct, w.shape != direct.shape {
+            throw InferenceError(.shapeMismatch, "Conv weight \(w.shape) is not the \(direct.shape) it was loaded with")
         }
         let (oh, ow, pads) = try window.output(h: h, w: wd)
         var g = Geometry(n: n, c: c, h: h, w: wd, m: m, cg: cg, kh: kh, kw: kw, oh: oh, ow: ow, pads: pads,

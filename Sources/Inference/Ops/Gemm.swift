@@ -107,6 +107,9 @@ func biasRow(_ c: Value, n: Int) -> [Float]? {
 /// Broadcasts a bias (scalar, [N], [1,N], [M,1] or [M,N]) into an M×N output.
 func fillBias(_ c: Value, into y: inout [Float], m: Int, n: Int) throws {
     let cf = c.type == .float32 ? c.f : c.asFloats
+    guard !cf.isEmpty, cf.count == c.count else {
+        throw InferenceError(.shapeMismatch, "the bias \(c.shape) must hold numbers (\(c.type))")
+    }
     let shape = Array(c.shape.drop(while: { $0 == 1 }))
     try y.withUnsafeMutableBufferPointer { p in
         if cf.count == 1 {

@@ -42,6 +42,7 @@ enum ClassLabels: Sendable {
         if let s = n.strings(stringKey) { self = .strings(s.map { Array($0.utf8) }) }
         else if let i = n.ints(intKey) { self = .ints(i.map(Int64.init)) }
         else { throw n.fail(.invalidModel, "needs \(intKey) or \(stringKey)") }
+        guard count > 0 else { throw n.fail(.invalidModel, "\(intKey) / \(stringKey) names no class") }
     }
 
     var count: Int { switch self { case .ints(let a): a.count; case .strings(let a): a.count } }
@@ -84,6 +85,7 @@ struct LinearClassifierKernel: Kernel {
     init(_ n: Node) throws {
         coefficients = n.floats("coefficients") ?? []
         labels = try ClassLabels(n, ints: "classlabels_ints", strings: "classlabels_strings")
+        guard labels.count >= 2 else { throw n.fail(.invalidModel, "a LinearClassifier needs at least 2 class labels, not \(labels.count)") }
         post = try PostTransform(n)
         // multi_class only records how the model was trained; scoring is the same (as in ONNX Runtime).
         let c = labels.count == 2 && n.floats("intercepts")?.count == 1 ? 1 : labels.count

@@ -6,7 +6,7 @@ struct PoolKernel: Kernel {
 
     func run(_ frame: inout Frame, _ inputs: [Ref], _ outputs: [Int]) throws {
         let x = try floatInput(frame, inputs, 0)
-        let oneD = pooling.window.kernel[0] == 1 && x.shape.count == 3
+        let oneD = pooling.window.rank == 1
         guard x.shape.count == (oneD ? 3 : 4) else {
             throw InferenceError(.shapeMismatch, "pooling input \(x.shape) does not match kernel \(pooling.window.kernel)")
         }

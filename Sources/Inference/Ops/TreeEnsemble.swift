@@ -192,6 +192,7 @@ struct TreeRegressorKernel: Kernel {
 
     init(_ n: Node) throws {
         targets = n.int("n_targets", 1)
+        guard targets >= 1 else { throw n.fail(.invalidModel, "n_targets must be at least 1, not \(targets)") }
         forest = try Forest(n, prefix: "target", outputs: targets)
         aggregate = n.string("aggregate_function", "SUM")
         guard ["SUM", "AVERAGE", "MIN", "MAX"].contains(aggregate) else {

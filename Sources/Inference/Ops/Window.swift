@@ -1,5 +1,9 @@
 /// 2-D window geometry shared by Conv and the pools (1-D ops use height 1).
 struct Window: Sendable {
+    /// The largest kernel size, stride, dilation or pad taken (sizes beyond it only overflow).
+    static let maxAttribute = 1 << 20
+    /// 1 or 2: the spatial rank the node declared (`kernel` is always [kh, kw]).
+    let rank: Int
     var kernel: [Int]      // [kh, kw]
     var strides: [Int]
     var dilations: [Int]
@@ -13,14 +17,19 @@ struct Window: Sendable {
         guard rank == 1 || rank == 2 else {
             throw n.fail(.unsupportedAttribute, "only 1-D and 2-D windows are supported (kernel_shape \(kernel))")
         }
+        guard kernel.allSatisfy({ (1...Self.maxAttribute).contains($0) }) else {
+            throw n.fail(.unsupportedAttribute, "kernel_shape \(kernel) must hold sizes from 1 to \(Self.maxAttribute)")
+        }
+        self.rank = rank
         func lift(_ a: [Int], _ fill: Int) -> [Int] { rank == 1 ? [fill] + a : a }
         self.kernel = lift(kernel, 1)
         strides = lift(n.ints("strides") ?? Array(repeating: 1, count: rank), 1)
         dilations = lift(n.ints("dilations") ?? Array(repeating: 1, count: rank), 1)
         let p = n.ints("pads") ?? Array(repeating: 0, count: 2 * rank)
         guard p.count == 2 * rank, strides.count == 2, dilations.count == 2,
-              strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else {
-            throw n.fail(.unsupportedAttribute, "strides/dilations/pads do not match kernel_shape \(kernel)")
+              strides.allSatisfy({ (1...Self.maxAttribute).contains($0) }), dilations.allSatisfy({ (1...Self.maxAttribute).contains($0) }),
+              p.allSatisfy({ (0...Self.maxAttribute).contains($0) }) else {
+            throw n.fail(.unsupportedAttribute, "strides/dilations/pads do not match kernel_shape \(kernel), or are outside 1...\(Self.maxAttribute) (pads 0...)")
         }
         pads = rank == 1 ? [0, p[0], 0, p[1]] : p
         autoPad = n.string("auto_pad", "NOTSET")
@@ -58,7 +67,10 @@ struct Window: Sendable {
                     outSize[d] = span < 0 ? 0 : span / strides[d] + 1
                 }
             }
-            guard outSize[d] > 0 || inSize[d] == 0 else {
+            guard inSize[d] > 0 else {
+                throw InferenceError(.shapeMismatch, "input \(h)×\(w) has an empty spatial dimension")
+            }
+            guard outSize[d] > 0 else {
                 throw InferenceError(.shapeMismatch, "input \(h)×\(w) is smaller than the window \(kernel) (dilations \(dilations))")
             }
         }
