@@ -10,9 +10,6 @@ import Inference
 struct ModelUploadController<Context: RequestContext>: Sendable {
     let directory: String
 
-    /// The largest model accepted.
-    static var maxModelBytes: Int { ModelFile.maxBytes }
-
     func addRoutes(to group: RouterGroup<Context>) {
         group.post("models", use: upload)
         group.get("models", use: list)
@@ -35,8 +32,8 @@ struct ModelUploadController<Context: RequestContext>: Sendable {
         var size = 0
         for try await chunk in request.body {
             size += chunk.readableBytes
-            guard size <= Self.maxModelBytes else {
-                throw APIError(.contentTooLarge, code: "TooLarge", "a model may be at most \(Self.maxModelBytes) bytes")
+            guard size <= ModelFile.maxBytes else {
+                throw APIError(.contentTooLarge, code: "TooLarge", "a model may be at most \(ModelFile.maxBytes) bytes")
             }
             try chunk.withUnsafeReadableBytes { bytes in
                 hasher.update(bufferPointer: bytes)
