@@ -89,12 +89,15 @@ final class UpstreamConnectionPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    // Outbound validation would re-check every header the gateway forwards: the
-                    // request head was parsed (and so validated) by llhttp, and the gateway's own
-                    // headers are built from checked values. Left-over bytes matter only after a
-                    // 101 (see `UpstreamHandler.replace(with:)`).
-                    try pipeline.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
-                    try pipeline.addHandler(UpstreamHandler(port: port))
+                    // NIO's client handlers without outbound validation, which would re-check
+                    // every header the gateway forwards: the request head was parsed (and so
+                    // validated) by llhttp, and the gateway's own headers are built from checked
+                    // values. Left-over bytes matter only after a 101 (see
+                    // `UpstreamHandler.replace(with:)`).
+                    let decoder = WorkerResponseDecoder(leftOverBytesStrategy: .forwardBytes)
+                    try pipeline.addHandler(HTTPRequestEncoder())
+                    try pipeline.addHandler(ByteToMessageHandler(decoder))
+                    try pipeline.addHandler(UpstreamHandler(port: port, decoder: decoder))
                 }
             }
             .connect(to: address)

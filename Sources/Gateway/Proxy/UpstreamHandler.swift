@@ -39,13 +39,18 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Checked in during a read pass: `pool` takes it when the pass ends (see
     /// ``UpstreamConnectionPool/checkin(_:)``).
     var checkInAfterRead = false
+    /// The connection's response decoder, told where each response ends.
+    let decoder: WorkerResponseDecoder
+    /// The response being read switches protocols (its end starts a tunnel).
+    private var switchingProtocols = false
 
     private var context: ChannelHandlerContext?
     private var readsPaused = false
     private var readPending = false
 
-    init(port: Int) {
+    init(port: Int, decoder: WorkerResponseDecoder) {
         self.port = port
+        self.decoder = decoder
     }
 
     /// Whether the connection can still carry a request.
@@ -87,7 +92,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let pipeline = context.pipeline.syncOperations
         try pipeline.addHandler(tunnel)
         pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
-        pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+        pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<WorkerResponseDecoder>.self), promise: nil)
         pipeline.removeHandler(context: context, promise: nil)
     }
 
@@ -101,6 +106,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         isReading = true
+        let part = unwrapInboundIn(data)
+        switch part {
+        case .head(let head): switchingProtocols = head.status == .switchingProtocols
+        case .body: break
+        case .end: if !switchingProtocols { decoder.responseEnded() }
+        }
         guard let delegate else {
             // Bytes on an idle connection (or behind the response that just ended): the worker
             // broke the protocol; drop the connection.
@@ -108,7 +119,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        delegate.upstreamReceived(unwrapInboundIn(data))
+        delegate.upstreamReceived(part)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
