@@ -50,6 +50,11 @@ import Testing
         (HTTPRouteSpec(rewrite: RewriteSpec(uri: "/y"), redirect: RedirectSpec(uri: "/x")), "http[0].redirect"),
         (HTTPRouteSpec(rewrite: RewriteSpec(authority: "a\r\nb")), "http[0].rewrite.authority"),
         (HTTPRouteSpec(mirror: DestinationSpec(host: "Bad Host!")), "http[0].mirror.host"),
+        (HTTPRouteSpec(redirect: RedirectSpec(scheme: "ftp")), "http[0].redirect.scheme"),
+        (HTTPRouteSpec(redirect: RedirectSpec(port: 0)), "http[0].redirect.port"),
+        (HTTPRouteSpec(redirect: RedirectSpec(port: 65_536)), "http[0].redirect.port"),
+        (HTTPRouteSpec(redirect: RedirectSpec(port: 8443, derivePort: "FROM_REQUEST_PORT")), "http[0].redirect.derivePort"),
+        (HTTPRouteSpec(redirect: RedirectSpec(derivePort: "FROM_SOMEWHERE")), "http[0].redirect.derivePort"),
         // Headers that frame the message (request smuggling on a pooled worker connection).
         (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(set: ["Content-Length": "0"]))), "http[0].headers.request.set"),
         (HTTPRouteSpec(headers: HeadersSpec(request: HeaderOperationsSpec(add: ["transfer-encoding": "chunked"]))), "http[0].headers.request.add"),

@@ -186,22 +186,39 @@ public struct RouteRewrite: Sendable, Hashable {
 
 /// Istio's `HTTPRedirect`: the gateway answers with `Location` instead of forwarding.
 public struct RouteRedirect: Sendable, Hashable {
+    /// Where the port of the `Location` comes from.
+    public enum Port: Sendable, Hashable {
+        /// Istio's `port`.
+        case fixed(Int)
+        /// `derivePort: FROM_PROTOCOL_DEFAULT`: the scheme's default, so none is written.
+        case protocolDefault
+        /// `derivePort: FROM_REQUEST_PORT`: the port of the request's `Host`, if it named one.
+        case requestPort
+    }
+
     /// Replaces the path (a `?` in it replaces the query too; otherwise the query is kept).
     public var uri: String?
     /// Replaces the host.
     public var authority: String?
     /// The status, 301 by default.
     public var redirectCode: Int
+    /// Replaces the scheme (`http` or `https`).
+    public var scheme: String?
+    /// Replaces the port; without it, the `Location` keeps the port of the host it names.
+    public var port: Port?
 
     /// Creates a redirect.
-    public init(uri: String? = nil, authority: String? = nil, redirectCode: Int = 301) {
+    public init(uri: String? = nil, authority: String? = nil, redirectCode: Int = 301, scheme: String? = nil, port: Port? = nil) {
         self.uri = uri
         self.authority = authority
         self.redirectCode = redirectCode
+        self.scheme = scheme
+        self.port = port
     }
 
     /// The `Location` for a request to `host` with `target` (path and query) that arrived over
-    /// `scheme` (`https` on a TLS connection); the redirect keeps that scheme.
+    /// `scheme` (`https` on a TLS connection); without a `scheme` of its own the redirect keeps
+    /// the request's.
     public func location(scheme: String, host: String, target: String) -> String {
         let queryStart = target.firstIndex(of: "?")
         let path = queryStart.map { String(target[..<$0]) } ?? target
@@ -212,7 +229,24 @@ public struct RouteRedirect: Sendable, Hashable {
         } else {
             newTarget = path + query
         }
-        return "\(scheme)://\(authority ?? host)\(newTarget)"
+        var newAuthority = authority ?? host
+        switch port {
+        case nil: break
+        case .fixed(let number): newAuthority = Self.split(newAuthority).name + ":\(number)"
+        case .protocolDefault: newAuthority = String(Self.split(newAuthority).name)
+        case .requestPort: newAuthority = Self.split(newAuthority).name + (Self.split(host).port.map { ":" + $0 } ?? "")
+        }
+        return "\(self.scheme ?? scheme)://\(newAuthority)\(newTarget)"
+    }
+
+    /// A host (`name`, `name:port`, `[v6]`, `[v6]:port`) split into its name and port digits.
+    static func split(_ host: String) -> (name: Substring, port: Substring?) {
+        let bytes = host.utf8
+        guard let colon = bytes.lastIndex(of: UInt8(ascii: ":")), bytes.index(after: colon) != bytes.endIndex,
+              !bytes[bytes.index(after: colon)...].contains(where: { !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              host.first != "[" || host[..<colon].last == "]"
+        else { return (host[...], nil) }
+        return (host[..<colon], host[host.index(after: colon)...])
     }
 }
 

@@ -73,7 +73,10 @@ extension JSONShape {
             "match": .array(.object(["uri": stringMatch, "method": stringMatch, "headers": .map(stringMatch)])),
             "headers": .object(["request": operations, "response": operations]),
             "rewrite": .object(["uri": .string, "authority": .string]),
-            "redirect": .object(["uri": .string, "authority": .string, "redirectCode": .integer]),
+            "redirect": .object([
+                "uri": .string, "authority": .string, "redirectCode": .integer,
+                "scheme": .string, "port": .integer, "derivePort": .string,
+            ]),
             "timeout": .string,
             "retries": .object(["attempts": .integer, "perTryTimeout": .string, "retryOn": .string]),
             "fault": .object([

@@ -111,7 +111,28 @@ public enum TrafficPolicyCompiler {
             if let uri = redirect.uri, !uri.hasPrefix("/") {
                 throw TrafficPolicyError(field: "\(path).redirect.uri", "must start with '/'")
             }
-            rule.redirect = RouteRedirect(uri: redirect.uri, authority: redirect.authority, redirectCode: code)
+            if let scheme = redirect.scheme, scheme != "http", scheme != "https" {
+                throw TrafficPolicyError(field: "\(path).redirect.scheme", "must be http or https, got \(scheme)")
+            }
+            var port: RouteRedirect.Port?
+            if let number = redirect.port {
+                guard (1...65535).contains(number) else {
+                    throw TrafficPolicyError(field: "\(path).redirect.port", "must be 1 to 65535, got \(number)")
+                }
+                guard redirect.derivePort == nil else {
+                    throw TrafficPolicyError(field: "\(path).redirect.derivePort", "cannot be combined with port (as in Istio): give one of them")
+                }
+                port = .fixed(number)
+            } else if let derive = redirect.derivePort {
+                switch derive {
+                case "FROM_PROTOCOL_DEFAULT": port = .protocolDefault
+                case "FROM_REQUEST_PORT": port = .requestPort
+                default:
+                    throw TrafficPolicyError(field: "\(path).redirect.derivePort", "must be FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT, got \(derive)")
+                }
+            }
+            rule.redirect = RouteRedirect(
+                uri: redirect.uri, authority: redirect.authority, redirectCode: code, scheme: redirect.scheme, port: port)
         }
         if let timeout = spec.timeout { rule.timeout = try duration(timeout, at: "\(path).timeout") }
         if let retries = spec.retries {

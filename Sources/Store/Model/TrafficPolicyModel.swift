@@ -148,12 +148,24 @@ public struct RedirectSpec: Codable, Hashable, Sendable {
     public var authority: String?
     /// Status (default 301).
     public var redirectCode: Int?
+    /// New scheme, `http` or `https` (default: the request's).
+    public var scheme: String?
+    /// New port.
+    public var port: Int?
+    /// `FROM_PROTOCOL_DEFAULT` (the scheme's default port) or `FROM_REQUEST_PORT`; not with `port`.
+    public var derivePort: String?
 
     /// Creates a redirect.
-    public init(uri: String? = nil, authority: String? = nil, redirectCode: Int? = nil) {
+    public init(
+        uri: String? = nil, authority: String? = nil, redirectCode: Int? = nil,
+        scheme: String? = nil, port: Int? = nil, derivePort: String? = nil
+    ) {
         self.uri = uri
         self.authority = authority
         self.redirectCode = redirectCode
+        self.scheme = scheme
+        self.port = port
+        self.derivePort = derivePort
     }
 }
 

@@ -131,6 +131,23 @@ struct TrafficPolicyProxyTests {
         _ = try? channel.finish()
     }
 
+    /// Istio's `scheme`, `port` and `derivePort`; hosts with and without ports, IPv6 literals.
+    @Test("a redirect's scheme and port", arguments: [
+        (RouteRedirect(scheme: "https"), "h.example:8080", "https://h.example:8080/p?q"),
+        (RouteRedirect(scheme: "https", port: .protocolDefault), "h.example:8080", "https://h.example/p?q"),
+        (RouteRedirect(scheme: "https", port: .fixed(8443)), "h.example:8080", "https://h.example:8443/p?q"),
+        (RouteRedirect(port: .fixed(9000)), "h.example", "http://h.example:9000/p?q"),
+        (RouteRedirect(authority: "other.example", port: .requestPort), "h.example:8080", "http://other.example:8080/p?q"),
+        (RouteRedirect(authority: "other.example:81", port: .requestPort), "h.example", "http://other.example/p?q"),
+        (RouteRedirect(authority: "other.example:81"), "h.example:8080", "http://other.example:81/p?q"),
+        (RouteRedirect(port: .fixed(8443)), "[::1]:8080", "http://[::1]:8443/p?q"),
+        (RouteRedirect(port: .protocolDefault), "[::1]", "http://[::1]/p?q"),
+        (RouteRedirect(uri: "/n?x", scheme: "https", port: .fixed(1)), "h.example:8080", "https://h.example:1/n?x"),
+    ])
+    func redirectSchemeAndPort(redirect: RouteRedirect, host: String, location: String) {
+        #expect(redirect.location(scheme: "http", host: host, target: "/p?q") == location)
+    }
+
     @Test("a route timeout overrides the revision's")
     func routeTimeout() async throws {
         let upstream = try await TestUpstreamServer.start()
