@@ -84,6 +84,11 @@ extension ProxyError {
     static let invalidTarget = ProxyError(
         status: .badRequest, code: "InvalidTarget",
         message: "the request target must be a path (/…), * for OPTIONS, or an http(s)://<host>/… URI without user info", flags: .downstreamProtocolError)
+    /// 400: `%00` in the path (as nginx refuses it): a worker that decodes the path into a C
+    /// string would see it end there, after policies judged the whole of it.
+    static let encodedNul = ProxyError(
+        status: .badRequest, code: "InvalidPath", message: "the path must not contain %00 (an encoded NUL)",
+        flags: .downstreamProtocolError)
     /// 405: CONNECT; the gateway is no forward proxy.
     static let connectNotAllowed: ProxyError = {
         var error = ProxyError(

@@ -148,7 +148,9 @@ enum ProxyHeaders {
         case .CONNECT: return .connectNotAllowed
         case .TRACE where hasBody: return .traceWithBody
         case .OPTIONS where head.uri == "*": return nil
-        default: return head.uri.utf8.first == UInt8(ascii: "/") ? nil : .invalidTarget
+        default:
+            guard head.uri.utf8.first == UInt8(ascii: "/") else { return .invalidTarget }
+            return RequestPath.hasEncodedNul(head.uri) ? .encodedNul : nil
         }
     }
 

@@ -18,6 +18,22 @@ enum RequestPath {
         }
     }
 
+    /// Whether the path of `uri` (before its query or fragment) holds `%00`.
+    static func hasEncodedNul(_ uri: String) -> Bool {
+        var text = uri
+        return text.withUTF8 { bytes in
+            var index = 0
+            while index + 2 < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "?"), UInt8(ascii: "#"): return false
+                case UInt8(ascii: "%") where bytes[index + 1] == UInt8(ascii: "0") && bytes[index + 2] == UInt8(ascii: "0"): return true
+                default: index += 1
+                }
+            }
+            return false
+        }
+    }
+
     /// Where the path ends, if normalizing it changes it; nil for a normal path.
     private static func firstChange(in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         var segmentStart = 1

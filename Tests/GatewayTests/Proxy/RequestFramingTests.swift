@@ -151,6 +151,8 @@ struct RequestFramingTests {
             "GET http://x@\(host)/admin HTTP/1.1",
             "GET * HTTP/1.1",
             "GET \(host):80 HTTP/1.1",
+            "GET /admin%00.png HTTP/1.1",
+            "GET /a/%00 HTTP/1.1",
         ])
     func invalidTargets(requestLine: String) async throws {
         let upstream = try await TestUpstreamServer.start()

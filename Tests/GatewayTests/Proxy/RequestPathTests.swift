@@ -51,4 +51,12 @@ struct RequestPathTests {
         #expect(RequestPath.normalized("http://h/../a") == nil)
         #expect(RequestPath.normalized("") == nil)
     }
+
+    @Test("%00 is found in the path, not in the query or fragment")
+    func encodedNul() {
+        for uri in ["/%00", "/a%00b", "/a/%00?x", "/%2500%00"] { #expect(RequestPath.hasEncodedNul(uri), "\(uri)") }
+        for uri in ["/", "/a%0", "/%2500", "/a?x=%00", "/a#%00", "/%0a0", "/%0"] {
+            #expect(!RequestPath.hasEncodedNul(uri), "\(uri)")
+        }
+    }
 }
