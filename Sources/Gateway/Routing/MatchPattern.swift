@@ -1,38 +1,57 @@
 /// A compiled regular expression, compared by its source text.
 ///
-/// Istio specifies RE2, which matches in linear time; Swift `Regex` backtracks, so a pattern
-/// like `(a+)+` takes exponential time on a value like `aaaa…a!`, on an event loop. Until there
-/// is a linear-time engine, two limits keep matching bounded:
+/// Istio specifies RE2, which matches in linear time. Patterns in the common part of RE2's
+/// syntax (see ``LinearPattern``) are matched that way: one pass over the value, whatever the
+/// pattern. Others go to Swift's `Regex`, which backtracks, so a pattern like `(a+)+` would take
+/// exponential time on a value like `aaaa…a!`, on an event loop. Two limits keep those bounded:
 /// - Patterns that backtrack catastrophically are refused (``UnsafePatternError``): a
 ///   backreference (`\1`, `\k<name>`, `\g…`, `(?P=name)`; RE2 has none), and a group repeated
 ///   by `*`, `+` or `{…}` that itself contains a quantifier or an alternation (`(a+)+`,
-///   `(a*)*`, `(a|a)*`, `(x\d+)*`). The check is syntactic and errs on refusing: some safe
-///   patterns such as `(\.[a-z]+)*` are refused too, and must be written without the nesting.
-/// - Values longer than ``maxMatchedBytes`` never match. This bounds, but does not remove, the
-///   polynomial cost left: unbounded quantifiers in a row over overlapping characters
-///   (`.*.*x`) still take seconds on an 8 KiB value, and more of them longer. Only a
-///   linear-time engine removes that.
+///   `(a*)*`, `(a|a)*`, `(x\d+)*`). The check is syntactic and errs on refusing.
+/// - Values longer than ``maxMatchedBytes`` never match (for either engine). This bounds, but
+///   does not remove, the polynomial cost left to `Regex`: unbounded quantifiers in a row over
+///   overlapping characters (`.*.*x`) still take seconds on an 8 KiB value when the pattern
+///   also uses syntax only `Regex` has (`\b`, `\p{…}`, lookaround).
 public struct MatchPattern: Sendable, Hashable {
     /// The expression as written.
     public let pattern: String
-    private let compiled: CompiledPattern
+    private let engine: Engine
+
+    private enum Engine: Sendable {
+        case linear(LinearPattern)
+        case backtracking(CompiledPattern)
+    }
 
     /// Longest value (path or header value, in UTF-8 bytes) a pattern is matched against;
     /// a longer one does not match.
     public static let maxMatchedBytes = 8 * 1024
 
     /// Compiles `pattern`; throws when it is not a valid expression, or an
-    /// ``UnsafePatternError`` when it could backtrack catastrophically (see above).
+    /// ``UnsafePatternError`` when `Regex` would have to match it and it could backtrack
+    /// catastrophically (see above).
     public init(_ pattern: String) throws {
-        if let problem = Self.backtrackingProblem(pattern) { throw UnsafePatternError(message: problem) }
         self.pattern = pattern
-        self.compiled = CompiledPattern(try Regex(pattern))
+        if let linear = try? LinearPattern(pattern) {
+            _ = try Regex(pattern)  // valid as Swift reads it too
+            engine = .linear(linear)
+        } else {
+            if let problem = Self.backtrackingProblem(pattern) { throw UnsafePatternError(message: problem) }
+            engine = .backtracking(CompiledPattern(try Regex(pattern)))
+        }
+    }
+
+    /// Whether the pattern is matched in linear time.
+    var isLinear: Bool {
+        if case .linear = engine { true } else { false }
     }
 
     /// Whether the whole of `value` matches (never when it is longer than ``maxMatchedBytes``).
     public func matchesWhole(_ value: Substring) -> Bool {
         guard value.utf8.count <= Self.maxMatchedBytes else { return false }
-        return (try? compiled.regex.wholeMatch(in: value)) != nil
+        switch engine {
+        case .linear(let linear): return linear.matchesWhole(value)
+        case .backtracking(let compiled): return (try? compiled.regex.wholeMatch(in: value)) != nil
+        }
     }
 
     /// What makes `pattern` backtrack catastrophically (a backreference, or a repeated group

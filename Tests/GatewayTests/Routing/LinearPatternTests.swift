@@ -1,0 +1,65 @@
+@testable import Gateway
+import Testing
+
+/// The linear-time matcher against Swift's `Regex` on ASCII values (where RE2's code-point
+/// semantics and `Regex`'s character semantics agree), and on values that make a backtracking
+/// engine take exponential or high polynomial time.
+@Suite("Linear patterns")
+struct LinearPatternTests {
+    static let patterns = [
+        "/users/[0-9]+", "/(en|fr|de)/.*", "/v[12]/items(/[a-z]+)?", "(a+)?", "[(a+)+]*", "\\(a+\\)+",
+        "(abc)+", "(?i)/api/.*", "a{2,3}b*", "/(a+)+", "(a*)*", "(a|a)*", "/x/(\\d+)*", "(\\.[a-z]+)*",
+        "a{0}", "a{2}", "a{2,}", "(ab|a)(bc|c)?", "[^/]+/[^/]+", "\\w+\\s\\W?\\S*", "[[:alpha:]]+[[:digit:]]*",
+        "(?i)[a-c]+X", "(?i:ab)c", "a(?i)b|c", "x*?y+?z??", "^abc$", "a^b", "a$b", "\\Aabc\\z", "[\\d\\-]+",
+        "[a\\]]+", "\\x41\\x{42}", "a.c", "(?s)a.c", "", "|a", "(|b)c", "[-a]+", "[a-]+",
+        "(?P<year>[0-9]{4})-(?<month>[0-9]{2})", "\\.\\*\\?\\+", "[a-c]{1,3}[x-z]{0,2}", "((a|b)*c)+",
+    ]
+    static let values = [
+        "", "a", "aa", "aaa", "ab", "abc", "ABC", "abcabc", "b", "c", "bc", "abbb", "/users/42", "/users/", "/users/4x",
+        "/en/x", "/it/x", "/v1/items", "/v2/items/abc", "/v3/items", "(aaa)", "/x/", "/x/123", ".com.org", ".com.",
+        "a/b", "a/b/c", "hello there", "hello  ", "Hello9", "abcX", "ABX", "aBc", "AbC", "xyz", "yy", "xyyz", "z",
+        "a^b", "a$b", "a\nc", "axc", "12-34", "a]", "]a", "]]", "AB", "2024-11", "20245-1", ".*?+", "abz", "bbbc",
+        "abcbc", "cc", "-a-", "ac",
+    ]
+
+    @Test("agrees with Regex on every pattern × value pair", arguments: patterns)
+    func agreesWithRegex(pattern: String) throws {
+        let linear = try LinearPattern(pattern)
+        let regex = try Regex(pattern)
+        for value in Self.values {
+            let expected = (try? regex.wholeMatch(in: value)) != nil
+            #expect(linear.matchesWhole(value[...]) == expected, "\(pattern.debugDescription) on \(value.debugDescription)")
+        }
+    }
+
+    @Test("values that make backtracking explode are answered", arguments: [
+        ("(a+)+b", String(repeating: "a", count: 8_000) + "!"),
+        ("(a|a)*b", String(repeating: "a", count: 8_000)),
+        (".*.*.*.*.*x", String(repeating: "y", count: 8_000)),
+        ("(x+x+)+y", String(repeating: "x", count: 8_000)),
+    ])
+    func noBacktracking(pattern: String, value: String) throws {
+        #expect(try !MatchPattern(pattern).matchesWhole(value[...]))
+        #expect(try MatchPattern(pattern).isLinear)
+    }
+
+    @Test("RE2 semantics where Regex differs: a code point per dot; $ only at the end", arguments: [
+        (".", "e\u{301}", false), ("..", "e\u{301}", true), ("a$", "a\n", false),
+    ])
+    func codePointSemantics(pattern: String, value: String, matches: Bool) throws {
+        #expect(try LinearPattern(pattern).matchesWhole(value[...]) == matches)
+    }
+
+    @Test("syntax outside the common part is left to Regex", arguments: [
+        "\\bx", "\\p{L}", "a(?=b)", "(?m)^a", "a++", "\\1", "a{,3}", "[[a]]", "[^\\D]", "(?i)é", "{",
+        "a{1001}", "(a{1000}){3}",
+    ])
+    func unsupported(pattern: String) {
+        #expect(throws: LinearPattern.Unsupported.self) { try LinearPattern(pattern) }
+    }
+
+    @Test("malformed patterns are not taken", arguments: ["(a", "a)", "[a", "a{2,1}", "*a", "a**", "\\x{110000}", "[z-a]"])
+    func malformed(pattern: String) {
+        #expect(throws: LinearPattern.Unsupported.self) { try LinearPattern(pattern) }
+    }
+}
