@@ -51,6 +51,11 @@ import Testing
         (HTTPRouteSpec(rewrite: RewriteSpec(authority: "a\r\nb")), "http[0].rewrite.authority"),
         (HTTPRouteSpec(mirror: DestinationSpec(host: "Bad Host!")), "http[0].mirror.host"),
         (HTTPRouteSpec(redirect: RedirectSpec(scheme: "ftp")), "http[0].redirect.scheme"),
+        (HTTPRouteSpec(redirect: RedirectSpec(authority: "fe80::1")), "http[0].redirect.authority"),
+        (HTTPRouteSpec(redirect: RedirectSpec(authority: "a.example/x")), "http[0].redirect.authority"),
+        (HTTPRouteSpec(redirect: RedirectSpec(authority: "user@a.example")), "http[0].redirect.authority"),
+        (HTTPRouteSpec(redirect: RedirectSpec(authority: "a.example:+1")), "http[0].redirect.authority"),
+        (HTTPRouteSpec(rewrite: RewriteSpec(authority: "a.example:70000")), "http[0].rewrite.authority"),
         (HTTPRouteSpec(redirect: RedirectSpec(port: 0)), "http[0].redirect.port"),
         (HTTPRouteSpec(redirect: RedirectSpec(port: 65_536)), "http[0].redirect.port"),
         (HTTPRouteSpec(redirect: RedirectSpec(port: 8443, derivePort: "FROM_REQUEST_PORT")), "http[0].redirect.derivePort"),
@@ -80,6 +85,15 @@ import Testing
         } catch {
             #expect(error.field == field, "\(error.field): \(error.message)")
         }
+    }
+
+    @Test("authorities: a host, an IPv6 literal in brackets, each with an optional port", arguments: [
+        ("a.example", true), ("a.example:8080", true), ("[::1]", true), ("[fe80::1]:8443", true), ("svc-1.ns", true),
+        ("", false), (":80", false), ("a.example:", false), ("a.example:0", false), ("[::1", false), ("[]", false),
+        ("[::1]x", false), ("a b", false), ("a:1:2", false),
+    ])
+    func authorities(value: String, valid: Bool) {
+        #expect(TrafficPolicyCompiler.isAuthority(value) == valid, "\(value)")
     }
 
     @Test func unsafeRegexesSayRE2IsRequired() {

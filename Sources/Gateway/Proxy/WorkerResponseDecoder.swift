@@ -62,12 +62,10 @@ final class WorkerResponseDecoder: WriteObservingByteToMessageDecoder {
         guard awaitingResponse else { throw StrayBytes() }
         endedInDecode = false
         let state = try decoder.decode(context: context, buffer: &buffer)
+        // A request written while the end was delivered reaches `write(data:)` only after this
+        // call (the handler holds writes back while it decodes), so the end is the last event.
         if endedInDecode {
             endedInDecode = false
-            if awaitingResponse {
-                // Another request went out while the end was delivered; its response comes later.
-                return state
-            }
             guard buffer.readableBytes == 0 else { throw StrayBytes() }
             // At the end of a response the parser is between messages; if it consumed the start
             // of another one, an end of input here is an error. Nothing else changes.

@@ -2,22 +2,29 @@
 /// (one pass over the value, every alive state at once): time proportional to the value's
 /// length times the pattern's size, whatever the pattern, as RE2 promises Istio's users.
 ///
-/// The syntax covered: literals and escaped punctuation; `.` (not `\n`, unless `(?s)`);
-/// classes `[a-z]`, `[^…]`, with `\d \w \s` and their negations, POSIX `[:alpha:]`-style
-/// names and the escapes below; `\d \D \w \W \s \S` (ASCII, as in RE2); `\n \r \t \f \v`,
-/// `\xHH`, `\x{H…}`; anchors `^ $ \A \z` (text start and end, as in RE2 without `(?m)`);
-/// groups `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`; alternation; `* + ? {n} {n,} {n,m}`
-/// and their lazy forms (the same for a whole match); flags `(?i)`, `(?s)` and `(?i:…)`-style
-/// groups (case folding for ASCII letters). Anything else — `\b`, `\p{…}`, lookaround,
-/// backreferences, possessive quantifiers, `(?m)`, non-ASCII letters under `(?i)` — throws
-/// ``Unsupported``, and ``MatchPattern`` falls back to Swift's `Regex` with its guards.
-/// Malformed patterns throw ``Unsupported`` too: Swift's `Regex` then gives the error.
+/// The syntax covered: literals and escaped punctuation, `{` where it starts no repetition;
+/// `.` (not `\n`, unless `(?s)`); classes `[a-z]`, `[^…]`, `[]a]`, with `\d \w \s`, POSIX
+/// `[:alpha:]`-style names and the escapes below; `\d \D \w \W \s \S` (ASCII, as in RE2);
+/// `\n \r \t \f \v`, `\xHH`, `\x{H…}`; anchors `^ $ \A \z` (text start and end, as in RE2
+/// without `(?m)`); groups `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`, nested at most
+/// ``Parser/maxDepth`` deep; alternation; `* + ? {n} {n,} {n,m}` (at most 1000) and their lazy
+/// forms (the same for a whole match); flags `(?i)`, `(?s)` and `(?i:…)`-style groups (case
+/// folding for ASCII only). Anything else — `\b`, `\p{…}`, lookaround, backreferences,
+/// possessive quantifiers, `(?m)`, non-ASCII under `(?i)` — throws ``Unsupported``, and
+/// ``MatchPattern`` falls back to Swift's `Regex` with its guards. Malformed patterns throw
+/// ``Unsupported`` too: `Regex` then gives the error.
+///
+/// Classes are sorted and merged when parsed: a character costs a bit test (ASCII) or a
+/// binary search, however the class was written.
 struct LinearPattern: Sendable {
-    struct Unsupported: Error {}
+    struct Unsupported: Error {
+        /// The pattern is in the syntax covered but compiles to more than ``maxInstructions``.
+        var tooLarge = false
+    }
 
     /// Most instructions a pattern compiles to (counted repetitions are unrolled): bounds the
-    /// work per matched character.
-    static let maxInstructions = 2_000
+    /// work per matched character, so an 8 KiB value costs at most about 8 million steps.
+    static let maxInstructions = 1_000
     /// Largest count in `{n,m}` (RE2's limit).
     static let maxRepeat = 1_000
 
@@ -144,6 +151,10 @@ struct LinearPattern: Sendable {
     private struct Parser {
         let chars: [Unicode.Scalar]
         var index = 0
+        /// Open groups around `index`: the parser and the compiler recurse per group.
+        var depth = 0
+        /// Deepest group nesting taken (deeper patterns go to `Regex`, which refuses them).
+        static let maxDepth = 100
 
         init(_ chars: [Unicode.Scalar]) { self.chars = chars }
 
@@ -181,6 +192,9 @@ struct LinearPattern: Sendable {
             index += 1
             switch c {
             case "(":
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= Self.maxDepth else { throw Unsupported() }
                 var inner = flags
                 if peek() == "?" {
                     index += 1
@@ -219,8 +233,8 @@ struct LinearPattern: Sendable {
             case ")", "*", "+", "?":
                 throw Unsupported()
             case "{":
-                // RE2 takes a `{` that starts no repetition literally; Swift's `Regex` may not.
-                throw Unsupported()
+                // A `{` that starts no repetition stands for itself, as in RE2 (`a{,2}`, `{x}`).
+                return try literal(c, flags)
             case ".": return .any(newlines: flags.dotAll)
             case "^": return .textStart
             case "$": return .textEnd
@@ -280,7 +294,8 @@ struct LinearPattern: Sendable {
             return node
         }
 
-        /// `{n}`, `{n,}` or `{n,m}` at `index`; nil (nothing read) when the brace starts no count.
+        /// `{n}`, `{n,}` or `{n,m}` at `index`; nil (nothing read) when the brace starts no count
+        /// (it is a literal then); throws for a count RE2 refuses (`{2,1}`, over 1000).
         mutating func parseCount() throws(Unsupported) -> (Int, Int?)? {
             var j = index + 1
             func number() -> Int? {
@@ -292,13 +307,13 @@ struct LinearPattern: Sendable {
                 }
                 return j > start ? value : nil
             }
-            guard let low = number() else { throw Unsupported() }
+            guard let low = number() else { return nil }
             var high: Int? = low
             if j < chars.count, chars[j] == "," {
                 j += 1
                 high = number()
             }
-            guard j < chars.count, chars[j] == "}" else { throw Unsupported() }
+            guard j < chars.count, chars[j] == "}" else { return nil }
             guard low <= LinearPattern.maxRepeat, (high ?? 0) <= LinearPattern.maxRepeat, high.map({ $0 >= low }) ?? true else {
                 throw Unsupported()
             }
@@ -326,6 +341,7 @@ struct LinearPattern: Sendable {
                 default: for s in ["\t", "\n", "\u{0C}", "\r", " "] as [Unicode.Scalar] { set.add(s, s) }
                 }
                 set.negated = c.properties.isUppercase
+                set.finish()
                 return .set(set)
             case "n": return .scalar("\n")
             case "r": return .scalar("\r")
@@ -346,7 +362,8 @@ struct LinearPattern: Sendable {
                         index += 1
                     }
                 }
-                guard !digits.isEmpty, digits.utf8.count <= 8, let value = UInt32(digits, radix: 16),
+                guard !digits.isEmpty, digits.utf8.count <= 8, digits.unicodeScalars.allSatisfy(\.properties.isASCIIHexDigit),
+                      let value = UInt32(digits, radix: 16),
                       let scalar = Unicode.Scalar(value) else { throw Unsupported() }
                 return .scalar(scalar)
             case "A" where !inClass: return .textStart
@@ -405,13 +422,10 @@ struct LinearPattern: Sendable {
                     }
                     guard low <= high else { throw Unsupported() }
                 }
-                if flags.caseInsensitive {
-                    guard (low.isASCII && high.isASCII) || low == high && !low.properties.isAlphabetic else { throw Unsupported() }
-                    for value in low.value...high.value { set.add(Unicode.Scalar(value)!, caseInsensitive: true) }
-                } else {
-                    set.add(low, high)
-                }
+                set.add(low, high)
             }
+            if flags.caseInsensitive { try set.foldASCIICase() }
+            set.finish()
             return set
         }
 
@@ -443,8 +457,19 @@ struct LinearPattern: Sendable {
         var program: [Instruction] = []
         var sets: [ScalarSet] = []
 
+        /// Whether `node` compiles to no instruction at all.
+        static func emitsNothing(_ node: Node) -> Bool {
+            switch node {
+            case .empty: true
+            case .scalar, .set, .any, .textStart, .textEnd, .alternate: false
+            case .concat(let items): items.allSatisfy(emitsNothing)
+            case .group(let inner): emitsNothing(inner)
+            case .repeated(let inner, _, let high): high == 0 || emitsNothing(inner)
+            }
+        }
+
         mutating func append(_ instruction: Instruction) throws(Unsupported) {
-            guard program.count < LinearPattern.maxInstructions else { throw Unsupported() }
+            guard program.count < LinearPattern.maxInstructions else { throw Unsupported(tooLarge: true) }
             program.append(instruction)
         }
 
@@ -476,6 +501,10 @@ struct LinearPattern: Sendable {
                 }
                 for jump in jumps { program[jump] = .jump(program.count) }
             case .repeated(let body, let low, let high):
+                // A body that compiles to nothing (`()`, `x{0}`) is left out: unrolled, it would
+                // loop up to 1000 times per level of nesting without reaching the instruction
+                // limit. Any other copy adds an instruction, so the limit bounds the unrolling.
+                if Self.emitsNothing(body) { break }
                 for _ in 0..<low { try emit(body) }
                 if let high {
                     var splits: [Int] = []
@@ -502,6 +531,9 @@ struct ScalarSet: Sendable {
     var ranges: [ClosedRange<UInt32>] = []
     var negated = false
 
+    /// ASCII members, one bit each (filled by ``finish()``).
+    private var ascii: (UInt64, UInt64) = (0, 0)
+
     mutating func add(_ low: Unicode.Scalar, _ high: Unicode.Scalar) {
         ranges.append(low.value...high.value)
     }
@@ -509,18 +541,59 @@ struct ScalarSet: Sendable {
     /// Adds `scalar`, and its other case when `caseInsensitive` and it is an ASCII letter.
     mutating func add(_ scalar: Unicode.Scalar, caseInsensitive: Bool) {
         add(scalar, scalar)
-        guard caseInsensitive, scalar.isASCII else { return }
-        let value = scalar.value
-        if (65...90).contains(value) { ranges.append((value + 32)...(value + 32)) }
-        if (97...122).contains(value) { ranges.append((value - 32)...(value - 32)) }
+        if caseInsensitive { try? foldASCIICase() }
+        finish()
+    }
+
+    /// Adds the other case of every ASCII letter in the set; throws when the set holds
+    /// anything beyond ASCII (Unicode case folding is not done here).
+    mutating func foldASCIICase() throws(LinearPattern.Unsupported) {
+        var folded: [ClosedRange<UInt32>] = []
+        for range in ranges {
+            guard range.upperBound < 128 else { throw LinearPattern.Unsupported() }
+            for (letters, shift) in [(UInt32(65)...90, Int64(32)), (UInt32(97)...122, Int64(-32))] where range.overlaps(letters) {
+                let low = max(range.lowerBound, letters.lowerBound), high = min(range.upperBound, letters.upperBound)
+                folded.append(UInt32(Int64(low) + shift)...UInt32(Int64(high) + shift))
+            }
+        }
+        ranges += folded
+    }
+
+    /// Sorts and merges the ranges and fills the ASCII bits: a lookup then costs a bit test, or
+    /// a binary search beyond ASCII, however the class was written.
+    mutating func finish() {
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        var merged: [ClosedRange<UInt32>] = []
+        for range in ranges {
+            if let last = merged.last, range.lowerBound <= last.upperBound &+ 1 {
+                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+            } else {
+                merged.append(range)
+            }
+        }
+        ranges = merged
+        ascii = (0, 0)
+        for range in ranges where range.lowerBound < 128 {
+            for value in range.lowerBound...min(range.upperBound, 127) {
+                if value < 64 { ascii.0 |= 1 << UInt64(value) } else { ascii.1 |= 1 << UInt64(value - 64) }
+            }
+        }
     }
 
     func contains(_ scalar: Unicode.Scalar) -> Bool {
         let value = scalar.value
-        var found = false
-        for range in ranges where range.contains(value) {
-            found = true
-            break
+        let found: Bool
+        if value < 64 {
+            found = ascii.0 & (1 << UInt64(value)) != 0
+        } else if value < 128 {
+            found = ascii.1 & (1 << UInt64(value - 64)) != 0
+        } else {
+            var low = 0, high = ranges.count
+            while low < high {
+                let middle = (low + high) / 2
+                if ranges[middle].upperBound < value { low = middle + 1 } else { high = middle }
+            }
+            found = low < ranges.count && ranges[low].contains(value)
         }
         return found != negated
     }

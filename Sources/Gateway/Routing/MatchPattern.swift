@@ -31,10 +31,14 @@ public struct MatchPattern: Sendable, Hashable {
     /// catastrophically (see above).
     public init(_ pattern: String) throws {
         self.pattern = pattern
-        if let linear = try? LinearPattern(pattern) {
-            _ = try Regex(pattern)  // valid as Swift reads it too
-            engine = .linear(linear)
-        } else {
+        do {
+            // Not also put to `Regex`: it refuses some RE2 patterns (`[]a]`) and reads others
+            // differently (`a{,2}` is a literal in RE2).
+            engine = .linear(try LinearPattern(pattern))
+        } catch where error.tooLarge {
+            throw UnsafePatternError(
+                message: "the pattern is too large: it compiles to more than \(LinearPattern.maxInstructions) states (unroll fewer counted repetitions)")
+        } catch {
             if let problem = Self.backtrackingProblem(pattern) { throw UnsafePatternError(message: problem) }
             engine = .backtracking(CompiledPattern(try Regex(pattern)))
         }

@@ -230,23 +230,28 @@ public struct RouteRedirect: Sendable, Hashable {
             newTarget = path + query
         }
         var newAuthority = authority ?? host
+        let newScheme = self.scheme ?? scheme
         switch port {
-        case nil: break
+        case nil:
+            // A new scheme drops the old one's default port (Envoy's `http://h:80` → `https://h`).
+            if newScheme != scheme, Self.split(newAuthority).port == (scheme == "https" ? "443" : "80") {
+                newAuthority = String(Self.split(newAuthority).name)
+            }
         case .fixed(let number): newAuthority = Self.split(newAuthority).name + ":\(number)"
         case .protocolDefault: newAuthority = String(Self.split(newAuthority).name)
         case .requestPort: newAuthority = Self.split(newAuthority).name + (Self.split(host).port.map { ":" + $0 } ?? "")
         }
-        return "\(self.scheme ?? scheme)://\(newAuthority)\(newTarget)"
+        return "\(newScheme)://\(newAuthority)\(newTarget)"
     }
 
-    /// A host (`name`, `name:port`, `[v6]`, `[v6]:port`) split into its name and port digits.
+    /// A host (`name`, `name:port`, `[v6]`, `[v6]:port`) split at its last `:` outside brackets
+    /// into its name and port; the port is nil when it is empty or not digits.
     static func split(_ host: String) -> (name: Substring, port: Substring?) {
-        let bytes = host.utf8
-        guard let colon = bytes.lastIndex(of: UInt8(ascii: ":")), bytes.index(after: colon) != bytes.endIndex,
-              !bytes[bytes.index(after: colon)...].contains(where: { !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              host.first != "[" || host[..<colon].last == "]"
-        else { return (host[...], nil) }
-        return (host[..<colon], host[host.index(after: colon)...])
+        let searchStart = host.lastIndex(of: "]") ?? host.startIndex
+        guard let colon = host[searchStart...].lastIndex(of: ":") else { return (host[...], nil) }
+        let port = host[host.index(after: colon)...]
+        let isNumber = !port.isEmpty && port.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        return (host[..<colon], isNumber ? port : nil)
     }
 }
 

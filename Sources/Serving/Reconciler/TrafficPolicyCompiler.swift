@@ -97,6 +97,11 @@ public enum TrafficPolicyCompiler {
                 throw TrafficPolicyError(field: "\(path).\(field)", "must not contain spaces or control characters")
             }
         }
+        for (field, value) in [("rewrite.authority", spec.rewrite?.authority), ("redirect.authority", spec.redirect?.authority)] {
+            if let value, !Self.isAuthority(value) {
+                throw TrafficPolicyError(field: "\(path).\(field)", "must be a host, host:port, [IPv6] or [IPv6]:port, got \(value)")
+            }
+        }
         if let rewrite = spec.rewrite {
             if let uri = rewrite.uri, !uri.hasPrefix("/") {
                 throw TrafficPolicyError(field: "\(path).rewrite.uri", "must start with '/'")
@@ -333,5 +338,30 @@ public enum TrafficPolicyCompiler {
         guard (1...Int(UInt32.max)).contains(value) else {
             throw TrafficPolicyError(field: path, "must be between 1 and \(UInt32.max)")
         }
+    }
+
+    /// Whether `value` is `host`, `host:port`, `[v6]` or `[v6]:port` (port 1-65535), with no
+    /// path, query, user info or spaces.
+    static func isAuthority(_ value: String) -> Bool {
+        var rest = Substring(value)
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]"), rest.index(after: rest.startIndex) < close,
+                  rest[rest.index(after: rest.startIndex)..<close].allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." })
+            else { return false }
+            rest = rest[rest.index(after: close)...]
+            if rest.isEmpty { return true }
+            guard rest.first == ":" else { return false }
+        } else {
+            let name = rest.prefix { $0 != ":" }
+            guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-._~".unicodeScalars.contains($0) })
+            else { return false }
+            rest = rest[name.endIndex...]
+            if rest.isEmpty { return true }
+        }
+        let port = rest.dropFirst()
+        guard !port.isEmpty, port.count <= 5, port.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }), let number = Int(port) else {
+            return false
+        }
+        return (1...65535).contains(number)
     }
 }

@@ -143,6 +143,10 @@ struct TrafficPolicyProxyTests {
         (RouteRedirect(port: .fixed(8443)), "[::1]:8080", "http://[::1]:8443/p?q"),
         (RouteRedirect(port: .protocolDefault), "[::1]", "http://[::1]/p?q"),
         (RouteRedirect(uri: "/n?x", scheme: "https", port: .fixed(1)), "h.example:8080", "https://h.example:1/n?x"),
+        (RouteRedirect(scheme: "https"), "h.example:80", "https://h.example/p?q"),
+        (RouteRedirect(scheme: "https"), "h.example:443", "https://h.example:443/p?q"),
+        (RouteRedirect(port: .fixed(8443)), "h.example:", "http://h.example:8443/p?q"),
+        (RouteRedirect(port: .requestPort), "h.example:", "http://h.example/p?q"),
     ])
     func redirectSchemeAndPort(redirect: RouteRedirect, host: String, location: String) {
         #expect(redirect.location(scheme: "http", host: host, target: "/p?q") == location)

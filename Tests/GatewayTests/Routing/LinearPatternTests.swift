@@ -13,13 +13,14 @@ struct LinearPatternTests {
         "(?i)[a-c]+X", "(?i:ab)c", "a(?i)b|c", "x*?y+?z??", "^abc$", "a^b", "a$b", "\\Aabc\\z", "[\\d\\-]+",
         "[a\\]]+", "\\x41\\x{42}", "a.c", "(?s)a.c", "", "|a", "(|b)c", "[-a]+", "[a-]+",
         "(?P<year>[0-9]{4})-(?<month>[0-9]{2})", "\\.\\*\\?\\+", "[a-c]{1,3}[x-z]{0,2}", "((a|b)*c)+",
+        "(?i)[^a-b]+", "a{x}", "a{1,x}",
     ]
     static let values = [
         "", "a", "aa", "aaa", "ab", "abc", "ABC", "abcabc", "b", "c", "bc", "abbb", "/users/42", "/users/", "/users/4x",
         "/en/x", "/it/x", "/v1/items", "/v2/items/abc", "/v3/items", "(aaa)", "/x/", "/x/123", ".com.org", ".com.",
         "a/b", "a/b/c", "hello there", "hello  ", "Hello9", "abcX", "ABX", "aBc", "AbC", "xyz", "yy", "xyyz", "z",
         "a^b", "a$b", "a\nc", "axc", "12-34", "a]", "]a", "]]", "AB", "2024-11", "20245-1", ".*?+", "abz", "bbbc",
-        "abcbc", "cc", "-a-", "ac",
+        "abcbc", "cc", "-a-", "ac", "a{x}", "a{1,x}", "aax", "ABc",
     ]
 
     @Test("agrees with Regex on every pattern × value pair", arguments: patterns)
@@ -50,12 +51,47 @@ struct LinearPatternTests {
         #expect(try LinearPattern(pattern).matchesWhole(value[...]) == matches)
     }
 
+    @Test("RE2 readings Regex does not share: a brace that starts no count, ] first in a class, (?i) on POSIX classes", arguments: [
+        ("a{,2}", "a{,2}", true), ("a{,2}", "aa", false), ("{", "{", true), ("[]a]+", "]a]", true), ("[^]a]+", "bc", true),
+        ("[^]a]+", "b]", false), ("(?i)[[:upper:]]+", "abC", true), ("(?i)[[:lower:]]+", "ABC", true),
+        ("(?i)[^[:lower:]]+", "B", false),
+    ])
+    func re2Readings(pattern: String, value: String, matches: Bool) throws {
+        let compiled = try MatchPattern(pattern)
+        #expect(compiled.isLinear)
+        #expect(compiled.matchesWhole(value[...]) == matches)
+    }
+
+    /// Patterns that cost nothing to write and much to compile, match or parse.
+    @Test("nested empty repetitions compile at once; deep nesting and huge classes stay cheap")
+    func costlyPatterns() throws {
+        // Unrolled naively: 10^15 turns of empty loops.
+        let empties = try LinearPattern("(?:(?:(?:(?:(?:){1000}){1000}){1000}){1000}){1000}x")
+        #expect(empties.matchesWhole("x"))
+        let zeros = try LinearPattern("(?:(?:(?:(?:a{0}){1000}){1000}){1000}){1000}x")
+        #expect(zeros.matchesWhole("x"))
+        // The parser and compiler recurse per group: too deep goes to Regex (which refuses it).
+        let deep = String(repeating: "(", count: 50_000) + "a" + String(repeating: ")", count: 50_000)
+        #expect(throws: LinearPattern.Unsupported.self) { try LinearPattern(deep) }
+        #expect(throws: (any Error).self) { try MatchPattern(deep) }
+        // A class written with 50,000 members is one bit test per character.
+        let wide = try LinearPattern("/(?:[" + String(repeating: "b", count: 50_000) + "a]*){50}")
+        #expect(wide.matchesWhole(Substring("/" + String(repeating: "a", count: 8_000))))
+        #expect(!wide.matchesWhole(Substring("/" + String(repeating: "a", count: 8_000) + "c")))
+    }
+
     @Test("syntax outside the common part is left to Regex", arguments: [
-        "\\bx", "\\p{L}", "a(?=b)", "(?m)^a", "a++", "\\1", "a{,3}", "[[a]]", "[^\\D]", "(?i)é", "{",
-        "a{1001}", "(a{1000}){3}",
+        "\\bx", "\\p{L}", "a(?=b)", "(?m)^a", "a++", "\\1", "[[a]]", "[^\\D]", "(?i)é", "(?i)[é]",
+        "a{1001}", "\\x+F", "\\x-0",
     ])
     func unsupported(pattern: String) {
         #expect(throws: LinearPattern.Unsupported.self) { try LinearPattern(pattern) }
+    }
+
+    @Test("a pattern that unrolls beyond the state limit is refused, not left to Regex")
+    func tooLarge() {
+        #expect(throws: UnsafePatternError.self) { try MatchPattern("(a{1000}){3}") }
+        #expect(throws: UnsafePatternError.self) { try MatchPattern("[a-z]{999}[0-9]{2}") }
     }
 
     @Test("malformed patterns are not taken", arguments: ["(a", "a)", "[a", "a{2,1}", "*a", "a**", "\\x{110000}", "[z-a]"])
