@@ -6,10 +6,10 @@
 /// `.` (not `\n`, unless `(?s)`); classes `[a-z]`, `[^…]`, `[]a]`, with `\d \w \s`, POSIX
 /// `[:alpha:]`-style names and the escapes below; `\d \D \w \W \s \S` (ASCII, as in RE2);
 /// `\n \r \t \f \v`, `\xHH`, `\x{H…}`; anchors `^ $ \A \z` (text start and end, as in RE2
-/// without `(?m)`); groups `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`, nested at most
+/// without `(?m)`) and `\b \B` (ASCII word boundaries, as in RE2); groups `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`, nested at most
 /// ``Parser/maxDepth`` deep; alternation; `* + ? {n} {n,} {n,m}` (at most 1000) and their lazy
 /// forms (the same for a whole match); flags `(?i)`, `(?s)` and `(?i:…)`-style groups (case
-/// folding for ASCII only). Anything else — `\b`, `\p{…}`, lookaround, backreferences,
+/// folding for ASCII only). Anything else — `\p{…}`, `\Q…\E`, lookaround, backreferences,
 /// possessive quantifiers, `(?m)`, non-ASCII under `(?i)` — throws ``Unsupported``, and
 /// ``MatchPattern`` falls back to Swift's `Regex` with its guards. Malformed patterns throw
 /// ``Unsupported`` too: `Regex` then gives the error.
@@ -48,13 +48,14 @@ struct LinearPattern: Sendable {
         var current = ThreadList(capacity: count)
         var next = ThreadList(capacity: count)
         var stack: [Int] = []
-        var position = 0
-        let total = scalars.count
-        add(0, to: &current, at: position, total: total, stack: &stack)
-        for scalar in scalars {
+        var index = scalars.startIndex
+        add(0, to: &current, between: nil, and: index < scalars.endIndex ? scalars[index] : nil, stack: &stack)
+        while index < scalars.endIndex {
             if current.pcs.isEmpty { return false }
+            let scalar = scalars[index]
+            scalars.formIndex(after: &index)
+            let following = index < scalars.endIndex ? scalars[index] : nil
             next.clear()
-            position += 1
             for pc in current.pcs {
                 let advances: Bool
                 switch program[pc] {
@@ -63,16 +64,19 @@ struct LinearPattern: Sendable {
                 case .any(let newlines): advances = newlines || scalar != "\n"
                 default: advances = false
                 }
-                if advances { add(pc + 1, to: &next, at: position, total: total, stack: &stack) }
+                if advances { add(pc + 1, to: &next, between: scalar, and: following, stack: &stack) }
             }
             swap(&current, &next)
         }
         return current.pcs.contains { if case .match = program[$0] { true } else { false } }
     }
 
-    /// Adds `pc` and every state reachable from it without reading (splits, jumps and anchors
-    /// that hold at `position`).
-    private func add(_ pc: Int, to list: inout ThreadList, at position: Int, total: Int, stack: inout [Int]) {
+    /// Adds `pc` and every state reachable from it without reading: splits, jumps, and the
+    /// assertions that hold between `previous` and `following` (nil: the value's start or end).
+    private func add(
+        _ pc: Int, to list: inout ThreadList, between previous: Unicode.Scalar?, and following: Unicode.Scalar?,
+        stack: inout [Int]
+    ) {
         stack.append(pc)
         while let pc = stack.popLast() {
             guard list.insert(pc) else { continue }
@@ -81,10 +85,37 @@ struct LinearPattern: Sendable {
             case .split(let first, let second):
                 stack.append(second)
                 stack.append(first)
-            case .textStart: if position == 0 { stack.append(pc + 1) }
-            case .textEnd: if position == total { stack.append(pc + 1) }
+            case .assert(let assertion):
+                if assertion.holds(between: previous, and: following) { stack.append(pc + 1) }
             case .scalar, .set, .any, .match: break
             }
+        }
+    }
+
+    /// A condition on the place between two characters, read without consuming any.
+    fileprivate enum Assertion: Sendable {
+        /// `^`, `\A`.
+        case textStart
+        /// `$`, `\z`.
+        case textEnd
+        /// `\b`: a word character (ASCII `[0-9A-Za-z_]`, as in RE2) on one side only.
+        case wordBoundary
+        /// `\B`.
+        case notWordBoundary
+
+        func holds(between previous: Unicode.Scalar?, and following: Unicode.Scalar?) -> Bool {
+            switch self {
+            case .textStart: return previous == nil
+            case .textEnd: return following == nil
+            case .wordBoundary: return Self.isWord(previous) != Self.isWord(following)
+            case .notWordBoundary: return Self.isWord(previous) == Self.isWord(following)
+            }
+        }
+
+        static func isWord(_ scalar: Unicode.Scalar?) -> Bool {
+            guard let scalar, scalar.isASCII else { return false }
+            let value = scalar.value
+            return (48...57).contains(value) || (65...90).contains(value) || (97...122).contains(value) || value == 95
         }
     }
 
@@ -94,8 +125,7 @@ struct LinearPattern: Sendable {
         case any(newlines: Bool)
         case split(Int, Int)
         case jump(Int)
-        case textStart
-        case textEnd
+        case assert(Assertion)
         case match
     }
 
@@ -135,8 +165,7 @@ struct LinearPattern: Sendable {
         case scalar(Unicode.Scalar)
         case set(ScalarSet)
         case any(newlines: Bool)
-        case textStart
-        case textEnd
+        case assert(Assertion)
         case concat([Node])
         case alternate([Node])
         case group(Node)
@@ -236,15 +265,14 @@ struct LinearPattern: Sendable {
                 // A `{` that starts no repetition stands for itself, as in RE2 (`a{,2}`, `{x}`).
                 return try literal(c, flags)
             case ".": return .any(newlines: flags.dotAll)
-            case "^": return .textStart
-            case "$": return .textEnd
+            case "^": return .assert(.textStart)
+            case "$": return .assert(.textEnd)
             case "[": return .set(try parseClass(flags))
             case "\\":
                 switch try parseEscape(inClass: false) {
                 case .scalar(let scalar): return try literal(scalar, flags)
                 case .set(let set): return .set(set)
-                case .textStart: return .textStart
-                case .textEnd: return .textEnd
+                case .assert(let assertion): return .assert(assertion)
                 }
             default:
                 return try literal(c, flags)
@@ -324,8 +352,7 @@ struct LinearPattern: Sendable {
         enum Escape {
             case scalar(Unicode.Scalar)
             case set(ScalarSet)
-            case textStart
-            case textEnd
+            case assert(Assertion)
         }
 
         /// The escape after a `\` (at `index`).
@@ -366,8 +393,10 @@ struct LinearPattern: Sendable {
                       let value = UInt32(digits, radix: 16),
                       let scalar = Unicode.Scalar(value) else { throw Unsupported() }
                 return .scalar(scalar)
-            case "A" where !inClass: return .textStart
-            case "z" where !inClass: return .textEnd
+            case "A" where !inClass: return .assert(.textStart)
+            case "z" where !inClass: return .assert(.textEnd)
+            case "b" where !inClass: return .assert(.wordBoundary)
+            case "B" where !inClass: return .assert(.notWordBoundary)
             default:
                 // Escaped punctuation stands for itself; escaped letters and digits other than
                 // the ones above mean something this engine does not do.
@@ -402,7 +431,7 @@ struct LinearPattern: Sendable {
                         guard !inner.negated else { throw Unsupported() }  // `[^\D]`-style: keep it simple
                         set.ranges += inner.ranges
                         continue
-                    case .textStart, .textEnd: throw Unsupported()
+                    case .assert: throw Unsupported()
                     }
                 } else {
                     low = c
@@ -461,7 +490,7 @@ struct LinearPattern: Sendable {
         static func emitsNothing(_ node: Node) -> Bool {
             switch node {
             case .empty: true
-            case .scalar, .set, .any, .textStart, .textEnd, .alternate: false
+            case .scalar, .set, .any, .assert, .alternate: false
             case .concat(let items): items.allSatisfy(emitsNothing)
             case .group(let inner): emitsNothing(inner)
             case .repeated(let inner, _, let high): high == 0 || emitsNothing(inner)
@@ -481,8 +510,7 @@ struct LinearPattern: Sendable {
                 sets.append(set)
                 try append(.set(sets.count - 1))
             case .any(let newlines): try append(.any(newlines: newlines))
-            case .textStart: try append(.textStart)
-            case .textEnd: try append(.textEnd)
+            case .assert(let assertion): try append(.assert(assertion))
             case .concat(let items): for item in items { try emit(item) }
             case .group(let inner): try emit(inner)
             case .alternate(let branches):

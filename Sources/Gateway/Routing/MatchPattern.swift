@@ -11,7 +11,7 @@
 /// - Values longer than ``maxMatchedBytes`` never match (for either engine). This bounds, but
 ///   does not remove, the polynomial cost left to `Regex`: unbounded quantifiers in a row over
 ///   overlapping characters (`.*.*x`) still take seconds on an 8 KiB value when the pattern
-///   also uses syntax only `Regex` has (`\b`, `\p{…}`, lookaround).
+///   also uses syntax only `Regex` has (`\p{…}`, lookaround).
 public struct MatchPattern: Sendable, Hashable {
     /// The expression as written.
     public let pattern: String

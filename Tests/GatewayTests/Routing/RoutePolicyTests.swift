@@ -67,9 +67,9 @@ struct RoutePolicyTests {
         #expect(throws: (any Error).self) { try MatchPattern("(unclosed") }
     }
 
-    /// Only patterns left to Swift's backtracking `Regex` (they use `\\b`, `\\p{…}`, …) are judged.
+    /// Only patterns left to Swift's backtracking `Regex` (they use `\\p{…}`, lookaround, …) are judged.
     @Test("patterns that backtrack catastrophically in Regex are refused", arguments: [
-        "\\b(a+)+", "(\\p{L}*)*", "(a|a)*\\b", "/x/(\\d+)*\\B", "((\\pL)+)+", "(?:a+){2,}(?=x)", "(?<n>[a-z]+)+\\b", "\\b(ab?)+",
+        "\\pL(a+)+", "(\\p{L}*)*", "(a|a)*(?=b)", "/x/(\\d+)*\\pN", "((\\pL)+)+", "(?:a+){2,}(?=x)", "(?<n>[a-z]+)+(?!x)", "\\pL(ab?)+",
         "(a)\\1", "(?<n>a)\\k<n>", "(?P<n>a)(?P=n)", "(a)\\g1",
     ])
     func unsafePatterns(pattern: String) {
@@ -84,7 +84,7 @@ struct RoutePolicyTests {
         #expect(try MatchPattern(pattern).isLinear)
     }
 
-    @Test("syntax only Regex has still compiles, without the linear guarantee", arguments: ["/x/\\p{L}+", "\\bword\\b", "a(?=b)b"])
+    @Test("syntax only Regex has still compiles, without the linear guarantee", arguments: ["/x/\\p{L}+", "\\Qword\\E", "a(?=b)b"])
     func regexOnlyPatterns(pattern: String) throws {
         #expect(try !MatchPattern(pattern).isLinear)
     }
