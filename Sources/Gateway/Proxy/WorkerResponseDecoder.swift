@@ -31,8 +31,6 @@ final class WorkerResponseDecoder: WriteObservingByteToMessageDecoder {
     private let decoder: HTTPResponseDecoder
     /// A request head went out and its response has not ended.
     private(set) var awaitingResponse = false
-    /// A response ended during the current `decode` call.
-    private var endedInDecode = false
 
     init(leftOverBytesStrategy: RemoveAfterUpgradeStrategy) {
         decoder = HTTPResponseDecoder(leftOverBytesStrategy: leftOverBytesStrategy)
@@ -42,7 +40,6 @@ final class WorkerResponseDecoder: WriteObservingByteToMessageDecoder {
     /// behind a protocol switch belong to the tunnel).
     func responseEnded() {
         awaitingResponse = false
-        endedInDecode = true
     }
 
     func write(data: HTTPClientRequestPart) {
@@ -60,12 +57,11 @@ final class WorkerResponseDecoder: WriteObservingByteToMessageDecoder {
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard awaitingResponse else { throw StrayBytes() }
-        endedInDecode = false
         let state = try decoder.decode(context: context, buffer: &buffer)
-        // A request written while the end was delivered reaches `write(data:)` only after this
-        // call (the handler holds writes back while it decodes), so the end is the last event.
-        if endedInDecode {
-            endedInDecode = false
+        // Still awaiting unless the response ended in this call: a request written while the end
+        // was delivered reaches `write(data:)` only after it (the handler holds writes back
+        // while it decodes).
+        if !awaitingResponse {
             guard buffer.readableBytes == 0 else { throw StrayBytes() }
             // At the end of a response the parser is between messages; if it consumed the start
             // of another one, an end of input here is an error. Nothing else changes.

@@ -229,19 +229,23 @@ public struct RouteRedirect: Sendable, Hashable {
         } else {
             newTarget = path + query
         }
-        var newAuthority = authority ?? host
+        let base = authority ?? host
+        let (name, ownPort) = Self.split(base)
         let newScheme = self.scheme ?? scheme
+        let newPort: Substring?
         switch port {
         case nil:
-            // A new scheme drops the old one's default port (Envoy's `http://h:80` → `https://h`).
-            if newScheme != scheme, Self.split(newAuthority).port == (scheme == "https" ? "443" : "80") {
-                newAuthority = String(Self.split(newAuthority).name)
+            // The host as it is, unless a new scheme drops the old one's default port (Envoy's
+            // `http://h:80` → `https://h`).
+            guard newScheme != scheme, ownPort == (scheme == "https" ? "443" : "80") else {
+                return "\(newScheme)://\(base)\(newTarget)"
             }
-        case .fixed(let number): newAuthority = Self.split(newAuthority).name + ":\(number)"
-        case .protocolDefault: newAuthority = String(Self.split(newAuthority).name)
-        case .requestPort: newAuthority = Self.split(newAuthority).name + (Self.split(host).port.map { ":" + $0 } ?? "")
+            newPort = nil
+        case .fixed(let number): newPort = "\(number)"
+        case .protocolDefault: newPort = nil
+        case .requestPort: newPort = Self.split(host).port
         }
-        return "\(newScheme)://\(newAuthority)\(newTarget)"
+        return "\(newScheme)://\(name)\(newPort.map { ":" + $0 } ?? "")\(newTarget)"
     }
 
     /// A host (`name`, `name:port`, `[v6]`, `[v6]:port`) split at its last `:` outside brackets

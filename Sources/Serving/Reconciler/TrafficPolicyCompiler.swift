@@ -91,8 +91,7 @@ public enum TrafficPolicyCompiler {
         if spec.rewrite != nil && spec.redirect != nil {
             throw TrafficPolicyError(field: "\(path).redirect", "cannot be combined with rewrite (as in Istio): a redirect answers, a rewrite forwards")
         }
-        for (field, value) in [("rewrite.uri", spec.rewrite?.uri), ("rewrite.authority", spec.rewrite?.authority),
-                               ("redirect.uri", spec.redirect?.uri), ("redirect.authority", spec.redirect?.authority)] {
+        for (field, value) in [("rewrite.uri", spec.rewrite?.uri), ("redirect.uri", spec.redirect?.uri)] {
             if let value, value.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
                 throw TrafficPolicyError(field: "\(path).\(field)", "must not contain spaces or control characters")
             }
