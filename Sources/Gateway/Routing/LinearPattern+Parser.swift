@@ -4,6 +4,7 @@ extension LinearPattern {
     struct Flags {
         var caseInsensitive = false
         var dotAll = false
+        var multiLine = false
     }
 
     struct Parser {
@@ -11,7 +12,7 @@ extension LinearPattern {
         var index = 0
         /// Open groups around `index`: the parser and the compiler recurse per group.
         var depth = 0
-        /// Deepest group nesting taken (deeper patterns go to `Regex`, which refuses them).
+        /// Deepest group nesting taken.
         static let maxDepth = 100
 
         init(_ chars: [Unicode.Scalar]) { self.chars = chars }
@@ -19,14 +20,19 @@ extension LinearPattern {
         var atEnd: Bool { index >= chars.count }
         func peek(_ offset: Int = 0) -> Unicode.Scalar? { index + offset < chars.count ? chars[index + offset] : nil }
 
-        mutating func parseWhole() throws(Unsupported) -> Node {
+        /// The error for what is wrong at scalar offset `at` (by default the one just read).
+        func error(_ what: String, at: Int? = nil) -> SyntaxError {
+            SyntaxError(message: "\(what) (at character \(min(at ?? index - 1, chars.count - 1) + 1))")
+        }
+
+        mutating func parseWhole() throws(SyntaxError) -> Node {
             var flags = Flags()
             let node = try parseAlternation(&flags)
-            guard atEnd else { throw Unsupported() }  // a `)` without its `(`
+            guard atEnd else { throw error("unmatched )", at: index) }
             return node
         }
 
-        mutating func parseAlternation(_ flags: inout Flags) throws(Unsupported) -> Node {
+        mutating func parseAlternation(_ flags: inout Flags) throws(SyntaxError) -> Node {
             var branches = [try parseConcatenation(&flags)]
             while peek() == "|" {
                 index += 1
@@ -35,9 +41,23 @@ extension LinearPattern {
             return branches.count == 1 ? branches[0] : .alternate(branches)
         }
 
-        mutating func parseConcatenation(_ flags: inout Flags) throws(Unsupported) -> Node {
+        mutating func parseConcatenation(_ flags: inout Flags) throws(SyntaxError) -> Node {
             var items: [Node] = []
             while let c = peek(), c != "|", c != ")" {
+                if c == "\\", peek(1) == "Q" {
+                    // `\Q…\E`: literal text; a quantifier after it repeats its last character.
+                    index += 2
+                    var quoted: [Node] = []
+                    while let q = peek(), !(q == "\\" && peek(1) == "E") {
+                        quoted.append(literal(q, flags))
+                        index += 1
+                    }
+                    if !atEnd { index += 2 }
+                    guard let last = quoted.popLast() else { continue }
+                    items += quoted
+                    items.append(try parseQuantifiers(on: last))
+                    continue
+                }
                 guard let atom = try parseAtom(&flags) else { continue }  // a flag group
                 items.append(try parseQuantifiers(on: atom))
             }
@@ -45,14 +65,15 @@ extension LinearPattern {
         }
 
         /// The atom at `index`, or nil for a flag group such as `(?i)` (which changes `flags`).
-        mutating func parseAtom(_ flags: inout Flags) throws(Unsupported) -> Node? {
+        mutating func parseAtom(_ flags: inout Flags) throws(SyntaxError) -> Node? {
             let c = chars[index]
             index += 1
             switch c {
             case "(":
+                let open = index - 1
                 depth += 1
                 defer { depth -= 1 }
-                guard depth <= Self.maxDepth else { throw Unsupported() }
+                guard depth <= Self.maxDepth else { throw error("groups nested more than \(Self.maxDepth) deep") }
                 var inner = flags
                 if peek() == "?" {
                     index += 1
@@ -64,18 +85,27 @@ extension LinearPattern {
                         try skipGroupName()
                     } else if peek() == ":" {
                         index += 1
+                    } else if let construct = Self.perlOnlyGroup(peek(), peek(1)) {
+                        throw error("\(construct) is not RE2 syntax (RE2 matches in linear time and has no such groups)", at: open)
                     } else {
-                        // Flags: `(?is)` for the rest of the enclosing group, `(?i:…)` for a group.
+                        // Flags: `(?is)` for the rest of the enclosing group, `(?i:…)` for a
+                        // group; `-` turns the following ones off.
                         var set = inner
+                        var on = true, any = false
                         while let f = peek(), f != ")", f != ":" {
                             switch f {
-                            case "i": set.caseInsensitive = true
-                            case "s": set.dotAll = true
-                            default: throw Unsupported()
+                            case "i": set.caseInsensitive = on
+                            case "s": set.dotAll = on
+                            case "m": set.multiLine = on
+                            case "U": break  // ungreedy: the same set of whole matches
+                            case "-" where on: on = false; any = false; index += 1; continue
+                            default: throw error("unknown flag \(f.escaped(asASCII: true)) in a flag group (RE2 has i, m, s and U)", at: index)
                             }
+                            any = true
                             index += 1
                         }
-                        guard let end = peek() else { throw Unsupported() }
+                        guard let end = peek() else { throw error("missing ) after a flag group", at: open) }
+                        guard any else { throw error("empty flag group", at: open) }
                         index += 1
                         if end == ")" {
                             flags = set
@@ -85,48 +115,77 @@ extension LinearPattern {
                     }
                 }
                 let node = try parseAlternation(&inner)
-                guard peek() == ")" else { throw Unsupported() }
+                guard peek() == ")" else { throw error("missing )", at: open) }
                 index += 1
                 return .group(node)
-            case ")", "*", "+", "?":
-                throw Unsupported()
+            case ")":
+                throw error("unmatched )")
+            case "*", "+", "?":
+                throw error("missing argument to repetition operator \(c)")
             case "{":
                 // A `{` that starts no repetition stands for itself, as in RE2 (`a{,2}`, `{x}`).
-                return try literal(c, flags)
+                let brace = index - 1
+                index = brace
+                if try parseCount() != nil { throw error("missing argument to repetition operator {", at: brace) }
+                index = brace + 1
+                return literal(c, flags)
             case ".": return .any(newlines: flags.dotAll)
-            case "^": return .assert(.textStart)
-            case "$": return .assert(.textEnd)
+            case "^": return .assert(flags.multiLine ? .lineStart : .textStart)
+            case "$": return .assert(flags.multiLine ? .lineEnd : .textEnd)
             case "[": return .set(try parseClass(flags))
             case "\\":
                 switch try parseEscape(inClass: false) {
-                case .scalar(let scalar): return try literal(scalar, flags)
-                case .set(let set): return .set(set)
+                case .scalar(let scalar): return literal(scalar, flags)
+                case .set(var set):
+                    if flags.caseInsensitive { set.foldCase() }
+                    return .set(set)
                 case .assert(let assertion): return .assert(assertion)
                 }
             default:
-                return try literal(c, flags)
+                return literal(c, flags)
             }
         }
 
-        mutating func skipGroupName() throws(Unsupported) {
+        /// The Perl group syntax RE2 refuses, named for the error, or nil.
+        static func perlOnlyGroup(_ first: Unicode.Scalar?, _ second: Unicode.Scalar?) -> String? {
+            switch (first, second) {
+            case ("="?, _): "lookahead (?=…)"
+            case ("!"?, _): "negative lookahead (?!…)"
+            case ("<"?, "="?): "lookbehind (?<=…)"
+            case ("<"?, "!"?): "negative lookbehind (?<!…)"
+            case (">"?, _): "an atomic group (?>…)"
+            case ("P"?, "="?): "a backreference (?P=…)"
+            case ("P"?, ">"?), ("R"?, _), ("&"?, _), ("+"?, _): "recursion"
+            case ("|"?, _): "a branch reset group (?|…)"
+            case ("#"?, _): "a comment group (?#…)"
+            case ("("?, _): "a conditional group (?(…)…)"
+            case (let digit?, _) where ("0"..."9").contains(digit): "recursion"
+            default: nil
+            }
+        }
+
+        mutating func skipGroupName() throws(SyntaxError) {
             let start = index
             while let c = peek(), c != ">" {
-                guard c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" else { throw Unsupported() }
+                guard c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" else {
+                    throw error("invalid character in a group name", at: index)
+                }
                 index += 1
             }
-            guard peek() == ">", index > start else { throw Unsupported() }
+            guard peek() == ">", index > start else { throw error("invalid group name", at: start) }
             index += 1
         }
 
-        func literal(_ scalar: Unicode.Scalar, _ flags: Flags) throws(Unsupported) -> Node {
-            guard flags.caseInsensitive, scalar.properties.isAlphabetic else { return .scalar(scalar) }
-            guard scalar.isASCII else { throw Unsupported() }  // Unicode case folding: not here
+        /// A literal, matched in every case of its orbit under `(?i)`.
+        func literal(_ scalar: Unicode.Scalar, _ flags: Flags) -> Node {
+            guard flags.caseInsensitive, let orbit = UnicodeTables.orbits[scalar.value] else { return .scalar(scalar) }
             var set = ScalarSet()
-            set.add(scalar, caseInsensitive: true)
+            set.ranges = orbit.map { $0...$0 }
+            set.finish()
             return .set(set)
         }
 
-        mutating func parseQuantifiers(on atom: Node) throws(Unsupported) -> Node {
+        mutating func parseQuantifiers(on atom: Node) throws(SyntaxError) -> Node {
             var node = atom
             while let c = peek() {
                 var bounds: (Int, Int?)
@@ -143,9 +202,9 @@ extension LinearPattern {
                 if peek() == "?" {
                     index += 1  // lazy: the same set of whole matches
                 } else if peek() == "+" {
-                    throw Unsupported()  // possessive: not RE2
+                    throw error("a possessive quantifier is not RE2 syntax", at: index)
                 }
-                if case .repeated = node { throw Unsupported() }  // `a**`: RE2 refuses it
+                if case .repeated = node { throw error("bad repetition operator (a repeated repetition, as in a**)") }
                 node = .repeated(node, min: bounds.0, max: bounds.1)
             }
             return node
@@ -153,7 +212,7 @@ extension LinearPattern {
 
         /// `{n}`, `{n,}` or `{n,m}` at `index`; nil (nothing read) when the brace starts no count
         /// (it is a literal then); throws for a count RE2 refuses (`{2,1}`, over 1000).
-        mutating func parseCount() throws(Unsupported) -> (Int, Int?)? {
+        mutating func parseCount() throws(SyntaxError) -> (Int, Int?)? {
             var j = index + 1
             func number() -> Int? {
                 let start = j
@@ -171,9 +230,10 @@ extension LinearPattern {
                 high = number()
             }
             guard j < chars.count, chars[j] == "}" else { return nil }
-            guard low <= LinearPattern.maxRepeat, (high ?? 0) <= LinearPattern.maxRepeat, high.map({ $0 >= low }) ?? true else {
-                throw Unsupported()
+            guard low <= LinearPattern.maxRepeat, (high ?? 0) <= LinearPattern.maxRepeat else {
+                throw error("a repetition count over \(LinearPattern.maxRepeat)", at: index)
             }
+            guard high.map({ $0 >= low }) ?? true else { throw error("a repetition range whose maximum is below its minimum", at: index) }
             index = j + 1
             return (low, high)
         }
@@ -185,8 +245,9 @@ extension LinearPattern {
         }
 
         /// The escape after a `\` (at `index`).
-        mutating func parseEscape(inClass: Bool) throws(Unsupported) -> Escape {
-            guard let c = peek() else { throw Unsupported() }
+        mutating func parseEscape(inClass: Bool) throws(SyntaxError) -> Escape {
+            let backslash = index - 1
+            guard let c = peek() else { throw error("trailing \\", at: backslash) }
             index += 1
             switch c {
             case "d", "D", "w", "W", "s", "S":
@@ -199,43 +260,97 @@ extension LinearPattern {
                 set.negated = c.properties.isUppercase
                 set.finish()
                 return .set(set)
+            case "p", "P":
+                return .set(try parseProperty(negated: c == "P", backslash: backslash))
+            case "a": return .scalar("\u{07}")
             case "n": return .scalar("\n")
             case "r": return .scalar("\r")
             case "t": return .scalar("\t")
             case "f": return .scalar("\u{0C}")
             case "v": return .scalar("\u{0B}")
+            case "0"..."7":
+                // Octal, as RE2 reads it: `\0`, or up to three digits; a lone `\1`…`\7` is a
+                // backreference.
+                var value = c.value - 48
+                var digits = 1
+                while digits < 3, let d = peek(), ("0"..."7").contains(d) {
+                    value = value * 8 + d.value - 48
+                    digits += 1
+                    index += 1
+                }
+                guard c == "0" || digits > 1 else {
+                    throw error("backreferences (\\\(c)) are not RE2 syntax (RE2 matches in linear time)", at: backslash)
+                }
+                return .scalar(Unicode.Scalar(value)!)
+            case "8", "9":
+                throw error("backreferences (\\\(c)) are not RE2 syntax (RE2 matches in linear time)", at: backslash)
             case "x":
                 var digits = ""
                 if peek() == "{" {
                     index += 1
                     while let d = peek(), d != "}" { digits.unicodeScalars.append(d); index += 1 }
-                    guard peek() == "}" else { throw Unsupported() }
+                    guard peek() == "}" else { throw error("missing } in \\x{…}", at: backslash) }
                     index += 1
                 } else {
                     for _ in 0..<2 {
-                        guard let d = peek() else { throw Unsupported() }
+                        guard let d = peek() else { throw error("\\x needs two hexadecimal digits", at: backslash) }
                         digits.unicodeScalars.append(d)
                         index += 1
                     }
                 }
                 guard !digits.isEmpty, digits.utf8.count <= 8, digits.unicodeScalars.allSatisfy(\.properties.isASCIIHexDigit),
                       let value = UInt32(digits, radix: 16),
-                      let scalar = Unicode.Scalar(value) else { throw Unsupported() }
+                      let scalar = Unicode.Scalar(value) else { throw error("invalid \\x escape (hexadecimal code point of a Unicode scalar)", at: backslash) }
                 return .scalar(scalar)
             case "A" where !inClass: return .assert(.textStart)
             case "z" where !inClass: return .assert(.textEnd)
             case "b" where !inClass: return .assert(.wordBoundary)
             case "B" where !inClass: return .assert(.notWordBoundary)
+            case "k", "g":
+                throw error("backreferences (\\\(c)) are not RE2 syntax (RE2 matches in linear time)", at: backslash)
+            case "C":
+                throw error("\\C (any byte) is not supported: values are matched by code point", at: backslash)
+            case "Z":
+                throw error("\\Z is not RE2 syntax; \\z is the end of the text", at: backslash)
             default:
-                // Escaped punctuation stands for itself; escaped letters and digits other than
-                // the ones above mean something this engine does not do.
-                guard c.isASCII, !c.properties.isAlphabetic, !("0"..."9").contains(c) else { throw Unsupported() }
+                // Escaped punctuation stands for itself.
+                guard c.isASCII, !c.properties.isAlphabetic, !("0"..."9").contains(c) else {
+                    throw error("invalid escape sequence \\\(c.escaped(asASCII: true))", at: backslash)
+                }
                 return .scalar(c)
             }
         }
 
+        /// `\pL`, `\p{Lu}`, `\p{^L}` (and `\P…`, its complement) after the `p`: RE2's general
+        /// categories and `Any`. Scripts (`\p{Greek}`) are not in the standard library's data.
+        mutating func parseProperty(negated: Bool, backslash: Int) throws(SyntaxError) -> ScalarSet {
+            var name = ""
+            var negated = negated
+            if peek() == "{" {
+                index += 1
+                if peek() == "^" { negated.toggle(); index += 1 }
+                while let c = peek(), c != "}" { name.unicodeScalars.append(c); index += 1 }
+                guard peek() == "}" else { throw error("missing } in \\p{…}", at: backslash) }
+                index += 1
+            } else if let c = peek() {
+                name.unicodeScalars.append(c)
+                index += 1
+            }
+            guard let ranges = UnicodeTables.categories[name] else {
+                throw error(
+                    "unknown or unsupported Unicode class \\p{\(name)}: use a general category (L, Lu, Ll, Lt, Lm, Lo, M, N, Nd, P, S, Z, C, …) "
+                        + "or Any; script classes are not supported, write their ranges instead", at: backslash)
+            }
+            var set = ScalarSet()
+            set.ranges = ranges
+            set.negated = negated
+            set.finish()
+            return set
+        }
+
         /// A class after its `[`.
-        mutating func parseClass(_ flags: Flags) throws(Unsupported) -> ScalarSet {
+        mutating func parseClass(_ flags: Flags) throws(SyntaxError) -> ScalarSet {
+            let open = index - 1
             var set = ScalarSet()
             if peek() == "^" {
                 set.negated = true
@@ -243,11 +358,10 @@ extension LinearPattern {
             }
             var first = true
             while true {
-                guard let c = peek() else { throw Unsupported() }
+                guard let c = peek() else { throw error("missing ] to close a class", at: open) }
                 if c == "]" && !first { index += 1; break }
                 first = false
-                if c == "[" {
-                    guard peek(1) == ":" else { throw Unsupported() }  // nested classes: not RE2
+                if c == "[", peek(1) == ":" {
                     try parsePOSIXClass(into: &set)
                     continue
                 }
@@ -257,55 +371,68 @@ extension LinearPattern {
                     switch try parseEscape(inClass: true) {
                     case .scalar(let scalar): low = scalar
                     case .set(let inner):
-                        guard !inner.negated else { throw Unsupported() }  // `[^\D]`-style: keep it simple
-                        set.ranges += inner.ranges
+                        set.ranges += inner.members
                         continue
-                    case .assert: throw Unsupported()
+                    case .assert: throw error("an assertion inside a class")
                     }
                 } else {
                     low = c
                 }
                 var high = low
                 if peek() == "-", let after = peek(1), after != "]" {
+                    let dash = index
                     index += 1
                     let h = chars[index]
                     index += 1
                     if h == "\\" {
-                        guard case .scalar(let scalar) = try parseEscape(inClass: true) else { throw Unsupported() }
+                        guard case .scalar(let scalar) = try parseEscape(inClass: true) else {
+                            throw error("a class escape cannot end a range", at: dash)
+                        }
                         high = scalar
-                    } else if h == "[" {
-                        throw Unsupported()
                     } else {
                         high = h
                     }
-                    guard low <= high else { throw Unsupported() }
+                    guard low <= high else { throw error("a range whose end is below its start", at: dash) }
                 }
                 set.add(low, high)
             }
-            if flags.caseInsensitive { try set.foldASCIICase() }
             set.finish()
+            if flags.caseInsensitive { set.foldCase() }
             return set
         }
 
-        /// `[:name:]` at `index` (inside a class).
-        mutating func parsePOSIXClass(into set: inout ScalarSet) throws(Unsupported) {
+        /// `[:name:]` or `[:^name:]` at `index` (inside a class): RE2's ASCII classes.
+        mutating func parsePOSIXClass(into set: inout ScalarSet) throws(SyntaxError) {
+            let open = index
             index += 2
             var name = ""
-            while let c = peek(), c != ":" { name.unicodeScalars.append(c); index += 1 }
-            guard peek() == ":", peek(1) == "]" else { throw Unsupported() }
+            while let c = peek(), c != ":", c != "]" { name.unicodeScalars.append(c); index += 1 }
+            guard peek() == ":", peek(1) == "]" else { throw error("a [: without its :]", at: open) }
             index += 2
-            switch name {
-            case "alpha": set.add("A", "Z"); set.add("a", "z")
-            case "digit": set.add("0", "9")
-            case "alnum": set.add("0", "9"); set.add("A", "Z"); set.add("a", "z")
-            case "upper": set.add("A", "Z")
-            case "lower": set.add("a", "z")
-            case "xdigit": set.add("0", "9"); set.add("A", "F"); set.add("a", "f")
-            case "word": set.add("0", "9"); set.add("A", "Z"); set.add("a", "z"); set.add("_", "_")
-            case "space": for s in ["\t", "\n", "\u{0B}", "\u{0C}", "\r", " "] as [Unicode.Scalar] { set.add(s, s) }
-            case "punct": set.add("!", "/"); set.add(":", "@"); set.add("[", "`"); set.add("{", "~")
-            default: throw Unsupported()
+            var inner = ScalarSet()
+            if name.hasPrefix("^") {
+                inner.negated = true
+                name.removeFirst()
             }
+            switch name {
+            case "alpha": inner.add("A", "Z"); inner.add("a", "z")
+            case "digit": inner.add("0", "9")
+            case "alnum": inner.add("0", "9"); inner.add("A", "Z"); inner.add("a", "z")
+            case "upper": inner.add("A", "Z")
+            case "lower": inner.add("a", "z")
+            case "xdigit": inner.add("0", "9"); inner.add("A", "F"); inner.add("a", "f")
+            case "word": inner.add("0", "9"); inner.add("A", "Z"); inner.add("a", "z"); inner.add("_", "_")
+            case "space": for s in ["\t", "\n", "\u{0B}", "\u{0C}", "\r", " "] as [Unicode.Scalar] { inner.add(s, s) }
+            case "blank": inner.add("\t", "\t"); inner.add(" ", " ")
+            case "punct": inner.add("!", "/"); inner.add(":", "@"); inner.add("[", "`"); inner.add("{", "~")
+            case "ascii": inner.add("\u{00}", "\u{7F}")
+            case "cntrl": inner.add("\u{00}", "\u{1F}"); inner.add("\u{7F}", "\u{7F}")
+            case "graph": inner.add("!", "~")
+            case "print": inner.add(" ", "~")
+            default: throw error("unknown POSIX class [:\(name):]", at: open)
+            }
+            inner.finish()
+            set.ranges += inner.members
         }
     }
 }
@@ -322,25 +449,29 @@ struct ScalarSet: Sendable {
         ranges.append(low.value...high.value)
     }
 
-    /// Adds `scalar`, and its other case when `caseInsensitive` and it is an ASCII letter.
-    mutating func add(_ scalar: Unicode.Scalar, caseInsensitive: Bool) {
-        add(scalar, scalar)
-        if caseInsensitive { try? foldASCIICase() }
+    /// Adds every case of the scalars the set holds (their simple case-folding orbits, as RE2's
+    /// `(?i)` does), and finishes it. Needs a finished set.
+    mutating func foldCase() {
+        var added: [ClosedRange<UInt32>] = []
+        for (scalar, orbit) in UnicodeTables.orbits where rangesContain(scalar) {
+            for member in orbit { added.append(member...member) }
+        }
+        ranges += added
         finish()
     }
 
-    /// Adds the other case of every ASCII letter in the set; throws when the set holds
-    /// anything beyond ASCII (Unicode case folding is not done here).
-    mutating func foldASCIICase() throws(LinearPattern.Unsupported) {
-        var folded: [ClosedRange<UInt32>] = []
+    /// The ranges of the scalars the set matches: the complement of `ranges` when negated.
+    /// Needs a finished set.
+    var members: [ClosedRange<UInt32>] {
+        guard negated else { return ranges }
+        var complement: [ClosedRange<UInt32>] = []
+        var next: UInt32 = 0
         for range in ranges {
-            guard range.upperBound < 128 else { throw LinearPattern.Unsupported() }
-            for (letters, shift) in [(UInt32(65)...90, Int64(32)), (UInt32(97)...122, Int64(-32))] where range.overlaps(letters) {
-                let low = max(range.lowerBound, letters.lowerBound), high = min(range.upperBound, letters.upperBound)
-                folded.append(UInt32(Int64(low) + shift)...UInt32(Int64(high) + shift))
-            }
+            if range.lowerBound > next { complement.append(next...(range.lowerBound - 1)) }
+            next = range.upperBound + 1
         }
-        ranges += folded
+        if next <= 0x10FFFF { complement.append(next...0x10FFFF) }
+        return complement
     }
 
     /// Sorts and merges the ranges and fills the ASCII bits: a lookup then costs a bit test, or
@@ -372,13 +503,18 @@ struct ScalarSet: Sendable {
         } else if value < 128 {
             found = ascii.1 & (1 << UInt64(value - 64)) != 0
         } else {
-            var low = 0, high = ranges.count
-            while low < high {
-                let middle = (low + high) / 2
-                if ranges[middle].upperBound < value { low = middle + 1 } else { high = middle }
-            }
-            found = low < ranges.count && ranges[low].contains(value)
+            found = rangesContain(value)
         }
         return found != negated
+    }
+
+    /// Whether `ranges` (sorted and merged) hold `value`: a binary search.
+    private func rangesContain(_ value: UInt32) -> Bool {
+        var low = 0, high = ranges.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ranges[middle].upperBound < value { low = middle + 1 } else { high = middle }
+        }
+        return low < ranges.count && ranges[low].contains(value)
     }
 }

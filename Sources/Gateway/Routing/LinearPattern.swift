@@ -1,24 +1,30 @@
-/// A regular expression in the common part of RE2's syntax, matched by simulating its automaton
-/// (one pass over the value, every alive state at once): time proportional to the value's
-/// length times the pattern's size, whatever the pattern, as RE2 promises Istio's users.
+/// A regular expression in RE2's syntax, matched by simulating its automaton (one pass over the
+/// value, every alive state at once): time proportional to the value's length times the
+/// pattern's size, whatever the pattern, as RE2 promises Istio's users.
 ///
-/// The syntax covered: literals and escaped punctuation, `{` where it starts no repetition;
-/// `.` (not `\n`, unless `(?s)`); classes `[a-z]`, `[^…]`, `[]a]`, with `\d \w \s`, POSIX
-/// `[:alpha:]`-style names and the escapes below; `\d \D \w \W \s \S` (ASCII, as in RE2);
-/// `\n \r \t \f \v`, `\xHH`, `\x{H…}`; anchors `^ $ \A \z` (text start and end, as in RE2
-/// without `(?m)`) and `\b \B` (ASCII word boundaries, as in RE2); groups `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`, nested at most
-/// ``Parser/maxDepth`` deep; alternation; `* + ? {n} {n,} {n,m}` (at most 1000) and their lazy
-/// forms (the same for a whole match); flags `(?i)`, `(?s)` and `(?i:…)`-style groups (case
-/// folding for ASCII only). Anything else — `\p{…}`, `\Q…\E`, lookaround, backreferences,
-/// possessive quantifiers, `(?m)`, non-ASCII under `(?i)` — throws ``Unsupported``, and
-/// ``MatchPattern`` falls back to Swift's `Regex` with its guards. Malformed patterns throw
-/// ``Unsupported`` too: `Regex` then gives the error.
+/// The syntax: literals, escaped punctuation, `\Q…\E`, and `{` where it starts no repetition;
+/// `.` (not `\n`, unless `(?s)`); classes `[a-z]`, `[^…]`, `[]a]` with escapes, `\p{…}` and POSIX
+/// `[:alpha:]` / `[:^alpha:]` names (ASCII, as in RE2); `\d \D \w \W \s \S` (ASCII, as in RE2);
+/// Unicode general categories `\pL`, `\p{Lu}`, `\p{^L}`, `\PL` and `\p{Any}`; `\a \n \r \t \f \v`,
+/// octal `\0`, `\123`, hexadecimal `\xHH`, `\x{H…}`; anchors `^ $` (text start and end, or line
+/// start and end under `(?m)`), `\A \z`, and `\b \B` (ASCII word boundaries, as in RE2); groups
+/// `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`, nested at most ``Parser/maxDepth`` deep;
+/// alternation; `* + ? {n} {n,} {n,m}` (at most 1000) and their lazy forms (the same for a whole
+/// match); flags `i m s U`, set with `(?im)`, cleared with `(?-s)`, or for a group `(?i:…)`.
+/// `(?i)` folds case by Unicode's simple case-folding orbits, as RE2 does (`k` also matches
+/// U+212A KELVIN SIGN).
+///
+/// What RE2 refuses is refused with a ``SyntaxError`` saying what and where: backreferences,
+/// lookaround, atomic groups, possessive quantifiers, recursion. So are script classes
+/// (`\p{Greek}`), which RE2 has and the standard library's Unicode data does not.
 ///
 /// Classes are sorted and merged when parsed: a character costs a bit test (ASCII) or a
 /// binary search, however the class was written.
 struct LinearPattern: Sendable {
-    struct Unsupported: Error {
-        /// The pattern is in the syntax covered but compiles to more than ``maxInstructions``.
+    struct SyntaxError: Error {
+        /// What is wrong, and where.
+        var message: String
+        /// The pattern is valid but compiles to more than ``maxInstructions``.
         var tooLarge = false
     }
 
@@ -31,7 +37,7 @@ struct LinearPattern: Sendable {
     private let program: [Instruction]
     private let sets: [ScalarSet]
 
-    init(_ pattern: String) throws(Unsupported) {
+    init(_ pattern: String) throws(SyntaxError) {
         var parser = Parser(Array(pattern.unicodeScalars))
         let node = try parser.parseWhole()
         var compiler = Compiler()
@@ -98,6 +104,10 @@ struct LinearPattern: Sendable {
         case textStart
         /// `$`, `\z`.
         case textEnd
+        /// `^` under `(?m)`: the text's start or after a `\n`.
+        case lineStart
+        /// `$` under `(?m)`: the text's end or before a `\n`.
+        case lineEnd
         /// `\b`: a word character (ASCII `[0-9A-Za-z_]`, as in RE2) on one side only.
         case wordBoundary
         /// `\B`.
@@ -107,6 +117,8 @@ struct LinearPattern: Sendable {
             switch self {
             case .textStart: return previous == nil
             case .textEnd: return following == nil
+            case .lineStart: return previous == nil || previous == "\n"
+            case .lineEnd: return following == nil || following == "\n"
             case .wordBoundary: return Self.isWord(previous) != Self.isWord(following)
             case .notWordBoundary: return Self.isWord(previous) == Self.isWord(following)
             }
@@ -188,12 +200,16 @@ struct LinearPattern: Sendable {
             }
         }
 
-        mutating func append(_ instruction: Instruction) throws(Unsupported) {
-            guard program.count < LinearPattern.maxInstructions else { throw Unsupported(tooLarge: true) }
+        mutating func append(_ instruction: Instruction) throws(SyntaxError) {
+            guard program.count < LinearPattern.maxInstructions else {
+                throw SyntaxError(
+                    message: "the pattern is too large: it compiles to more than \(LinearPattern.maxInstructions) states (unroll fewer counted repetitions)",
+                    tooLarge: true)
+            }
             program.append(instruction)
         }
 
-        mutating func emit(_ node: Node) throws(Unsupported) {
+        mutating func emit(_ node: Node) throws(SyntaxError) {
             switch node {
             case .empty: break
             case .scalar(let scalar): try append(.scalar(scalar))

@@ -135,8 +135,8 @@ public enum StringMatch: Sendable, Hashable {
     case exact(String)
     /// The value starts with the string.
     case prefix(String)
-    /// The whole value matches the expression (RE2-like syntax, matched as Swift `Regex`
-    /// within the limits of ``MatchPattern``).
+    /// The whole value matches the expression (RE2's syntax, matched in linear time; see
+    /// ``MatchPattern``).
     case regex(MatchPattern)
 
     /// Whether `value` satisfies the condition.

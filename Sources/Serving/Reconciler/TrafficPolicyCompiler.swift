@@ -195,10 +195,8 @@ public enum TrafficPolicyCompiler {
         case (nil, nil, let regex?):
             do {
                 return .regex(try MatchPattern(regex))
-            } catch let error as UnsafePatternError {
-                throw TrafficPolicyError(field: "\(path).regex", error.message)
             } catch {
-                throw TrafficPolicyError(field: "\(path).regex", "is not a valid regular expression: \(error)")
+                throw TrafficPolicyError(field: "\(path).regex", "is not a valid RE2 pattern: \(error.message)")
             }
         default:
             throw TrafficPolicyError(field: path, "must have exactly one of exact, prefix or regex")

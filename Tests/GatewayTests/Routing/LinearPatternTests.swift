@@ -41,7 +41,6 @@ struct LinearPatternTests {
     ])
     func noBacktracking(pattern: String, value: String) throws {
         #expect(try !MatchPattern(pattern).matchesWhole(value[...]))
-        #expect(try MatchPattern(pattern).isLinear)
     }
 
     @Test("RE2 semantics where Regex differs: a code point per dot; $ only at the end; ASCII word boundaries", arguments: [
@@ -75,9 +74,7 @@ struct LinearPatternTests {
         ("(?i)[^[:lower:]]+", "B", false),
     ])
     func re2Readings(pattern: String, value: String, matches: Bool) throws {
-        let compiled = try MatchPattern(pattern)
-        #expect(compiled.isLinear)
-        #expect(compiled.matchesWhole(value[...]) == matches)
+        #expect(try MatchPattern(pattern).matchesWhole(value[...]) == matches)
     }
 
     /// Patterns that cost nothing to write and much to compile, match or parse.
@@ -88,32 +85,59 @@ struct LinearPatternTests {
         #expect(empties.matchesWhole("x"))
         let zeros = try LinearPattern("(?:(?:(?:(?:a{0}){1000}){1000}){1000}){1000}x")
         #expect(zeros.matchesWhole("x"))
-        // The parser and compiler recurse per group: too deep goes to Regex (which refuses it).
+        // The parser and compiler recurse per group: too deep is refused.
         let deep = String(repeating: "(", count: 50_000) + "a" + String(repeating: ")", count: 50_000)
-        #expect(throws: LinearPattern.Unsupported.self) { try LinearPattern(deep) }
-        #expect(throws: (any Error).self) { try MatchPattern(deep) }
+        #expect(throws: LinearPattern.SyntaxError.self) { try LinearPattern(deep) }
+        #expect(throws: PatternError.self) { try MatchPattern(deep) }
         // A class written with 50,000 members is one bit test per character.
         let wide = try LinearPattern("/(?:[" + String(repeating: "b", count: 50_000) + "a]*){50}")
         #expect(wide.matchesWhole(Substring("/" + String(repeating: "a", count: 8_000))))
         #expect(!wide.matchesWhole(Substring("/" + String(repeating: "a", count: 8_000) + "c")))
     }
 
-    @Test("syntax outside the common part is left to Regex", arguments: [
-        "\\Qx\\E", "\\p{L}", "a(?=b)", "(?m)^a", "a++", "\\1", "[[a]]", "[^\\D]", "(?i)é", "(?i)[é]",
-        "a{1001}", "\\x+F", "\\x-0",
+    @Test("the rest of RE2's syntax: \\p classes, \\Q…\\E, (?m), flags off, octal, negated classes in classes", arguments: [
+        ("\\p{L}+", "héllo", true), ("\\p{L}+", "h3", false), ("\\pL\\pN", "ä٣", true), ("\\p{Lu}\\p{Ll}+", "Éa", true),
+        ("\\p{Lu}\\p{Ll}+", "éa", false), ("\\PL+", "12 !", true), ("\\PL+", "1a", false), ("\\p{^N}+", "ab", true),
+        ("[\\p{N}x]+", "x1٣x", true), ("[^\\p{L}]+", "1-2", true), ("[^\\p{L}]+", "1é", false), ("\\p{Any}+", "é\n", true),
+        ("\\Qa.b\\E", "a.b", true), ("\\Qa.b\\E", "axb", false), ("\\Qab\\E+", "abbb", true), ("\\Qa(b", "a(b", true),
+        ("(?m)a$\\n^b", "a\nb", true), ("a$\\n^b", "a\nb", false), ("(?m)^a$", "a", true),
+        ("(?i)a(?-i)b", "Ab", true), ("(?i)a(?-i)b", "AB", false), ("(?i:a)b", "AB", false), ("(?U)a+b", "aab", true),
+        ("\\101\\102", "AB", true), ("\\0102", "\u{08}2", true), ("\\a", "\u{07}", true), ("[^\\D]+", "123", true), ("[^\\D]+", "1a", false),
+        ("[\\S]+", "ab", true), ("[[:^alpha:]]+", "12", true), ("[[:^alpha:]]+", "a", false), ("[[a]]", "a]", true),
+        ("[[:blank:][:cntrl:]]+", " \t\u{01}", true), ("[[:print:]]+", "a b", true), ("[[:graph:]]+", "a b", false),
     ])
-    func unsupported(pattern: String) {
-        #expect(throws: LinearPattern.Unsupported.self) { try LinearPattern(pattern) }
+    func re2Syntax(pattern: String, value: String, matches: Bool) throws {
+        #expect(try LinearPattern(pattern).matchesWhole(value[...]) == matches, "\(pattern.debugDescription) on \(value.debugDescription)")
     }
 
-    @Test("a pattern that unrolls beyond the state limit is refused, not left to Regex")
-    func tooLarge() {
-        #expect(throws: UnsafePatternError.self) { try MatchPattern("(a{1000}){3}") }
-        #expect(throws: UnsafePatternError.self) { try MatchPattern("[a-z]{999}[0-9]{2}") }
+    @Test("(?i) folds case by Unicode's simple case-folding orbits, as RE2 does", arguments: [
+        ("(?i)é", "É", true), ("(?i)[é]", "É", true), ("(?i)k", "\u{212A}", true), ("(?i)\\x{212A}", "K", true),
+        ("(?i)σ+", "Σς", true), ("(?i)straẞe", "STRAßE", true), ("(?i)[à-ä]+", "ÀÄ", true), ("(?i)\\p{Lu}+", "aB", true),
+        ("(?i)[^é]", "É", false), ("é", "É", false), ("(?i)a", "b", false),
+    ])
+    func caseFolding(pattern: String, value: String, matches: Bool) throws {
+        #expect(try LinearPattern(pattern).matchesWhole(value[...]) == matches, "\(pattern.debugDescription) on \(value.debugDescription)")
     }
 
-    @Test("malformed patterns are not taken", arguments: ["(a", "a)", "[a", "a{2,1}", "*a", "a**", "\\x{110000}", "[z-a]"])
+    @Test("errors say what is wrong and where", arguments: [
+        ("a(?=b)", "lookahead (?=…) is not RE2 syntax", 2), ("ab\\1", "backreferences (\\1)", 3), ("a++", "possessive", 3),
+        ("(?x)a", "unknown flag x", 3), ("[a", "missing ]", 1), ("a{2,1}", "maximum is below its minimum", 2),
+        ("(a", "missing )", 1), ("a)", "unmatched )", 2), ("\\p{Greek}", "script classes", 1), ("ab\\q", "invalid escape sequence \\q", 3),
+        ("[z-a]", "end is below its start", 3), ("x\\Z", "\\z is the end", 2), ("*a", "missing argument", 1), ("{2}", "missing argument", 1),
+    ])
+    func errorMessages(pattern: String, says: String, at: Int) {
+        #expect {
+            try LinearPattern(pattern)
+        } throws: { error in
+            guard let message = (error as? LinearPattern.SyntaxError)?.message else { return false }
+            return message.contains(says) && message.hasSuffix("(at character \(at))")
+        }
+    }
+
+    @Test("malformed patterns are not taken", arguments: [
+        "(a", "a)", "[a", "a{2,1}", "*a", "a**", "\\x{110000}", "[z-a]", "a{1001}", "\\x+F", "\\x-0", "(?)", "(?i-)", "\\8", "[\\b]",
+    ])
     func malformed(pattern: String) {
-        #expect(throws: LinearPattern.Unsupported.self) { try LinearPattern(pattern) }
+        #expect(throws: LinearPattern.SyntaxError.self) { try LinearPattern(pattern) }
     }
 }

@@ -1,0 +1,106 @@
+/// The Unicode data behind ``LinearPattern``'s `\p{…}` classes and its `(?i)` case folding,
+/// read from the standard library's scalar properties once, on first use (one pass over the
+/// code space, tens of milliseconds), and shared by every pattern after that.
+enum UnicodeTables {
+    /// Code point ranges of each two-letter general category RE2 names (`Lu`, `Nd`, …), of the
+    /// one-letter groups (`L` is `Lu|Ll|Lt|Lm|Lo`, `C` is `Cc|Cf|Co|Cs`, as in RE2) and of `Any`;
+    /// sorted and merged.
+    static let categories: [String: [ClosedRange<UInt32>]] = tables.categories
+
+    /// Simple case-folding orbits (RE2's term): each scalar that has another case maps to every
+    /// scalar of its orbit, itself included (`k` → `k K K`, where the last is U+212A KELVIN SIGN).
+    static let orbits: [UInt32: [UInt32]] = tables.orbits
+
+    private static let tables = build()
+
+    private static func code(_ category: Unicode.GeneralCategory) -> String? {
+        switch category {
+        case .uppercaseLetter: "Lu"
+        case .lowercaseLetter: "Ll"
+        case .titlecaseLetter: "Lt"
+        case .modifierLetter: "Lm"
+        case .otherLetter: "Lo"
+        case .nonspacingMark: "Mn"
+        case .spacingMark: "Mc"
+        case .enclosingMark: "Me"
+        case .decimalNumber: "Nd"
+        case .letterNumber: "Nl"
+        case .otherNumber: "No"
+        case .connectorPunctuation: "Pc"
+        case .dashPunctuation: "Pd"
+        case .openPunctuation: "Ps"
+        case .closePunctuation: "Pe"
+        case .initialPunctuation: "Pi"
+        case .finalPunctuation: "Pf"
+        case .otherPunctuation: "Po"
+        case .mathSymbol: "Sm"
+        case .currencySymbol: "Sc"
+        case .modifierSymbol: "Sk"
+        case .otherSymbol: "So"
+        case .spaceSeparator: "Zs"
+        case .lineSeparator: "Zl"
+        case .paragraphSeparator: "Zp"
+        case .control: "Cc"
+        case .format: "Cf"
+        case .surrogate: "Cs"
+        case .privateUse: "Co"
+        case .unassigned: nil
+        @unknown default: nil
+        }
+    }
+
+    private static func build() -> (categories: [String: [ClosedRange<UInt32>]], orbits: [UInt32: [UInt32]]) {
+        var categories: [String: [ClosedRange<UInt32>]] = [:]
+        var parent: [UInt32: UInt32] = [:]
+        func root(_ value: UInt32) -> UInt32 {
+            var value = value
+            while let up = parent[value], up != value { value = up }
+            return value
+        }
+        func join(_ a: UInt32, _ b: UInt32) {
+            if parent[a] == nil { parent[a] = a }
+            if parent[b] == nil { parent[b] = b }
+            let (ra, rb) = (root(a), root(b))
+            if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
+        }
+        var value: UInt32 = 0
+        while value <= 0x10FFFF {
+            // Surrogate code points are no scalars: they never occur in a matched value.
+            guard let scalar = Unicode.Scalar(value) else { value = 0xE000; continue }
+            let properties = scalar.properties
+            if let code = code(properties.generalCategory) {
+                if let last = categories[code]?.last, last.upperBound &+ 1 == value {
+                    categories[code]![categories[code]!.count - 1] = last.lowerBound...value
+                } else {
+                    categories[code, default: []].append(value...value)
+                }
+            }
+            if properties.changesWhenCaseMapped {
+                for mapping in [properties.lowercaseMapping, properties.uppercaseMapping, properties.titlecaseMapping] {
+                    let scalars = mapping.unicodeScalars
+                    if scalars.count == 1, let other = scalars.first, other.value != value { join(value, other.value) }
+                }
+            }
+            value += 1
+        }
+        let groups: [String: [String]] = [
+            "L": ["Lu", "Ll", "Lt", "Lm", "Lo"], "M": ["Mn", "Mc", "Me"], "N": ["Nd", "Nl", "No"],
+            "P": ["Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"], "S": ["Sm", "Sc", "Sk", "So"], "Z": ["Zs", "Zl", "Zp"],
+            "C": ["Cc", "Cf", "Co", "Cs"],
+        ]
+        for (group, members) in groups {
+            var set = ScalarSet()
+            set.ranges = members.flatMap { categories[$0] ?? [] }
+            set.finish()
+            categories[group] = set.ranges
+        }
+        categories["Any"] = [0...0x10FFFF]
+        var members: [UInt32: [UInt32]] = [:]
+        for scalar in parent.keys { members[root(scalar), default: []].append(scalar) }
+        var orbits: [UInt32: [UInt32]] = [:]
+        for orbit in members.values where orbit.count > 1 {
+            for scalar in orbit { orbits[scalar] = orbit.sorted() }
+        }
+        return (categories, orbits)
+    }
+}
