@@ -7,8 +7,11 @@ enum UnicodeTables {
     /// sorted and merged.
     static let categories: [String: [ClosedRange<UInt32>]] = tables.categories
 
-    /// Simple case-folding orbits (RE2's term): each scalar that has another case maps to every
-    /// scalar of its orbit, itself included (`k` → `k K K`, where the last is U+212A KELVIN SIGN).
+    /// Case orbits (RE2's term for the scalars `(?i)` treats as one), built from the standard
+    /// library's single-scalar lower, upper and title case mappings: each scalar that has another
+    /// case maps to every scalar of its orbit, itself included (`k` → `K k K`, the last being
+    /// U+212A KELVIN SIGN). Mappings to several scalars (`ß` → `SS`) take no part, as in simple
+    /// case folding.
     static let orbits: [UInt32: [UInt32]] = tables.orbits
 
     private static let tables = build()

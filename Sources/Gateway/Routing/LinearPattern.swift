@@ -11,8 +11,8 @@
 /// `(…)`, `(?:…)`, `(?P<name>…)`, `(?<name>…)`, nested at most ``Parser/maxDepth`` deep;
 /// alternation; `* + ? {n} {n,} {n,m}` (at most 1000) and their lazy forms (the same for a whole
 /// match); flags `i m s U`, set with `(?im)`, cleared with `(?-s)`, or for a group `(?i:…)`.
-/// `(?i)` folds case by Unicode's simple case-folding orbits, as RE2 does (`k` also matches
-/// U+212A KELVIN SIGN).
+/// `(?i)` matches every scalar of a case orbit (from Unicode's simple case mappings, as RE2's
+/// simple case folding does: `k` also matches U+212A KELVIN SIGN).
 ///
 /// What RE2 refuses is refused with a ``SyntaxError`` saying what and where: backreferences,
 /// lookaround, atomic groups, possessive quantifiers, recursion. So are script classes
@@ -21,11 +21,10 @@
 /// Classes are sorted and merged when parsed: a character costs a bit test (ASCII) or a
 /// binary search, however the class was written.
 struct LinearPattern: Sendable {
+    /// What is wrong with a pattern, and where; or that it compiles to more than
+    /// ``maxInstructions``.
     struct SyntaxError: Error {
-        /// What is wrong, and where.
         var message: String
-        /// The pattern is valid but compiles to more than ``maxInstructions``.
-        var tooLarge = false
     }
 
     /// Most instructions a pattern compiles to (counted repetitions are unrolled): bounds the
@@ -203,8 +202,7 @@ struct LinearPattern: Sendable {
         mutating func append(_ instruction: Instruction) throws(SyntaxError) {
             guard program.count < LinearPattern.maxInstructions else {
                 throw SyntaxError(
-                    message: "the pattern is too large: it compiles to more than \(LinearPattern.maxInstructions) states (unroll fewer counted repetitions)",
-                    tooLarge: true)
+                    message: "the pattern is too large: it compiles to more than \(LinearPattern.maxInstructions) states (unroll fewer counted repetitions)")
             }
             program.append(instruction)
         }
