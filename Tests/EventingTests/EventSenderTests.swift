@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOHTTP1
 import Testing
 import TestSupport
 @testable import Eventing
@@ -98,5 +99,33 @@ private final class CannedServer: @unchecked Sendable {
             body: body, timeout: .seconds(10), wantsReply: true)
         #expect(result.status == 502)
         #expect(result.problem?.contains("larger than") == true)
+    }
+}
+
+@Suite struct RequestTemplatesTests {
+    @Test func aURLIsParsedOnceAndEachRequestStartsBodiless() throws {
+        let templates = RequestTemplates()
+        var first = try templates.request(for: "http://127.0.0.1:8080/a?b=c")
+        first.headers.add(name: "ce-id", value: "1")
+        first.body = .bytes([1, 2, 3])
+        let second = try templates.request(for: "http://127.0.0.1:8080/a?b=c")
+        #expect(second.method == .POST)
+        #expect(second.url.absoluteString == "http://127.0.0.1:8080/a?b=c")
+        #expect(second.headers.isEmpty && second.body == nil, "a change to one request must not reach the next")
+    }
+
+    @Test func aURLTheClientCannotUseIsAnError() {
+        let templates = RequestTemplates()
+        #expect(throws: (any Error).self) { try templates.request(for: "ftp://127.0.0.1/x") }
+        #expect(throws: (any Error).self) { try templates.request(for: "not a url") }
+    }
+
+    @Test func theCacheStartsOverBeyondItsLimit() throws {
+        let templates = RequestTemplates()
+        for index in 0...RequestTemplates.limit {
+            let request = try templates.request(for: "http://127.0.0.1:\(1_000 + index)/")
+            #expect(request.port == 1_000 + index)
+        }
+        #expect(try templates.request(for: "http://127.0.0.1:1000/").port == 1_000)
     }
 }

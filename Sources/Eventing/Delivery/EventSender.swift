@@ -1,12 +1,19 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Sends one CloudEvent over HTTP, in binary mode or structured (`format: json`), and reads the
 /// answer: the status, a short error text, `Retry-After`, and reply events when the answer
 /// carries them.
 struct EventSender: Sendable {
     let client: HTTPClient
+    /// Requests with each destination URL already parsed (a trigger's deliveries all go to one).
+    private let templates = RequestTemplates()
+
+    init(client: HTTPClient) {
+        self.client = client
+    }
 
     /// The largest answer read (a reply event, or an error body).
     static let maxResponseBytes = 1 << 20
@@ -43,12 +50,14 @@ struct EventSender: Sendable {
         if let host = destination.host { headers.add(name: "Host", value: host) }
         for header in encoded.headers { headers.add(name: header.name, value: header.value) }
         if wantsReply { headers.add(name: "Prefer", value: "reply") }
-        let request: HTTPClient.Request
+        var request: HTTPClient.Request
         do {
-            request = try HTTPClient.Request(url: destination.url, method: .POST, headers: headers, body: .bytes(encoded.body))
+            request = try templates.request(for: destination.url)
         } catch {
             return Result(status: nil, error: "\(destination.display): \(error)")
         }
+        request.headers = headers
+        request.body = .bytes(encoded.body)
         let collector = AnswerCollector(wantsReply: wantsReply)
         let task = client.execute(request: request, delegate: collector, deadline: .now() + TimeAmount(timeout))
         let answer: AnswerCollector.Answer
@@ -101,6 +110,25 @@ struct EventSender: Sendable {
             result.retryAfter = .seconds(seconds)
         }
         return result
+    }
+}
+
+/// Bodiless `POST` requests per destination URL, so that a trigger's deliveries, which all go
+/// to one URL, parse it once. Holds at most ``limit`` URLs (it starts over beyond that).
+final class RequestTemplates: Sendable {
+    static let limit = 1_024
+    private let parsed = Mutex<[String: HTTPClient.Request]>([:])
+
+    /// A request for `url` (method `POST`, no headers, no body); throws when `url` is not one
+    /// the client can use.
+    func request(for url: String) throws -> HTTPClient.Request {
+        if let request = parsed.withLock({ $0[url] }) { return request }
+        let request = try HTTPClient.Request(url: url, method: .POST)
+        parsed.withLock { templates in
+            if templates.count >= Self.limit { templates.removeAll() }
+            templates[url] = request
+        }
+        return request
     }
 }
 
