@@ -179,10 +179,7 @@ extension LinearPattern {
         /// A literal, matched in every case of its orbit under `(?i)`.
         func literal(_ scalar: Unicode.Scalar, _ flags: Flags) -> Node {
             guard flags.caseInsensitive, let orbit = UnicodeTables.orbits[scalar.value] else { return .scalar(scalar) }
-            var set = ScalarSet()
-            set.ranges = orbit.map { $0...$0 }
-            set.finish()
-            return .set(set)
+            return .set(ScalarSet(ranges: orbit.map { $0...$0 }))
         }
 
         mutating func parseQuantifiers(on atom: Node) throws(SyntaxError) -> Node {
@@ -251,15 +248,12 @@ extension LinearPattern {
             index += 1
             switch c {
             case "d", "D", "w", "W", "s", "S":
-                var set = ScalarSet()
-                switch c {
-                case "d", "D": set.add("0", "9")
-                case "w", "W": set.add("0", "9"); set.add("A", "Z"); set.add("a", "z"); set.add("_", "_")
-                default: for s in ["\t", "\n", "\u{0C}", "\r", " "] as [Unicode.Scalar] { set.add(s, s) }
+                let ranges = switch c {
+                case "d", "D": ScalarSet.asciiClass("digit")!
+                case "w", "W": ScalarSet.asciiClass("word")!
+                default: ScalarSet.perlSpace
                 }
-                set.negated = c.properties.isUppercase
-                set.finish()
-                return .set(set)
+                return .set(ScalarSet(ranges: ranges, negated: c.properties.isUppercase))
             case "p", "P":
                 return .set(try parseProperty(negated: c == "P", backslash: backslash))
             case "a": return .scalar("\u{07}")
@@ -341,11 +335,7 @@ extension LinearPattern {
                     "unknown or unsupported Unicode class \\p{\(name)}: use a general category (L, Lu, Ll, Lt, Lm, Lo, M, N, Nd, P, S, Z, C, …) "
                         + "or Any; script classes are not supported, write their ranges instead", at: backslash)
             }
-            var set = ScalarSet()
-            set.ranges = ranges
-            set.negated = negated
-            set.finish()
-            return set
+            return ScalarSet(ranges: ranges, negated: negated)
         }
 
         /// A class after its `[`.
@@ -409,112 +399,10 @@ extension LinearPattern {
             while let c = peek(), c != ":", c != "]" { name.unicodeScalars.append(c); index += 1 }
             guard peek() == ":", peek(1) == "]" else { throw error("a [: without its :]", at: open) }
             index += 2
-            var inner = ScalarSet()
-            if name.hasPrefix("^") {
-                inner.negated = true
-                name.removeFirst()
-            }
-            switch name {
-            case "alpha": inner.add("A", "Z"); inner.add("a", "z")
-            case "digit": inner.add("0", "9")
-            case "alnum": inner.add("0", "9"); inner.add("A", "Z"); inner.add("a", "z")
-            case "upper": inner.add("A", "Z")
-            case "lower": inner.add("a", "z")
-            case "xdigit": inner.add("0", "9"); inner.add("A", "F"); inner.add("a", "f")
-            case "word": inner.add("0", "9"); inner.add("A", "Z"); inner.add("a", "z"); inner.add("_", "_")
-            case "space": for s in ["\t", "\n", "\u{0B}", "\u{0C}", "\r", " "] as [Unicode.Scalar] { inner.add(s, s) }
-            case "blank": inner.add("\t", "\t"); inner.add(" ", " ")
-            case "punct": inner.add("!", "/"); inner.add(":", "@"); inner.add("[", "`"); inner.add("{", "~")
-            case "ascii": inner.add("\u{00}", "\u{7F}")
-            case "cntrl": inner.add("\u{00}", "\u{1F}"); inner.add("\u{7F}", "\u{7F}")
-            case "graph": inner.add("!", "~")
-            case "print": inner.add(" ", "~")
-            default: throw error("unknown POSIX class [:\(name):]", at: open)
-            }
-            inner.finish()
-            set.ranges += inner.members
+            let negated = name.hasPrefix("^")
+            if negated { name.removeFirst() }
+            guard let ranges = ScalarSet.asciiClass(name) else { throw error("unknown POSIX class [:\(name):]", at: open) }
+            set.ranges += ScalarSet(ranges: ranges, negated: negated).members
         }
-    }
-}
-
-/// Ranges of Unicode scalars, possibly negated.
-struct ScalarSet: Sendable {
-    var ranges: [ClosedRange<UInt32>] = []
-    var negated = false
-
-    /// ASCII members, one bit each (filled by ``finish()``).
-    private var ascii: (UInt64, UInt64) = (0, 0)
-
-    mutating func add(_ low: Unicode.Scalar, _ high: Unicode.Scalar) {
-        ranges.append(low.value...high.value)
-    }
-
-    /// Adds every case of the scalars the set holds (their simple case-folding orbits, as RE2's
-    /// `(?i)` does), and finishes it. Needs a finished set.
-    mutating func foldCase() {
-        var added: [ClosedRange<UInt32>] = []
-        for (scalar, orbit) in UnicodeTables.orbits where rangesContain(scalar) {
-            for member in orbit { added.append(member...member) }
-        }
-        ranges += added
-        finish()
-    }
-
-    /// The ranges of the scalars the set matches: the complement of `ranges` when negated.
-    /// Needs a finished set.
-    var members: [ClosedRange<UInt32>] {
-        guard negated else { return ranges }
-        var complement: [ClosedRange<UInt32>] = []
-        var next: UInt32 = 0
-        for range in ranges {
-            if range.lowerBound > next { complement.append(next...(range.lowerBound - 1)) }
-            next = range.upperBound + 1
-        }
-        if next <= 0x10FFFF { complement.append(next...0x10FFFF) }
-        return complement
-    }
-
-    /// Sorts and merges the ranges and fills the ASCII bits: a lookup then costs a bit test, or
-    /// a binary search beyond ASCII, however the class was written.
-    mutating func finish() {
-        ranges.sort { $0.lowerBound < $1.lowerBound }
-        var merged: [ClosedRange<UInt32>] = []
-        for range in ranges {
-            if let last = merged.last, range.lowerBound <= last.upperBound &+ 1 {
-                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
-            } else {
-                merged.append(range)
-            }
-        }
-        ranges = merged
-        ascii = (0, 0)
-        for range in ranges where range.lowerBound < 128 {
-            for value in range.lowerBound...min(range.upperBound, 127) {
-                if value < 64 { ascii.0 |= 1 << UInt64(value) } else { ascii.1 |= 1 << UInt64(value - 64) }
-            }
-        }
-    }
-
-    func contains(_ scalar: Unicode.Scalar) -> Bool {
-        let value = scalar.value
-        let found: Bool
-        if value < 64 {
-            found = ascii.0 & (1 << UInt64(value)) != 0
-        } else if value < 128 {
-            found = ascii.1 & (1 << UInt64(value - 64)) != 0
-        } else {
-            found = rangesContain(value)
-        }
-        return found != negated
-    }
-
-    /// Whether `ranges` (sorted and merged) hold `value`: a binary search.
-    private func rangesContain(_ value: UInt32) -> Bool {
-        var low = 0, high = ranges.count
-        while low < high {
-            let middle = (low + high) / 2
-            if ranges[middle].upperBound < value { low = middle + 1 } else { high = middle }
-        }
-        return low < ranges.count && ranges[low].contains(value)
     }
 }

@@ -76,10 +76,7 @@ enum UnicodeTables {
             "C": ["Cc", "Cf", "Co", "Cs"],
         ]
         for (group, members) in groups {
-            var set = ScalarSet()
-            set.ranges = members.flatMap { categories[$0] ?? [] }
-            set.finish()
-            categories[group] = set.ranges
+            categories[group] = ScalarSet(ranges: members.flatMap { categories[$0] ?? [] }).ranges
         }
         categories["Any"] = [0...0x10FFFF]
         return categories

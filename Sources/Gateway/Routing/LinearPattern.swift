@@ -23,9 +23,7 @@
 struct LinearPattern: Sendable {
     /// What is wrong with a pattern, and where; or that it compiles to more than
     /// ``maxInstructions``.
-    struct SyntaxError: Error {
-        var message: String
-    }
+    typealias SyntaxError = PatternError
 
     /// Most instructions a pattern compiles to (counted repetitions are unrolled): bounds the
     /// work per matched character, so an 8 KiB value costs at most about 8 million steps.

@@ -18,11 +18,7 @@ public struct MatchPattern: Sendable, Hashable {
     /// Compiles `pattern`; throws a ``PatternError`` saying what is wrong and where.
     public init(_ pattern: String) throws(PatternError) {
         self.pattern = pattern
-        do {
-            compiled = try LinearPattern(pattern)
-        } catch {
-            throw PatternError(message: error.message)
-        }
+        compiled = try LinearPattern(pattern)
     }
 
     /// Whether the whole of `value` matches (never when it is longer than ``maxMatchedBytes``).
