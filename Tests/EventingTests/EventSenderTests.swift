@@ -109,6 +109,7 @@ private final class CannedServer: @unchecked Sendable {
         first.headers.add(name: "ce-id", value: "1")
         first.body = .bytes([1, 2, 3])
         let second = try templates.request(for: "http://127.0.0.1:8080/a?b=c")
+        #expect(templates.count == 1, "the same URL is held once")
         #expect(second.method == .POST)
         #expect(second.url.absoluteString == "http://127.0.0.1:8080/a?b=c")
         #expect(second.headers.isEmpty && second.body == nil, "a change to one request must not reach the next")
@@ -118,6 +119,7 @@ private final class CannedServer: @unchecked Sendable {
         let templates = RequestTemplates()
         #expect(throws: (any Error).self) { try templates.request(for: "ftp://127.0.0.1/x") }
         #expect(throws: (any Error).self) { try templates.request(for: "not a url") }
+        #expect(templates.count == 0, "a URL that failed is not held")
     }
 
     @Test func theCacheStartsOverBeyondItsLimit() throws {
@@ -125,7 +127,9 @@ private final class CannedServer: @unchecked Sendable {
         for index in 0...RequestTemplates.limit {
             let request = try templates.request(for: "http://127.0.0.1:\(1_000 + index)/")
             #expect(request.port == 1_000 + index)
+            #expect(templates.count == (index < RequestTemplates.limit ? index + 1 : 1))
         }
         #expect(try templates.request(for: "http://127.0.0.1:1000/").port == 1_000)
+        #expect(templates.count == 2, "after starting over, only the URLs asked for since are held")
     }
 }

@@ -130,6 +130,9 @@ final class RequestTemplates: Sendable {
         }
         return request
     }
+
+    /// How many URLs are held now.
+    var count: Int { parsed.withLock { $0.count } }
 }
 
 /// Collects one answer on the client's event loop: its head, and the first bytes of its body
