@@ -48,7 +48,7 @@ public final class EventingSystem: Service, Sendable {
     private let directory = EventingDirectory()
     private let writer: EventLogWriter
     private let dispatcher: Dispatcher
-    private let client: HTTPClient
+    private let sender: EventSender
     private let ingress: BrokerIngress
     private let addresses: EventingAddresses
     private let metrics = EventingMetrics()
@@ -58,21 +58,22 @@ public final class EventingSystem: Service, Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
+        // The client of `https://` destinations (`http://` ones, such as the gateway's address
+        // that deliveries to services go to, use `PlainHTTPClient`, which has no connection limit).
         var clientConfiguration = HTTPClient.Configuration()
-        // Every delivery to a service goes to the gateway's one address (the Host header picks
-        // the service), so all of them share this host's connections: a limit below what the
-        // triggers' parallelism allows in flight would queue one trigger's deliveries behind
-        // another's slow subscriber until their timeouts ran out.
+        // Many destinations may share a host: a limit below what the triggers' parallelism allows
+        // in flight would queue one trigger's deliveries behind another's slow subscriber until
+        // their timeouts ran out.
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1_024)
         // A refused connection fails its attempt at once, so the trigger's retry and backoff
         // apply; by default the client would keep reconnecting until the attempt's timeout.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clientConfiguration.redirectConfiguration = .disallow  // the webhook spec forbids following redirects
         // No tracer is bootstrapped, yet the client would start and end a no-op span with its
-        // attributes per delivery: about 3 % of the daemon's CPU under sustained delivery.
+        // attributes per request.
         clientConfiguration.tracing.tracer = nil
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
-        self.client = client
+        let sender = EventSender(client: HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration))
+        self.sender = sender
         let directory = self.directory
         let dispatcherBox = DispatcherBox()
         let metrics = self.metrics
@@ -83,7 +84,7 @@ public final class EventingSystem: Service, Sendable {
         self.writer = writer
         addresses = EventingAddresses(domain: configuration.domain, gatewayURL: configuration.gatewayURL, publicPort: configuration.publicPort)
         let dispatcher = Dispatcher(
-            directory: directory, writer: writer, store: store, client: client, logger: logger,
+            directory: directory, writer: writer, store: store, sender: sender, logger: logger,
             maxBuffered: configuration.maxBufferedDeliveries, metrics: metrics
         ) { events, broker in
             await Self.ingest(events, into: broker, directory: directory, writer: writer)
@@ -121,7 +122,6 @@ public final class EventingSystem: Service, Sendable {
         let reconciler = EventingReconciler(store: store, directory: directory, addresses: addresses, logger: logger)
         do { try reconciler.reconcile() } catch { logger.error("eventing reconcile failed", metadata: ["error": "\(error)"]) }
         dispatcher.recover()
-        let sender = EventSender(client: client)
         let pings = PingScheduler(store: store, addresses: addresses, sender: sender, logger: logger) { [directory, writer] events, broker in
             await Self.ingest(events, into: broker, directory: directory, writer: writer)
         }
@@ -140,7 +140,7 @@ public final class EventingSystem: Service, Sendable {
         } onGracefulShutdown: {}
         dispatcher.stop()
         writer.stop()
-        try? await client.shutdown()
+        await sender.shutdown()
         logger.info("eventing stopped")
     }
 

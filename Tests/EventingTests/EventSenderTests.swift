@@ -103,33 +103,54 @@ private final class CannedServer: @unchecked Sendable {
 }
 
 @Suite struct RequestTemplatesTests {
-    @Test func aURLIsParsedOnceAndEachRequestStartsBodiless() throws {
+    @Test func anHTTPURLIsParsedOnceIntoAddressTargetAndAuthority() throws {
         let templates = RequestTemplates()
-        var first = try templates.request(for: "http://127.0.0.1:8080/a?b=c")
+        for _ in 0..<2 {
+            guard case .plain(let address, let target, let authority) = try templates.template(for: "http://user@127.0.0.1:8080/a/b?c=d#e") else {
+                Issue.record("an http URL goes to the plain client")
+                return
+            }
+            #expect(address == PlainHTTPClient.Address(host: "127.0.0.1", port: 8080))
+            #expect(target == "/a/b?c=d")
+            #expect(authority == "127.0.0.1:8080")
+        }
+        #expect(templates.count == 1, "the same URL is held once")
+        guard case .plain(let address, let target, let authority) = try templates.template(for: "http://[::1]?x=1") else {
+            Issue.record("an http URL goes to the plain client")
+            return
+        }
+        #expect(address.port == 80 && target == "/?x=1" && authority == "[::1]")
+    }
+
+    @Test func anHTTPSURLGoesToTheGeneralClientAndEachRequestStartsBodiless() throws {
+        let templates = RequestTemplates()
+        guard case .client(var first) = try templates.template(for: "https://127.0.0.1:8443/a?b=c") else {
+            Issue.record("an https URL goes to AsyncHTTPClient")
+            return
+        }
         first.headers.add(name: "ce-id", value: "1")
         first.body = .bytes([1, 2, 3])
-        let second = try templates.request(for: "http://127.0.0.1:8080/a?b=c")
-        #expect(templates.count == 1, "the same URL is held once")
+        guard case .client(let second) = try templates.template(for: "https://127.0.0.1:8443/a?b=c") else { return }
         #expect(second.method == .POST)
-        #expect(second.url.absoluteString == "http://127.0.0.1:8080/a?b=c")
+        #expect(second.url.absoluteString == "https://127.0.0.1:8443/a?b=c")
         #expect(second.headers.isEmpty && second.body == nil, "a change to one request must not reach the next")
     }
 
-    @Test func aURLTheClientCannotUseIsAnError() {
+    @Test func aURLTheClientsCannotUseIsAnError() {
         let templates = RequestTemplates()
-        #expect(throws: (any Error).self) { try templates.request(for: "ftp://127.0.0.1/x") }
-        #expect(throws: (any Error).self) { try templates.request(for: "not a url") }
+        #expect(throws: (any Error).self) { try templates.template(for: "ftp://127.0.0.1/x") }
+        #expect(throws: (any Error).self) { try templates.template(for: "not a url") }
         #expect(templates.count == 0, "a URL that failed is not held")
     }
 
     @Test func theCacheStartsOverBeyondItsLimit() throws {
         let templates = RequestTemplates()
         for index in 0...RequestTemplates.limit {
-            let request = try templates.request(for: "http://127.0.0.1:\(1_000 + index)/")
-            #expect(request.port == 1_000 + index)
+            guard case .plain(let address, _, _) = try templates.template(for: "http://127.0.0.1:\(1_000 + index)/") else { return }
+            #expect(address.port == 1_000 + index)
             #expect(templates.count == (index < RequestTemplates.limit ? index + 1 : 1))
         }
-        #expect(try templates.request(for: "http://127.0.0.1:1000/").port == 1_000)
+        _ = try templates.template(for: "http://127.0.0.1:1000/")
         #expect(templates.count == 2, "after starting over, only the URLs asked for since are held")
     }
 }

@@ -89,7 +89,6 @@ final class Dispatcher: Sendable {
     private let directory: EventingDirectory
     private let writer: EventLogWriter
     private let store: Store
-    private let client: HTTPClient
     private let sender: EventSender
     private let logger: Logger
     private let maxBuffered: Int
@@ -102,15 +101,14 @@ final class Dispatcher: Sendable {
     static let maxErrorDataBytes = 1024
 
     init(
-        directory: EventingDirectory, writer: EventLogWriter, store: Store, client: HTTPClient, logger: Logger, maxBuffered: Int = 50_000,
+        directory: EventingDirectory, writer: EventLogWriter, store: Store, sender: EventSender, logger: Logger, maxBuffered: Int = 50_000,
         metrics: EventingMetrics? = nil, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         storeReplies: @escaping @Sendable ([CloudEvent], BrokerKey) async -> String?
     ) {
         self.directory = directory
         self.writer = writer
         self.store = store
-        self.client = client
-        self.sender = EventSender(client: client)
+        self.sender = sender
         self.logger = logger
         self.maxBuffered = maxBuffered
         self.metrics = metrics
@@ -237,7 +235,7 @@ final class Dispatcher: Sendable {
             pump([job.trigger.uid])
         }
         let delay = max(0, time - clock())
-        client.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
+        sender.client.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
             retryDue(job)
         }
     }

@@ -5,14 +5,23 @@ import Synchronization
 
 /// Sends one CloudEvent over HTTP, in binary mode or structured (`format: json`), and reads the
 /// answer: the status, a short error text, `Retry-After`, and reply events when the answer
-/// carries them.
+/// carries them. `http://` destinations go through ``PlainHTTPClient``; others (`https://`)
+/// through AsyncHTTPClient.
 struct EventSender: Sendable {
     let client: HTTPClient
-    /// Requests with each destination URL already parsed (a trigger's deliveries all go to one).
+    let plain: PlainHTTPClient
+    /// Each destination URL already parsed (a trigger's deliveries all go to one).
     private let templates = RequestTemplates()
 
     init(client: HTTPClient) {
         self.client = client
+        plain = PlainHTTPClient(group: client.eventLoopGroup)
+    }
+
+    /// Closes idle connections and shuts the clients down.
+    func shutdown() async {
+        plain.shutdown()
+        try? await client.shutdown()
     }
 
     /// The largest answer read (a reply event, or an error body).
@@ -35,9 +44,9 @@ struct EventSender: Sendable {
         String(decoding: body.readableBytesView.prefix(maxErrorBytes), as: UTF8.self)
     }
 
-    /// Sends `event` and waits for the whole answer, at most `timeout` (the client's deadline
-    /// covers the body too: a recipient that stops sending in the middle of its body cannot hold
-    /// the delivery and its slot).
+    /// Sends `event` and waits for the whole answer, at most `timeout` (the deadline covers the
+    /// body too: a recipient that stops sending in the middle of its body cannot hold the
+    /// delivery and its slot).
     func send(
         _ event: CloudEvent, to destination: ResolvedDestination, timeout: Duration, wantsReply: Bool, format: DeliveryFormat = .binary
     ) async -> Result {
@@ -45,59 +54,78 @@ struct EventSender: Sendable {
         case .binary: CloudEventHTTP.encodeBinary(event)
         case .json: ([(name: "Content-Type", value: CloudEventHTTP.structuredContentType)], CloudEventHTTP.encodeStructured(event))
         }
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(encoded.headers.count + 3)
-        if let host = destination.host { headers.add(name: "Host", value: host) }
-        for header in encoded.headers { headers.add(name: header.name, value: header.value) }
-        if wantsReply { headers.add(name: "Prefer", value: "reply") }
-        var request: HTTPClient.Request
+        let template: RequestTemplates.Template
         do {
-            request = try templates.request(for: destination.url)
+            template = try templates.template(for: destination.url)
         } catch {
             return Result(status: nil, error: "\(destination.display): \(error)")
         }
-        request.headers = headers
-        request.body = .bytes(encoded.body)
-        let collector = AnswerCollector(wantsReply: wantsReply)
-        let task = client.execute(request: request, delegate: collector, deadline: .now() + TimeAmount(timeout))
-        let answer: AnswerCollector.Answer
-        do {
-            answer = try await task.futureResult.get()
-        } catch {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(encoded.headers.count + 3)
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let exchange: PlainHTTPClient.Exchange
+        switch template {
+        case .plain(let address, let target, let authority):
+            headers.add(name: "Host", value: destination.host ?? authority)
+            for header in encoded.headers { headers.add(name: header.name, value: header.value) }
+            if wantsReply { headers.add(name: "Prefer", value: "reply") }
+            exchange = await plain.post(to: address, target: target, headers: headers, body: encoded.body, wantsReply: wantsReply, deadline: deadline)
+        case .client(var request):
+            if let host = destination.host { headers.add(name: "Host", value: host) }
+            for header in encoded.headers { headers.add(name: header.name, value: header.value) }
+            if wantsReply { headers.add(name: "Prefer", value: "reply") }
+            request.headers = headers
+            request.body = .bytes(encoded.body)
+            let collector = AnswerCollector(wantsReply: wantsReply)
+            let task = client.execute(request: request, delegate: collector, deadline: deadline)
+            do {
+                _ = try await task.futureResult.get()
+                exchange = PlainHTTPClient.Exchange(head: collector.head, body: collector.body, error: nil)
+            } catch {
+                // The collector is read after the task ended (its future ordered its last change).
+                exchange = PlainHTTPClient.Exchange(head: collector.head, body: collector.body, error: error)
+            }
+        }
+        return Self.result(of: exchange, destination: destination)
+    }
+
+    /// What an exchange means for the delivery.
+    static func result(of exchange: PlainHTTPClient.Exchange, destination: ResolvedDestination) -> Result {
+        guard let head = exchange.head else {
+            return Result(status: nil, error: "\(destination.display): \(exchange.error.map { "\($0)" } ?? "no answer")")
+        }
+        let status = Int(head.status.code)
+        var result = outcome(status: status, headers: head.headers)
+        let body = exchange.body
+        if let error = exchange.error {
             // The status decides even when the body did not arrive whole (the attempt's
-            // timeout, a broken connection), except for a reply, which is then missing. The
-            // collector is read after the task ended (its future ordered its last change).
-            guard let head = collector.head else { return Result(status: nil, error: "\(destination.display): \(error)") }
-            let status = Int(head.status.code)
-            var result = Self.outcome(status: status, headers: head.headers)
+            // timeout, a broken connection), except for a reply, which is then missing.
             if !(200..<300).contains(status) { result.error = "HTTP \(status) (its body did not arrive whole: \(error))" }
-            if collector.wantsBody {
+            if body.isReply(head) {
                 return Result(status: 502, error: "the reply did not arrive whole", problem: "the subscriber's reply did not arrive whole within the attempt's timeout")
             }
             return result
         }
-        let status = Int(answer.head.status.code)
-        var result = Self.outcome(status: status, headers: answer.head.headers)
         if !(200..<300).contains(status) {
             // The answer's body is what Knative puts in `knativeerrordata`.
-            let text = Self.errorText(answer.body)
+            let text = errorText(body.bytes)
             result.error = text.isEmpty ? "HTTP \(status)" : text
             return result
         }
-        guard collector.wantsBody, answer.body.readableBytes > 0 else { return result }
-        if answer.cut {
+        guard body.isReply(head), body.bytes.readableBytes > 0 else { return result }
+        if body.cut {
             return Result(
-                status: 502, error: Self.errorText(answer.body),
-                problem: "the subscriber's reply is larger than \(Self.maxResponseBytes) bytes")
+                status: 502, error: errorText(body.bytes),
+                problem: "the subscriber's reply is larger than \(maxResponseBytes) bytes")
         }
-        let replyHeaders = answer.head.headers.map { (name: $0.name, value: $0.value) }
+        let replyHeaders = head.headers.map { (name: $0.name, value: $0.value) }
         do {
-            result.replies = try CloudEventHTTP.decode(headers: replyHeaders, body: Array(answer.body.readableBytesView))
+            result.replies = try CloudEventHTTP.decode(headers: replyHeaders, body: Array(body.bytes.readableBytesView))
         } catch {
             // Knative: "The response MUST be either empty or a valid CloudEvent" (502); the
             // body, as for any failed answer, is what goes into `knativeerrordata`.
             return Result(
-                status: 502, error: Self.errorText(answer.body),
+                status: 502, error: errorText(body.bytes),
                 problem: "the subscriber answered 200 with a body that is not a valid CloudEvent (\(error)); answer 202, 204, an empty 200 or a CloudEvent")
         }
         return result
@@ -113,75 +141,79 @@ struct EventSender: Sendable {
     }
 }
 
-/// Bodiless `POST` requests per destination URL, so that a trigger's deliveries, which all go
-/// to one URL, parse it once. Holds at most ``limit`` URLs (it starts over beyond that).
+/// Destination URLs, parsed once each (a trigger's deliveries all go to one): for `http://`,
+/// the address, request target and `Host` value of ``PlainHTTPClient``; for others, a bodiless
+/// `POST` request of AsyncHTTPClient. Holds at most ``limit`` URLs (it starts over beyond that).
 final class RequestTemplates: Sendable {
-    static let limit = 1_024
-    private let parsed = Mutex<[String: HTTPClient.Request]>([:])
+    enum Template: Sendable {
+        /// Address, origin-form target (`/path?query`) and the URL's authority (`host[:port]`).
+        case plain(PlainHTTPClient.Address, target: String, authority: String)
+        case client(HTTPClient.Request)
+    }
 
-    /// A request for `url` (method `POST`, no headers, no body); throws when `url` is not one
-    /// the client can use.
-    func request(for url: String) throws -> HTTPClient.Request {
-        if let request = parsed.withLock({ $0[url] }) { return request }
+    static let limit = 1_024
+    private let parsed = Mutex<[String: Template]>([:])
+
+    /// The template for `url`; throws when `url` is not one the clients can use.
+    func template(for url: String) throws -> Template {
+        if let template = parsed.withLock({ $0[url] }) { return template }
         let request = try HTTPClient.Request(url: url, method: .POST)
+        let template = Self.plainTemplate(url, request: request) ?? .client(request)
         parsed.withLock { templates in
             if templates.count >= Self.limit { templates.removeAll() }
-            templates[url] = request
+            templates[url] = template
         }
-        return request
+        return template
     }
 
     /// How many URLs are held now.
     var count: Int { parsed.withLock { $0.count } }
+
+    /// For an `http://` URL: its address, target and authority, taken from the text as written
+    /// (the client parsed and checked it).
+    private static func plainTemplate(_ url: String, request: HTTPClient.Request) -> Template? {
+        guard request.scheme == "http", let schemeEnd = url.firstRange(of: "://") else { return nil }
+        var rest = url[schemeEnd.upperBound...]
+        if let fragment = rest.firstIndex(of: "#") { rest = rest[..<fragment] }
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        var authority = rest[..<authorityEnd]
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        var target = String(rest[authorityEnd...])
+        if target.isEmpty || target.hasPrefix("?") { target = "/" + target }
+        return .plain(PlainHTTPClient.Address(host: request.host, port: request.port), target: target, authority: String(authority))
+    }
 }
 
-/// Collects one answer on the client's event loop: its head, and the first bytes of its body
-/// that are needed (a reply up to ``EventSender/maxResponseBytes``, an error text, nothing for
-/// a success); the rest is read and dropped, so the connection can serve again.
+/// Collects one answer of AsyncHTTPClient on its event loop: its head, and the first bytes of
+/// its body that are needed (see ``AnswerBody``); the rest is read and dropped, so the
+/// connection can serve again.
 ///
 /// Changed only on the request's event loop, and read by ``EventSender`` once the request's
 /// future has completed, which orders those changes before the read.
 final class AnswerCollector: HTTPClientResponseDelegate, @unchecked Sendable {
-    struct Answer: Sendable {
-        var head: HTTPResponseHead
-        var body: ByteBuffer
-        /// More came than was kept.
-        var cut: Bool
-    }
+    typealias Response = Void
 
-    let wantsReply: Bool
     private(set) var head: HTTPResponseHead?
-    private var body = ByteBuffer()
-    private var keep = 0
-    private var cut = false
+    private(set) var body: AnswerBody
 
     init(wantsReply: Bool) {
-        self.wantsReply = wantsReply
+        body = AnswerBody(wantsReply: wantsReply)
     }
 
-    /// The body is a reply (a 200 to a trigger that wants one).
-    var wantsBody: Bool { wantsReply && head?.status.code == 200 }
-
-    func didReceiveHead(task: HTTPClient.Task<Answer>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
         self.head = head
-        let status = Int(head.status.code)
-        keep = wantsBody ? EventSender.maxResponseBytes : (200..<300).contains(status) ? 0 : EventSender.maxErrorBytes
+        body.start(head)
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
-    func didReceiveBodyPart(task: HTTPClient.Task<Answer>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-        let room = keep - body.readableBytes
-        if buffer.readableBytes > room { cut = true }
-        if room > 0, let kept = buffer.getSlice(at: buffer.readerIndex, length: min(room, buffer.readableBytes)) {
-            body.writeImmutableBuffer(kept)
-        }
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        body.append(buffer)
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
-    func didReceiveError(task: HTTPClient.Task<Answer>, _ error: any Error) {}
+    func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {}
 
-    func didFinishRequest(task: HTTPClient.Task<Answer>) throws -> Answer {
-        guard let head else { throw HTTPClientError.remoteConnectionClosed }
-        return Answer(head: head, body: body, cut: cut)
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        guard head != nil else { throw HTTPClientError.remoteConnectionClosed }
     }
 }
