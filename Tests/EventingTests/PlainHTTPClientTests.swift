@@ -173,6 +173,19 @@ private final class ScriptedServer: @unchecked Sendable {
         #expect(client.idleCount == 0, "a connection whose exchange timed out is closed")
     }
 
+    @Test func anAnswerEndedByClosingTheConnectionIsWhole() async throws {
+        let server = try ScriptedServer { _ in ("HTTP/1.1 500 Internal Server Error\r\n\r\noops", true) }
+        defer { server.stop() }
+        let client = PlainHTTPClient(group: MultiThreadedEventLoopGroup.singleton)
+        defer { client.shutdown() }
+        for _ in 0..<2 {
+            let exchange = await post(client, server)
+            #expect(exchange.error == nil && exchange.head?.status == .internalServerError)
+            #expect(String(buffer: exchange.body.bytes) == "oops")
+        }
+        #expect(server.connections == 2 && client.idleCount == 0, "a closed connection is not kept")
+    }
+
     @Test func anInterimAnswerIsSkipped() async throws {
         let server = try ScriptedServer { _ in ("HTTP/1.1 100 Continue\r\n\r\n" + Self.accepted, false) }
         defer { server.stop() }

@@ -144,7 +144,9 @@ final class PlainHTTPClient: Sendable {
     private func checkin(_ connection: Connection) {
         let address = connection.handler.value.address
         let (kept, sweep) = state.withLock { state -> (Bool, Bool) in
-            guard !state.isShutDown, state.idle[address, default: []].count < Self.maxIdlePerAddress else { return (false, false) }
+            guard !state.isShutDown, connection.channel.isActive, state.idle[address, default: []].count < Self.maxIdlePerAddress else {
+                return (false, false)
+            }
             state.idle[address, default: []].append(Idle(connection: connection, since: .now()))
             let sweep = !state.sweepScheduled
             state.sweepScheduled = true
