@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -169,17 +170,17 @@ final class RequestTemplates: Sendable {
     /// How many URLs are held now.
     var count: Int { parsed.withLock { $0.count } }
 
-    /// For an `http://` URL: its address, target and authority, taken from the text as written
-    /// (the client parsed and checked it).
+    /// For an `http://` URL: its address; its percent-encoded path and query, as AsyncHTTPClient
+    /// sends them (a URL written with spaces or non-ASCII letters was encoded when parsed); and its
+    /// authority without user info, as written.
     private static func plainTemplate(_ url: String, request: HTTPClient.Request) -> Template? {
-        guard request.scheme == "http", let schemeEnd = url.firstRange(of: "://") else { return nil }
-        var rest = url[schemeEnd.upperBound...]
-        if let fragment = rest.firstIndex(of: "#") { rest = rest[..<fragment] }
-        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-        var authority = rest[..<authorityEnd]
+        guard request.scheme == "http", let schemeEnd = url.firstRange(of: "://"),
+              let components = URLComponents(url: request.url, resolvingAgainstBaseURL: false) else { return nil }
+        let rest = url[schemeEnd.upperBound...]
+        var authority = rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex)]
         if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        var target = String(rest[authorityEnd...])
-        if target.isEmpty || target.hasPrefix("?") { target = "/" + target }
+        var target = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        if let query = components.percentEncodedQuery { target += "?" + query }
         return .plain(PlainHTTPClient.Address(host: request.host, port: request.port), target: target, authority: String(authority))
     }
 }

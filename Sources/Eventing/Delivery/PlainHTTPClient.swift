@@ -3,6 +3,12 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The HTTP/1.1 client of deliveries to `http://` destinations: keep-alive connections per
 /// address, each request's head, body and end written and flushed together, so they leave in one
 /// `writev` and the recipient reads the request in one pass.
@@ -13,10 +19,12 @@ import Synchronization
 /// delivery that client took about 40 % of the daemon's CPU.
 ///
 /// Connections are opened on demand (nothing bounds how many are in flight: the dispatcher's
-/// parallelism does), kept idle up to ``maxIdlePerAddress`` per address and for at most
-/// ``idleTimeout``. A request that finds its reused connection closed by the recipient before any
-/// answer arrived is sent once more on a new connection (the recipient dropped an idle
-/// connection as it was taken).
+/// parallelism does) and kept idle up to ``maxIdlePerAddress`` per address; one idle for
+/// ``idleTimeout`` is closed at the next sweep (every ``sweepInterval``), before the gateway's
+/// own 60 s idle timeout would close it from the other side. A request whose reused connection
+/// turns out closed or reset before any answer is sent once more on a new connection (the
+/// recipient dropped the idle connection as it was taken); other failures are not resent here.
+/// Exchanges in flight at ``shutdown()`` end at their deadlines.
 final class PlainHTTPClient: Sendable {
     /// Where a connection goes.
     struct Address: Hashable, Sendable {
@@ -42,13 +50,20 @@ final class PlainHTTPClient: Sendable {
         var description: String { "no whole answer before the attempt's timeout" }
     }
 
+    /// An interim answer that NIO's decoder passes on (101 Switching Protocols).
+    struct UnexpectedAnswer: Error, CustomStringConvertible {
+        var status: Int
+        var description: String { "the recipient answered \(status) to a POST" }
+    }
+
     /// The client was shut down.
     struct ShutDown: Error, CustomStringConvertible {
         var description: String { "the delivery client is shut down" }
     }
 
     static let maxIdlePerAddress = 256
-    static let idleTimeout = TimeAmount.seconds(60)
+    static let idleTimeout = TimeAmount.seconds(40)
+    static let sweepInterval = TimeAmount.seconds(10)
 
     let group: any EventLoopGroup
     private let state = Mutex(State())
@@ -86,9 +101,9 @@ final class PlainHTTPClient: Sendable {
         head.headers.replaceOrAdd(name: "content-length", value: String(body.count))
         if let idle = checkout(address) {
             let exchange = await send(head, body: body, wantsReply: wantsReply, deadline: deadline, on: idle)
-            // A reused connection that failed before any answer (the recipient closed or reset
-            // it as it was taken): once more, on a new one.
-            guard exchange.head == nil, let error = exchange.error, !(error is DeadlineExceeded), deadline > .now() else { return exchange }
+            // A reused connection closed or reset before any answer (the recipient dropped it as
+            // it was taken): once more, on a new one.
+            guard exchange.head == nil, exchange.error is ConnectionClosed, deadline > .now() else { return exchange }
         }
         let connection: Connection
         do {
@@ -166,9 +181,9 @@ final class PlainHTTPClient: Sendable {
     }
 
     private func scheduleSweep() {
-        group.any().scheduleTask(in: Self.idleTimeout) { [self] in
+        group.any().scheduleTask(in: Self.sweepInterval) { [self] in
             let cutoff = NIODeadline.now() - Self.idleTimeout
-            let expired = state.withLock { state -> [Idle] in
+            let (expired, again) = state.withLock { state -> ([Idle], Bool) in
                 var expired: [Idle] = []
                 for (address, list) in state.idle {
                     expired += list.filter { $0.since <= cutoff }
@@ -176,10 +191,10 @@ final class PlainHTTPClient: Sendable {
                     state.idle[address] = fresh.isEmpty ? nil : fresh
                 }
                 state.sweepScheduled = !state.idle.isEmpty
-                return expired
+                return (expired, state.sweepScheduled)
             }
             for entry in expired { entry.connection.channel.close(promise: nil) }
-            if state.withLock({ $0.sweepScheduled }) { scheduleSweep() }
+            if again { scheduleSweep() }
         }
     }
 
@@ -204,6 +219,10 @@ final class PlainHTTPClient: Sendable {
             channel = try await bootstrap.connect(to: ip).get()
         } else {
             channel = try await bootstrap.connect(host: address.host, port: address.port).get()
+        }
+        guard !state.withLock({ $0.isShutDown }) else {
+            try? await channel.close()
+            throw ShutDown()
         }
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: DeliveryConnectionHandler.self), eventLoop: channel.eventLoop)
@@ -260,8 +279,6 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
     private var release: (() -> Void)?
     /// The request was written whole (an answer that comes before leaves the connection unusable).
     private var written = false
-    /// An interim (1xx) answer is being read; its end is not the answer's.
-    private var interim = false
 
     init(address: PlainHTTPClient.Address, client: PlainHTTPClient) {
         self.address = address
@@ -270,6 +287,10 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil  // the context holds this handler: let both go
     }
 
     /// Writes the request and flushes once; `promise` gets the answer, `release` runs when the
@@ -287,7 +308,6 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
         head = nil
         body = AnswerBody(wantsReply: wantsReply)
         written = false
-        interim = false
         timeout = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             finish(error: PlainHTTPClient.DeadlineExceeded())
         }
@@ -300,7 +320,7 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
         done.futureResult.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success: written = true
-            case .failure(let error): finish(error: error is ChannelError ? PlainHTTPClient.ConnectionClosed() : error)
+            case .failure(let error): finish(error: Self.closing(error))
             }
         }
     }
@@ -314,19 +334,17 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
         }
         switch unwrapInboundIn(data) {
         case .head(let answer):
-            if (100..<200).contains(answer.status.code) {
-                interim = true
+            // NIO's decoder drops 100 and 103; a 101 would hand the connection to another
+            // protocol, which a POST of an event never asks for.
+            guard answer.status.code >= 200 else {
+                finish(error: PlainHTTPClient.UnexpectedAnswer(status: Int(answer.status.code)))
                 return
             }
             head = answer
             body.start(answer)
         case .body(let buffer):
-            if !interim { body.append(buffer) }
+            body.append(buffer)
         case .end:
-            if interim {
-                interim = false
-                return
-            }
             finish(error: nil)
         }
     }
@@ -338,7 +356,17 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(error: error)
+        finish(error: Self.closing(error))
+    }
+
+    /// ``PlainHTTPClient/ConnectionClosed`` for the errors of a connection the recipient closed
+    /// or reset (a write into it, a read from it); other errors as they are.
+    private static func closing(_ error: any Error) -> any Error {
+        if error is ChannelError { return PlainHTTPClient.ConnectionClosed() }
+        if let error = error as? IOError, error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+            return PlainHTTPClient.ConnectionClosed()
+        }
+        return error
     }
 
     /// Ends the exchange: answers the promise, then hands the connection back, or closes it
@@ -361,5 +389,7 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
             context?.close(promise: nil)
         }
         promise.succeed(PlainHTTPClient.Exchange(head: head, body: body, error: error))
+        head = nil
+        body = AnswerBody(wantsReply: false)  // an idle connection holds no answer
     }
 }
