@@ -81,6 +81,23 @@ private final class CannedServer: @unchecked Sendable {
         #expect(failed.status == 500 && failed.error?.contains("did not arrive whole") == true, "\(failed)")
     }
 
+    /// `https://` goes through AsyncHTTPClient: a listener that never accepts leaves its TLS
+    /// handshake unanswered until the attempt's timeout, which that client reports (the plain
+    /// client would report its own `DeadlineExceeded`).
+    @Test func anHTTPSDestinationGoesThroughTheTLSClient() async throws {
+        guard let (listener, port) = loopbackSocket(listening: true) else { return }
+        let sender = EventSender(client: HTTPClient(eventLoopGroup: deliveryTestGroup))
+        let destination = ResolvedDestination(url: "https://127.0.0.1:\(port)/", host: nil, display: "tls-sink")
+        let started = ContinuousClock.now
+        let result = await sender.send(CloudEvent(id: "1", source: "/test", type: "t"), to: destination, timeout: .seconds(1), wantsReply: false)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        close(listener)  // resets the queued connection, so the client's shutdown need not wait for it
+        await sender.shutdown()
+        #expect(result.status == nil && result.error?.hasPrefix("tls-sink: ") == true, "\(result)")
+        #expect(result.error?.contains("\(PlainHTTPClient.DeadlineExceeded())") == false, "\(result)")
+        #expect(sender.plain.idleCount == 0)
+    }
+
     @Test func aLargeBodyOnASuccessIsASuccess() async throws {
         let body = [UInt8](repeating: 0x61, count: 3 << 20)
         let (result, _) = try await send(answer: "HTTP/1.1 202 Accepted\r\nContent-Length: \(body.count)\r\n\r\n", body: body, timeout: .seconds(10))
