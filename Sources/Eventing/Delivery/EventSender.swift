@@ -63,18 +63,20 @@ struct EventSender: Sendable {
         }
         var headers = HTTPHeaders()
         headers.reserveCapacity(encoded.headers.count + 3)
+        // The plain client needs a Host; AsyncHTTPClient adds the URL's when none is given.
+        let host: String? = switch template {
+        case .plain(_, _, let authority): destination.host ?? authority
+        case .client: destination.host
+        }
+        if let host { headers.add(name: "Host", value: host) }
+        for header in encoded.headers { headers.add(name: header.name, value: header.value) }
+        if wantsReply { headers.add(name: "Prefer", value: "reply") }
         let deadline = NIODeadline.now() + TimeAmount(timeout)
         let exchange: PlainHTTPClient.Exchange
         switch template {
-        case .plain(let address, let target, let authority):
-            headers.add(name: "Host", value: destination.host ?? authority)
-            for header in encoded.headers { headers.add(name: header.name, value: header.value) }
-            if wantsReply { headers.add(name: "Prefer", value: "reply") }
+        case .plain(let address, let target, _):
             exchange = await plain.post(to: address, target: target, headers: headers, body: encoded.body, wantsReply: wantsReply, deadline: deadline)
         case .client(var request):
-            if let host = destination.host { headers.add(name: "Host", value: host) }
-            for header in encoded.headers { headers.add(name: header.name, value: header.value) }
-            if wantsReply { headers.add(name: "Prefer", value: "reply") }
             request.headers = headers
             request.body = .bytes(encoded.body)
             let collector = AnswerCollector(wantsReply: wantsReply)

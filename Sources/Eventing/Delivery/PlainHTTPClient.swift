@@ -369,8 +369,8 @@ final class DeliveryConnectionHandler: ChannelInboundHandler {
         return error
     }
 
-    /// Ends the exchange: answers the promise, then hands the connection back, or closes it
-    /// when the exchange did not end cleanly.
+    /// Ends the exchange: hands the connection back (or closes it when the exchange did not end
+    /// cleanly), then answers the promise.
     private func finish(error: (any Error)?) {
         guard let promise else {
             if error != nil { context?.close(promise: nil) }
